@@ -1,0 +1,3 @@
+from smscli.cli import main
+
+main()

@@ -1,0 +1,133 @@
+"""The root command: registers every command and owns the usage-error boundary.
+
+Command bodies map SmscliError to exit codes through ``commands.common.execute``; usage
+errors (a wrong flag, a missing argument) are Click's, and ``SmscliGroup.main`` turns them
+into one line on stderr (or the JSON error object with ``--json``) and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.util import find_spec
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from smscli import __version__
+from smscli.catalog import SLUGS
+from smscli.commands import admin, check, log, status
+from smscli.commands import config as config_cmd
+from smscli.commands.sending import make_send_command
+
+# Options that take an optional value: a bare `--wait` means `--wait=default`.
+OPTIONAL_VALUE_OPTIONS = ("--wait",)
+
+
+def expand_optional_values(args: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + list(args[i:])
+        out.append(f"{arg}=default" if arg in OPTIONAL_VALUE_OPTIONS else arg)
+    return out
+
+
+class SmscliGroup(TyperGroup):
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        argv = expand_optional_values(list(sys.argv[1:] if args is None else args))
+        try:
+            code = super().main(
+                args=argv,
+                prog_name=prog_name or "smscli",
+                complete_var=complete_var,
+                standalone_mode=False,
+                **extra,
+            )
+        except typer.Abort:
+            code = 130
+        except Exception as exc:
+            from typer.exceptions import TyperException
+
+            if not isinstance(exc, TyperException):
+                raise
+            code = _usage_error(exc, argv)
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _usage_error(exc: Exception, argv: Sequence[str]) -> int:
+    fmt = getattr(exc, "format_message", None)
+    message = fmt() if callable(fmt) else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    command = ctx.command_path if ctx is not None else "smscli"
+    code = int(getattr(exc, "exit_code", 2))
+    hint = f"see `{command} --help`"
+    if "--json" in argv:
+        error = {"code": "usage_error", "message": message, "hint": hint, "exit_code": code}
+        sys.stdout.write(json.dumps({"error": error}) + "\n")
+    else:
+        sys.stderr.write(f"error: {message}\nhint: {hint}\n")
+    return code
+
+
+app = typer.Typer(
+    name="smscli",
+    cls=SmscliGroup,
+    help=(
+        "Send SMS to IoT SIMs and phones through Telit, CSL, Verizon ThingSpace, emnify and "
+        "Fone Dynamics. Try it with no account: smscli send --sandbox --provider emnify "
+        "-t endpoint:1001 Hello"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"smscli {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Send SMS from a terminal or a script; see `smscli COMMAND --help`."""
+
+
+app.command("send")(make_send_command(None))
+# A provider's subcommand exists once its commands/<slug>.py does (tests require all five).
+PROVIDER_COMMANDS = [s for s in SLUGS if find_spec(f"smscli.commands.{s}") is not None]
+for _slug in PROVIDER_COMMANDS:
+    app.command(_slug, rich_help_panel="Providers")(make_send_command(_slug))
+for _alias, _slug in (("devicewise", "telit"), ("siminsight", "csl"), ("verizon", "thingspace")):
+    if _slug in PROVIDER_COMMANDS:
+        app.command(_alias, hidden=True)(make_send_command(_slug))
+app.command("check")(check.check)
+app.command("status")(status.status)
+app.command("log")(log.log)
+app.add_typer(config_cmd.app, name="config")
+app.command("providers")(admin.providers)
+app.command("doctor")(admin.doctor)
+app.command("logout")(admin.logout)
+app.command("sandbox")(admin.sandbox)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,68 @@
+"""`smscli check`: the local encoding and length report. Never touches the network."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from smscli.commands.common import ConfigOpt, JsonOpt, ProfileOpt, QuietOpt, execute, output_mode
+from smscli.errors import ExitCode
+
+
+def check(
+    text: Annotated[str | None, typer.Argument(help="Message text; '-' reads stdin.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", help="Check against this provider's limits.")
+    ] = None,
+    profile: ProfileOpt = None,
+    max_segments: Annotated[
+        int | None, typer.Option("--max-segments", min=1, help="Fail above N segments.")
+    ] = None,
+    smart: Annotated[bool, typer.Option("--smart", help="Apply look-alike replacements.")] = False,
+    encoding: Annotated[str, typer.Option("--encoding", help="auto | gsm7 | ucs2.")] = "auto",
+    hex_input: Annotated[bool, typer.Option("--hex", help="TEXT is hex binary data.")] = False,
+    base64_input: Annotated[bool, typer.Option("--base64", help="TEXT is base64 data.")] = False,
+    file: Annotated[
+        str | None, typer.Option("--file", help="Read the message from a file.")
+    ] = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Report encoding, length and segments of a message; exit 4 if it does not fit.
+
+    Example: smscli check --provider csl "Let’s meet at 5"
+    """
+
+    def body(out: object) -> int:
+        from smscli import config as config_mod
+        from smscli.catalog import get_info, limit_problems
+        from smscli.output import Output
+        from smscli.pipeline import build_check, read_body
+
+        assert isinstance(out, Output)
+        info = None
+        profile_max = None
+        if profile is not None:
+            choice = config_mod.choose(
+                config_mod.load(config_mod.config_path(config)), profile, None
+            )
+            info = choice.info
+            value = choice.body.get("max_segments")
+            profile_max = value if isinstance(value, int) else None
+        if provider is not None:
+            info = get_info(provider)
+        check = build_check(
+            read_body(text, file),
+            encoding=encoding,
+            hex_input=hex_input,
+            base64_input=base64_input,
+            smart=smart,
+        )
+        problems = limit_problems(check, info, max_segments or profile_max)
+        context = info.label if info else None
+        out.check_report(check, problems, context)
+        return ExitCode.INVALID if problems else ExitCode.OK
+
+    execute(lambda: output_mode(json=json, quiet=quiet), body)

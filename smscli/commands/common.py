@@ -1,0 +1,61 @@
+"""What every command shares: the error → exit-code boundary and the output-mode flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from smscli.errors import ExitCode, SmscliError, UsageError
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
+JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="One JSON RESULT per line.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the message id(s).")]
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", help="Config file (default: SMSCLI_CONFIG, then the user dir)."),
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option("--profile", "-p", help="Profile from the config file (env SMSCLI_PROFILE)."),
+]
+
+
+def output_mode(json: bool = False, jsonl: bool = False, quiet: bool = False) -> str:
+    chosen = [name for name, on in (("json", json), ("jsonl", jsonl), ("quiet", quiet)) if on]
+    if len(chosen) > 1:
+        raise UsageError(f"choose one output mode, not {' and '.join('--' + c for c in chosen)}")
+    return chosen[0] if chosen else "human"
+
+
+def runtime_of(ctx: typer.Context) -> Any:
+    from smscli.pipeline import Runtime
+
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Runtime) else Runtime()
+
+
+def execute(mode: Callable[[], str] | str, body: Callable[[Any], int]) -> NoReturn:
+    """Run a command body with an Output; map every error to its exit code, in one place."""
+    from smscli.output import Output
+
+    out = Output("human")
+    try:
+        out.mode = mode() if callable(mode) else mode
+        code = int(body(out))
+    except SmscliError as err:
+        out.error(err)
+        code = int(err.exit_code)
+    except KeyboardInterrupt:
+        out.error(SmscliError("interrupted", code="interrupted"))
+        code = int(ExitCode.INTERRUPTED)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if os.environ.get("SMSCLI_DEBUG"):
+            raise
+        out.internal_error(exc)
+        code = int(ExitCode.INTERNAL)
+    raise typer.Exit(code)

@@ -1,0 +1,116 @@
+"""`smscli doctor` and `smscli logout`: checks and cleanup around a profile's credentials."""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from smscli import config as config_mod
+from smscli.errors import ExitCode, ProviderUnavailable, SmscliError
+from smscli.output import Output
+from smscli.pipeline import Runtime, open_session
+
+CLOCK_SKEW_WARN = 60.0  # seconds; tokens with lifetimes (JWT exp, OAuth) misbehave past this
+
+
+def run_doctor(
+    profile: str | None, provider: str | None, config: str | None, runtime: Runtime, out: Output
+) -> ExitCode:
+    checks: list[dict[str, Any]] = []
+    failure: SmscliError | None = None
+
+    def record(name: str, ok: bool | None, detail: str) -> None:
+        checks.append({"check": name, "result": _word(ok), "detail": out.redactor.text(detail)})
+
+    path = config_mod.config_path(config)
+    try:
+        cfg = config_mod.load(path)
+        record("config file", True, f"{path}" if cfg.exists else f"{path} (none; flags/env only)")
+        for w in cfg.warnings:
+            record("config file", None, w)
+        choice = config_mod.choose(cfg, profile, provider)
+        settings = config_mod.resolve_settings(choice, {})
+        for secret in settings.secret_values():
+            out.redactor.add(secret)
+        record("credentials", True, f"{choice.info.slug}: every field is set")
+    except SmscliError as err:
+        record("credentials", False, err.message + (f" ({err.hint})" if err.hint else ""))
+        return _report(out, checks, err)
+    from smscli.providers import load
+
+    instance = load(choice.info)(settings)
+    with open_session(settings, runtime, out, verbose=False) as session:
+        started = time.monotonic()
+        try:
+            instance.login(session)
+            elapsed = (time.monotonic() - started) * 1000
+            record("reachability", True, f"{settings.base_url} answered in {elapsed:.0f} ms")
+            record("login", True, "the provider accepted the credentials")
+        except ProviderUnavailable as err:
+            record("reachability", False, err.message)
+            failure = err
+        except SmscliError as err:
+            record("reachability", True, f"{settings.base_url} answered")
+            record("login", False, err.message)
+            failure = err
+        date = session.last_date
+    if date:
+        try:
+            skew = parsedate_to_datetime(date).timestamp() - runtime.clock()
+            ok = abs(skew) < CLOCK_SKEW_WARN
+            record("clock", True if ok else None, f"{skew:+.0f} s against the provider's clock")
+        except (TypeError, ValueError):
+            record("clock", None, f"unreadable Date header {date!r}")
+    return _report(out, checks, failure)
+
+
+def _word(ok: bool | None) -> str:
+    return {True: "ok", False: "FAIL", None: "warn"}[ok]
+
+
+def _report(out: Output, checks: list[dict[str, Any]], failure: SmscliError | None) -> ExitCode:
+    if out.mode == "json":
+        out.json({"ok": failure is None, "checks": checks})
+    else:
+        out.table(
+            ["check", "result", "detail"], ([c["check"], c["result"], c["detail"]] for c in checks)
+        )
+        if failure is not None and failure.hint:
+            out.info(f"hint: {failure.hint}")
+    return ExitCode.OK if failure is None else failure.exit_code
+
+
+def run_logout(
+    profile: str | None,
+    provider: str | None,
+    all_: bool,
+    config: str | None,
+    runtime: Runtime,
+    out: Output,
+) -> ExitCode:
+    from smscli.tokens import TokenCache, default_path
+
+    cache = TokenCache(default_path(), clock=runtime.clock)
+    if all_:
+        count = cache.clear()
+        out.info(f"forgot every cached token ({count} profile(s))")
+        return ExitCode.OK
+    cfg = config_mod.load(config_mod.config_path(config))
+    choice = config_mod.choose(cfg, profile, provider)
+    try:
+        settings = config_mod.resolve_settings(choice, {})
+    except SmscliError:
+        settings = None  # credentials gone: still forget what is cached
+    if settings is not None:
+        from smscli.providers import load
+
+        with open_session(settings, runtime, out, verbose=False) as session:
+            try:
+                load(choice.info)(settings).logout(session)
+            except SmscliError as err:
+                out.warn(f"the provider's logout failed ({err.message}); forgetting tokens anyway")
+    count = cache.clear(prefix=f"{choice.name or '-'}:{choice.info.slug}:")
+    name = choice.name or choice.info.slug
+    out.info(f"logged out {name}" + ("" if count else " (no cached tokens)"))
+    return ExitCode.OK

@@ -1,0 +1,319 @@
+"""The local history: one SQLite row per send attempt, written BEFORE the request goes out.
+
+A row starts as ``unknown`` and is updated with the provider's answer, so a crash, a kill
+or a lost connection leaves an ``unknown`` row behind, never nothing. Idempotency keys and
+batches are looked up here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from smscli.errors import ConfigError, UsageError
+from smscli.models import SendResult, Status
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sends (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    batch TEXT,
+    provider TEXT NOT NULL,
+    profile TEXT,
+    base_url TEXT,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message_id TEXT,
+    request_id TEXT,
+    uuid TEXT,
+    reference TEXT,
+    date TEXT,
+    segments INTEGER,
+    encoding TEXT,
+    parts TEXT,
+    error TEXT,
+    details TEXT,
+    idempotency_key TEXT,
+    body TEXT
+);
+CREATE INDEX IF NOT EXISTS sends_message_id ON sends (message_id);
+CREATE INDEX IF NOT EXISTS sends_idem ON sends (idempotency_key, target);
+CREATE INDEX IF NOT EXISTS sends_batch ON sends (batch);
+"""
+_JSON_COLUMNS = ("parts", "error", "details")
+
+
+def default_path() -> Path:
+    env = os.environ.get("SMSCLI_DATA_DIR")
+    if env:
+        return Path(env) / "history.sqlite3"
+    from platformdirs import user_data_path
+
+    return user_data_path("smscli") / "history.sqlite3"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def stored_body(text: str, mode: str) -> str | None:
+    """The message body as history keeps it: in full, as a hash, or not at all."""
+    if mode == "none":
+        return None
+    if mode == "hash":
+        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text
+
+
+class History:
+    """The journal. ``History(None)`` is a disabled history that records nothing."""
+
+    def __init__(self, path: Path | None, body_mode: str = "full") -> None:
+        self.path = path
+        self.body_mode = body_mode
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            assert self.path is not None
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+            except (OSError, sqlite3.Error) as exc:
+                raise ConfigError(
+                    f"cannot open the history at {self.path}: {exc}",
+                    hint="set SMSCLI_DATA_DIR, or use --no-history",
+                    code="history_unavailable",
+                ) from None
+            os.chmod(self.path, 0o600)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        for attempt in range(5):
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def start(
+        self,
+        *,
+        provider: str,
+        profile: str | None,
+        base_url: str,
+        target: str,
+        text: str,
+        segments: int,
+        encoding: str,
+        reference: str | None,
+        batch: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> int | None:
+        """Record an attempt as ``unknown`` before its request goes out; returns the row id."""
+        if not self.enabled:
+            return None
+        now = _now()
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO sends (created_at, updated_at, batch, provider, profile, base_url,"
+                " target, status, reference, segments, encoding, idempotency_key, body)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    now,
+                    now,
+                    batch,
+                    provider,
+                    profile,
+                    base_url,
+                    target,
+                    Status.UNKNOWN.value,
+                    reference,
+                    segments,
+                    encoding,
+                    idempotency_key,
+                    stored_body(text, self.body_mode),
+                ),
+            )
+            return cur.lastrowid
+
+    def finish(self, row_id: int | None, result: SendResult) -> None:
+        """Record what the provider answered (or what went wrong)."""
+        if row_id is None or not self.enabled:
+            return
+        with self._write() as db:
+            db.execute(
+                "UPDATE sends SET updated_at=?, status=?, message_id=?, request_id=?, uuid=?,"
+                " reference=COALESCE(?, reference), date=?, segments=?, encoding=?, parts=?,"
+                " error=?, details=? WHERE id=?",
+                (
+                    _now(),
+                    result.status.value,
+                    result.message_id,
+                    result.request_id,
+                    result.uuid,
+                    result.reference,
+                    result.date,
+                    result.segments,
+                    result.encoding,
+                    _dumps(result.parts),
+                    _dumps(result.error),
+                    _dumps(result.details or None),
+                    row_id,
+                ),
+            )
+
+    def set_status(self, row_id: int, status: Status, details: dict[str, Any] | None) -> None:
+        if not self.enabled:
+            return
+        with self._write() as db:
+            db.execute(
+                "UPDATE sends SET updated_at=?, status=?, details=COALESCE(?, details) WHERE id=?",
+                (_now(), status.value, _dumps(details), row_id),
+            )
+
+    # -- queries -----------------------------------------------------------------------------
+    def find(self, ident: str) -> dict[str, Any] | None:
+        """A row by provider id (message id, uuid, request id, part id), or by history id
+        (``#12``; a bare ``12`` is tried as a provider id first: emnify's ids are numbers)."""
+        if not self.enabled:
+            return None
+        db = self._db()
+        if ident.startswith("#") and ident[1:].isdigit():
+            row = db.execute("SELECT * FROM sends WHERE id=?", (int(ident[1:]),)).fetchone()
+            return _row(row) if row is not None else None
+        row = db.execute(
+            "SELECT * FROM sends WHERE message_id=? OR uuid=? OR request_id=? OR parts LIKE ?"
+            " ORDER BY id DESC LIMIT 1",
+            (ident, ident, ident, f'%"{ident}"%'),
+        ).fetchone()
+        if row is None and ident.isdigit():
+            row = db.execute("SELECT * FROM sends WHERE id=?", (int(ident),)).fetchone()
+        return _row(row) if row is not None else None
+
+    def last(self) -> dict[str, Any] | None:
+        if not self.enabled:
+            return None
+        row = self._db().execute("SELECT * FROM sends ORDER BY id DESC LIMIT 1").fetchone()
+        return _row(row) if row is not None else None
+
+    def by_key(self, key: str, target: str) -> dict[str, Any] | None:
+        if not self.enabled:
+            raise UsageError(
+                "--idempotency-key needs the history; it is turned off",
+                code="history_disabled",
+            )
+        row = (
+            self._db()
+            .execute(
+                "SELECT * FROM sends WHERE idempotency_key=? AND target=? ORDER BY id DESC LIMIT 1",
+                (key, target),
+            )
+            .fetchone()
+        )
+        return _row(row) if row is not None else None
+
+    def query(
+        self,
+        *,
+        limit: int = 20,
+        target: str | None = None,
+        provider: str | None = None,
+        status: Sequence[str] = (),
+        batch: str | None = None,
+    ) -> list[dict[str, Any]]:
+        if not self.enabled:
+            return []
+        where: list[str] = []
+        args: list[Any] = []
+        if target:
+            where.append("target LIKE ?")
+            args.append(f"%{target}%")
+        if provider:
+            where.append("provider=?")
+            args.append(provider)
+        if status:
+            where.append(f"status IN ({','.join('?' * len(status))})")
+            args.extend(status)
+        if batch:
+            where.append("batch=?")
+            args.append(batch)
+        sql = "SELECT * FROM sends"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        rows = self._db().execute(sql, args).fetchall()
+        return [_row(r) for r in reversed(rows)]
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _row(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    for column in _JSON_COLUMNS:
+        raw = data.get(column)
+        try:
+            data[column] = json.loads(raw) if raw else None
+        except ValueError:
+            data[column] = None
+    data["details"] = data.get("details") or {}
+    return data
+
+
+def row_to_result(row: dict[str, Any]) -> SendResult:
+    """A history row as a RESULT (for --idempotency-key replays and `status`)."""
+    try:
+        status = Status(row["status"])
+    except ValueError:
+        status = Status.UNKNOWN
+    return SendResult(
+        provider=row["provider"],
+        profile=row["profile"],
+        target=row["target"],
+        status=status,
+        message_id=row["message_id"],
+        request_id=row["request_id"],
+        uuid=row["uuid"],
+        reference=row["reference"],
+        date=row["date"],
+        segments=row["segments"],
+        encoding=row["encoding"],
+        parts=row["parts"],
+        error=row["error"],
+        details=dict(row["details"] or {}),
+    )

@@ -1,0 +1,280 @@
+"""Value objects shared by every layer. Pure: no I/O, no httpx, no rich."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from smscli.errors import ConfigError
+
+
+class Encoding(StrEnum):
+    GSM7 = "gsm7"
+    UCS2 = "ucs2"
+    BINARY = "binary"
+
+
+class Status(StrEnum):
+    """A message's state, in the words of RESULT.status (SPEC §4)."""
+
+    ACCEPTED = "accepted"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+    @property
+    def is_success(self) -> bool:
+        """The provider took the message (what exit 0 means without --wait)."""
+        return self in (Status.ACCEPTED, Status.QUEUED, Status.SENT, Status.DELIVERED)
+
+
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.REJECTED})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed, validated destination: ``kind`` is one of targets.KINDS."""
+
+    kind: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class NonGsmChar:
+    char: str
+    codepoint: str  # "U+2019"
+    positions: tuple[int, ...]
+    lookalike: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    char: str
+    codepoint: str
+    replacement: str
+    positions: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCheck:
+    """What encoding.analyze() found: the numbers SPEC §3 asks `check` to print."""
+
+    text: str  # the text that would be sent (after --smart replacements)
+    encoding: Encoding
+    characters: int
+    units: int  # septets (GSM-7), UTF-16 code units (UCS-2) or octets (binary)
+    segments: int
+    single_limit: int
+    part_limit: int
+    parts: tuple[str, ...]  # text parts; hex strings for binary
+    non_gsm: tuple[NonGsmChar, ...] = ()
+    replacements: tuple[Replacement, ...] = ()
+    data: bytes | None = None  # the octets, for binary messages
+    smart_segments: int | None = None  # segments if --smart were used (None: no saving)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "encoding": self.encoding.value,
+            "characters": self.characters,
+            "units": self.units,
+            "segments": self.segments,
+            "single_limit": self.single_limit,
+            "part_limit": self.part_limit,
+            "parts": list(self.parts),
+            "non_gsm": [
+                {
+                    "char": c.char,
+                    "codepoint": c.codepoint,
+                    "positions": list(c.positions),
+                    "lookalike": c.lookalike,
+                }
+                for c in self.non_gsm
+            ],
+            "replacements": [
+                {
+                    "char": r.char,
+                    "codepoint": r.codepoint,
+                    "replacement": r.replacement,
+                    "positions": list(r.positions),
+                }
+                for r in self.replacements
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message to send, already checked. Provider-specific options sit in ``extra``."""
+
+    check: MessageCheck
+    sender: str | None = None
+    validity_seconds: int | None = None
+    at: datetime | None = None
+    reference: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.check.text
+
+    @property
+    def encoding(self) -> Encoding:
+        return self.check.encoding
+
+
+@dataclass(slots=True)
+class SendResult:
+    """RESULT of SPEC §4. Fields a provider does not return stay None."""
+
+    provider: str
+    profile: str | None
+    target: str
+    status: Status
+    message_id: str | None = None
+    request_id: str | None = None
+    uuid: str | None = None
+    reference: str | None = None
+    date: str | None = None  # ISO 8601 with offset
+    segments: int | None = None
+    encoding: str | None = None
+    parts: list[str] | None = None
+    error: dict[str, Any] | None = None
+    # Provider-specific extras worth showing (Telit preferredSmsc, Fone Dynamics' actual From).
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "profile": self.profile,
+            "target": self.target,
+            "status": self.status.value,
+            "message_id": self.message_id,
+            "request_id": self.request_id,
+            "uuid": self.uuid,
+            "reference": self.reference,
+            "date": self.date,
+            "segments": self.segments,
+            "encoding": self.encoding,
+            "parts": self.parts,
+            "error": self.error,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An HTTP request as a provider builds it; http_client turns it into bytes on the wire.
+
+    Providers build these instead of httpx objects so that they (and --dry-run) never import
+    httpx. Exactly one of ``json``, ``form`` and ``content`` is set for a body.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    form: Mapping[str, str] | None = None
+    content: str | None = None
+
+    def body_text(self) -> str | None:
+        if self.json is not None:
+            return json.dumps(self.json, ensure_ascii=False)
+        if self.form is not None:
+            from urllib.parse import urlencode
+
+            return urlencode(self.form)
+        return self.content
+
+    def full_url(self) -> str:
+        if not self.params:
+            return self.url
+        from urllib.parse import urlencode
+
+        return f"{self.url}?{urlencode(self.params)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An HTTP response as parsers see it; ``headers`` keys are lower case."""
+
+    status_code: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content: bytes = b""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """What a provider's status lookup found for one message."""
+
+    status: Status
+    provider_status: str | None = None  # the provider's own word, e.g. "Submitted"
+    date: str | None = None
+    error: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A resolved profile: every field with flag > env > config precedence applied."""
+
+    slug: str
+    profile: str | None
+    base_url: str
+    values: Mapping[str, str]
+    secret_names: frozenset[str] = frozenset()
+    sender: str | None = None
+    timeout: float = 30.0
+    max_segments: int | None = None
+    smart: bool = False
+    rate: float | None = None
+    sandbox: bool = False
+
+    def get(self, name: str) -> str | None:
+        value = self.values.get(name)
+        return value if value else None
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise ConfigError(f"{self.slug}: {name} is not set", code="credential_missing")
+        return value
+
+    def secret_values(self) -> list[str]:
+        return [v for k, v in self.values.items() if k in self.secret_names and v]
+
+    @property
+    def cache_key(self) -> str:
+        """Token-cache key: the profile, and who logs in where (so accounts never mix)."""
+        import hashlib
+
+        identity = "|".join(
+            f"{k}={v}" for k, v in sorted(self.values.items()) if k not in self.secret_names
+        )
+        digest = hashlib.sha256(f"{self.base_url}|{identity}".encode()).hexdigest()[:12]
+        return f"{self.profile or '-'}:{self.slug}:{digest}"

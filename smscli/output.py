@@ -1,0 +1,317 @@
+"""The only module that imports rich: tables, JSON, JSONL, quiet ids, errors and hints.
+
+stdout carries results only; warnings, hints, progress and errors go to stderr. In
+``--json`` mode stdout holds exactly one JSON document, also on failure. Everything passes
+through the run's Redactor on its way out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from smscli.errors import SmscliError
+from smscli.redaction import Redactor
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from smscli.models import MessageCheck, Request, SendResult
+
+MODES = ("human", "json", "jsonl", "quiet")
+_STATUS_STYLE = {
+    "accepted": "green",
+    "queued": "green",
+    "sent": "green",
+    "delivered": "bold green",
+    "failed": "red",
+    "rejected": "red",
+    "expired": "red",
+    "unknown": "yellow",
+    "skipped": "dim",
+}
+
+
+class Output:
+    def __init__(self, mode: str = "human", redactor: Redactor | None = None) -> None:
+        self.mode = mode
+        self.redactor = redactor or Redactor()
+        self._out: Console | None = None
+        self._err: Console | None = None
+        self.error_shown = False
+
+    # -- consoles (built per invocation: rich reads NO_COLOR/COLUMNS when it is created) ----
+    def _console(self, stderr: bool) -> Console:
+        from rich.console import Console
+
+        stream = sys.stderr if stderr else sys.stdout
+        tty = stream.isatty()
+        return Console(
+            file=stream,
+            highlight=False,
+            no_color=bool(os.environ.get("NO_COLOR")) or not tty,
+            width=None if tty else 200,
+            soft_wrap=not tty,
+        )
+
+    @property
+    def out(self) -> Console:
+        if self._out is None:
+            self._out = self._console(stderr=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        if self._err is None:
+            self._err = self._console(stderr=True)
+        return self._err
+
+    @property
+    def machine(self) -> bool:
+        return self.mode in ("json", "jsonl")
+
+    # -- plain lines -------------------------------------------------------------------------
+    def _line(self, stream: Any, text: str) -> None:
+        stream.write(self.redactor.text(text) + "\n")
+        stream.flush()
+
+    def warn(self, message: str) -> None:
+        self._line(sys.stderr, f"warning: {message}")
+
+    def info(self, message: str) -> None:
+        """A hint or progress note (stderr; silent with --quiet)."""
+        if self.mode != "quiet":
+            self._line(sys.stderr, message)
+
+    def trace(self, line: str) -> None:
+        self._line(sys.stderr, line)
+
+    def print(self, text: str) -> None:
+        """A line of plain result text on stdout."""
+        self._line(sys.stdout, text)
+
+    def json(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(self.redactor.data(data), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    # -- errors ------------------------------------------------------------------------------
+    def error(self, err: SmscliError) -> None:
+        self.error_shown = True
+        message = self.redactor.text(err.message)
+        hint = self.redactor.text(err.hint) if err.hint else None
+        if err.provider_code and err.provider_code not in message:
+            message = f"{message} [{err.provider_code}]"
+        if self.mode == "json":
+            self.json(
+                {
+                    "error": {
+                        "code": err.code,
+                        "message": message,
+                        "hint": hint,
+                        "exit_code": int(err.exit_code),
+                        "provider_code": err.provider_code,
+                    }
+                }
+            )
+            return
+        self._line(sys.stderr, f"error: {message}")
+        if hint:
+            self._line(sys.stderr, f"hint: {hint}")
+
+    def internal_error(self, exc: BaseException) -> None:
+        err = SmscliError(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="this is a bug in smscli; SMSCLI_DEBUG=1 shows the traceback",
+        )
+        self.error(err)
+
+    # -- send results ------------------------------------------------------------------------
+    def result_streamed(self, result: SendResult) -> None:
+        """Called as each RESULT completes: --jsonl prints it at once."""
+        if self.mode == "jsonl":
+            self.json(result.to_json())
+
+    def results(self, results: Sequence[SendResult], summary: dict[str, int]) -> None:
+        if self.mode == "json":
+            self.json({"results": [r.to_json() for r in results], "summary": summary})
+        elif self.mode == "quiet":
+            for r in results:
+                ident = r.message_id or r.request_id or r.uuid
+                if ident and r.status.is_success:
+                    self.print(ident)
+        elif self.mode == "human":
+            self._results_table(results)
+            for r in results:
+                if r.error:
+                    self._line(sys.stderr, f"error: {r.target}: {r.error.get('message')}")
+
+    def _results_table(self, results: Sequence[SendResult]) -> None:
+        from rich.table import Table
+
+        table = Table(show_edge=False, header_style="bold")
+        columns = ["provider", "target", "status", "message id", "request id / uuid", "date"]
+        columns += ["segments", "encoding"]
+        for name in columns:
+            table.add_column(name, overflow="fold")
+        has_details = any(r.details for r in results)
+        if has_details:
+            table.add_column("details", overflow="fold")
+        for r in results:
+            status = r.status.value
+            style = _STATUS_STYLE.get(status, "")
+            message_id = r.message_id or ""
+            if r.parts and len(r.parts) > 1:
+                message_id += f" (+{len(r.parts) - 1} parts)"
+            row = [
+                r.provider,
+                r.target,
+                f"[{style}]{status}[/]" if style else status,
+                message_id,
+                " / ".join(x for x in (r.request_id, r.uuid) if x),
+                r.date or "",
+                "" if r.segments is None else str(r.segments),
+                r.encoding or "",
+            ]
+            if has_details:
+                row.append(", ".join(f"{k}={v}" for k, v in r.details.items() if v is not None))
+            table.add_row(*(self.redactor.text(c) for c in row))
+        self.out.print(table)
+
+    def dry_run(self, requests: Sequence[Request]) -> None:
+        rendered = [
+            (
+                r.method,
+                self.redactor.text(r.full_url()),
+                self.redactor.headers(_request_headers(r)),
+                self.redactor.body(r.body_text()),
+            )
+            for r in requests
+        ]
+        if self.mode in ("json", "jsonl"):
+            self.json(
+                {
+                    "dry_run": True,
+                    "requests": [
+                        {"method": m, "url": u, "headers": h, "body": b} for m, u, h, b in rendered
+                    ],
+                }
+            )
+            return
+        if self.mode != "quiet":
+            self._line(sys.stderr, "dry run: nothing is sent; secrets are shown as ***")
+        for method, url, headers, body in rendered:
+            self.print(f"{method} {url}")
+            for name, value in headers.items():
+                self.print(f"{name}: {value}")
+            if body is not None:
+                self.print("")
+                self.print(body)
+            self.print("")
+
+    # -- check -------------------------------------------------------------------------------
+    def check_report(
+        self, check: MessageCheck, problems: Sequence[SmscliError], context: str | None
+    ) -> None:
+        if self.mode in ("json", "jsonl"):
+            data = check.to_json()
+            data["ok"] = not problems
+            data["problems"] = [p.message for p in problems]
+            if check.smart_segments is not None:
+                data["smart_segments"] = check.smart_segments
+            self.json(data)
+            return
+        if self.mode == "quiet":
+            self.print(str(check.segments))
+            return
+        from rich.table import Table
+
+        unit = {"gsm7": "septets", "ucs2": "UTF-16 units", "binary": "octets"}[check.encoding.value]
+        summary = Table.grid(padding=(0, 2))
+        summary.add_column(style="bold")
+        summary.add_column()
+        summary.add_row("encoding", check.encoding.value)
+        summary.add_row("characters", str(check.characters))
+        summary.add_row("units", f"{check.units} {unit}")
+        summary.add_row(
+            "segments",
+            f"{check.segments} (one segment holds {check.single_limit}; "
+            f"each part of a longer message {check.part_limit})",
+        )
+        if context:
+            summary.add_row("checked for", context)
+        self.out.print(summary)
+        if len(check.parts) > 1:
+            parts = Table(show_edge=False, header_style="bold")
+            parts.add_column("part", justify="right")
+            parts.add_column("units", justify="right")
+            parts.add_column("text", overflow="fold")
+            for i, part in enumerate(check.parts, 1):
+                parts.add_row(str(i), str(_units(part, check)), _escape(part))
+            self.out.print(parts)
+        if check.non_gsm:
+            table = Table(title="characters that force UCS-2", show_edge=False)
+            for name in ("char", "codepoint", "positions", "GSM look-alike"):
+                table.add_column(name)
+            for c in check.non_gsm:
+                table.add_row(
+                    _escape(c.char),
+                    c.codepoint,
+                    ", ".join(map(str, c.positions)),
+                    _escape(c.lookalike) if c.lookalike is not None else "—",
+                )
+            self.out.print(table)
+        for r in check.replacements:
+            self.out.print(
+                f"replaced {_escape(r.char)} ({r.codepoint}) with "
+                f"{_escape(r.replacement)!s} at {', '.join(map(str, r.positions))}"
+            )
+        if check.smart_segments is not None:
+            self.out.print(
+                f"--smart would send it as {check.smart_segments} segment(s) "
+                f"instead of {check.segments}"
+            )
+        for p in problems:
+            self._line(sys.stderr, f"error: {p.message}")
+            if p.hint:
+                self._line(sys.stderr, f"hint: {p.hint}")
+
+    # -- generic tables (log, providers, profiles) ------------------------------------------
+    def table(
+        self, columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
+    ) -> None:
+        from rich.table import Table
+
+        table = Table(title=title, show_edge=False, header_style="bold")
+        for name in columns:
+            table.add_column(name, overflow="fold")
+        for row in rows:
+            table.add_row(*(_escape(self.redactor.text("" if c is None else str(c))) for c in row))
+        self.out.print(table)
+
+
+def _request_headers(request: Request) -> dict[str, str]:
+    headers = dict(request.headers)
+    if request.json is not None:
+        headers.setdefault("Content-Type", "application/json")
+    if request.form is not None:
+        headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+    return headers
+
+
+def _units(part: str, check: MessageCheck) -> int:
+    if check.encoding.value == "binary":
+        return len(part) // 2
+    if check.encoding.value == "ucs2":
+        return len(part.encode("utf-16-le")) // 2
+    from smscli.encoding import septets
+
+    return sum(septets(ch) or 0 for ch in part)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

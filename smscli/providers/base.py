@@ -1,0 +1,253 @@
+"""The provider contract, and helpers every provider shares.
+
+A provider module holds one API's vocabulary: pure request builders and response parsers
+(tested without HTTP), plus short ``send``/``status`` conversations over an injected
+``Session``. Providers never import Typer, rich or httpx: they build ``models.Request`` and
+read ``models.Response``; ``http_client`` does the I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from smscli.catalog import ProviderInfo
+from smscli.errors import (
+    LoginRefused,
+    OutcomeUnknown,
+    ProviderRefused,
+    ProviderUnavailable,
+    SessionExpired,
+)
+from smscli.models import (
+    Message,
+    Request,
+    Response,
+    SendResult,
+    Settings,
+    Status,
+    StatusReport,
+    Target,
+)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class TokenStore(Protocol):
+    """The token cache as one profile sees it (tokens.py implements it)."""
+
+    def get(self, name: str) -> str | None: ...
+
+    def set(self, name: str, value: str, *, expires_at: float | None) -> None: ...
+
+    def delete(self, name: str) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class Session(Protocol):
+    """What a provider's conversation may use: HTTP calls, its token cache, the clock."""
+
+    tokens: TokenStore
+
+    def call(self, request: Request, *, sends_message: bool = False) -> Response:
+        """Send one request. ``sends_message=True`` marks the request that hands a message
+        over: it is never retried once it may have reached the server."""
+        ...
+
+    def add_secret(self, value: str) -> None:
+        """Register a value (a token obtained at run time) to redact from every output."""
+        ...
+
+    def now(self) -> float: ...
+
+
+class Provider:
+    """Base class of the five providers: ``info`` (from providers.catalog) plus the API."""
+
+    info: ClassVar[ProviderInfo]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url.rstrip("/")
+
+    @property
+    def slug(self) -> str:
+        return self.info.slug
+
+    @property
+    def label(self) -> str:
+        return self.info.label
+
+    # -- local checks -------------------------------------------------------------------
+    def check_message(self, message: Message, targets: Sequence[Target]) -> None:
+        """Provider-specific checks before any I/O; raise InputError (exit 4)."""
+
+    def implicit_targets(self, message: Message) -> list[Target]:
+        """Targets implied by provider options when --to is absent (ThingSpace --group)."""
+        return []
+
+    def batches(self, targets: Sequence[Target]) -> list[list[Target]]:
+        """How targets are grouped into send() calls (one per target unless batched)."""
+        size = self.info.limits.max_targets_per_request
+        return [list(targets[i : i + size]) for i in range(0, len(targets), size)]
+
+    # -- the conversation ---------------------------------------------------------------
+    def dry_run(self, message: Message, targets: Sequence[Target]) -> list[Request]:
+        """The requests send() would make, built by the same builders (tokens are ***)."""
+        raise NotImplementedError
+
+    def send(
+        self, session: Session, message: Message, targets: Sequence[Target]
+    ) -> list[SendResult]:
+        raise NotImplementedError
+
+    def status(self, session: Session, record: Mapping[str, Any]) -> StatusReport:
+        """Delivery status of a message from the history (a row of history.py)."""
+        raise ProviderRefused(
+            f"{self.label} does not report delivery status through its API",
+            code="status_unsupported",
+        )
+
+    def login(self, session: Session) -> None:
+        """Perform a real login (doctor); providers without one do a cheap authenticated call."""
+
+    def logout(self, session: Session) -> None:
+        """Forget cached tokens (and end the session where the API has a logout)."""
+        session.tokens.clear()
+
+    # -- helpers ------------------------------------------------------------------------
+    def result(self, target: Target, status: Status, message: Message, **kw: Any) -> SendResult:
+        kw.setdefault("reference", message.reference)
+        kw.setdefault("segments", message.check.segments)
+        kw.setdefault("encoding", message.encoding.value)
+        return SendResult(
+            provider=self.slug,
+            profile=self.settings.profile,
+            target=str(target),
+            status=status,
+            **kw,
+        )
+
+
+def with_reauth(
+    session: Session,
+    token_name: str,
+    login: Callable[[], str],
+    attempt: Callable[[str], R],
+) -> R:
+    """Use the cached token, or log in; on SessionExpired log in once more and retry once.
+
+    A refused login (LoginRefused) is never retried: Telit, ThingSpace and emnify lock
+    accounts after a few failures.
+    """
+    cached = session.tokens.get(token_name)
+    token = cached if cached is not None else login()
+    session.add_secret(token)
+    try:
+        return attempt(token)
+    except SessionExpired:
+        session.tokens.delete(token_name)
+        if cached is None:
+            raise ProviderRefused(
+                "the provider refused a session it had just issued", code="session_refused"
+            ) from None
+    token = login()
+    session.add_secret(token)
+    try:
+        return attempt(token)
+    except SessionExpired:
+        session.tokens.delete(token_name)
+        raise ProviderRefused(
+            "the provider refused a fresh session twice", code="session_refused"
+        ) from None
+
+
+def json_body(response: Response) -> Any:
+    """Parse a JSON body; None when it is empty or not JSON (an HTML error page, say)."""
+    if not response.content.strip():
+        return None
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        return None
+
+
+def snippet(response: Response, limit: int = 120) -> str:
+    """A short, single-line description of an unreadable body (for error messages)."""
+    ctype = response.header("content-type") or ""
+    text = " ".join(response.text.split())
+    if "html" in ctype.lower() or text.lower().startswith(("<!doctype html", "<html")):
+        import re
+
+        title = re.search(r"<title>(.*?)</title>", response.text, re.I | re.S)
+        return f"an HTML page{': ' + title.group(1).strip() if title else ''}"
+    if not text:
+        return "an empty body"
+    return text[:limit] + ("…" if len(text) > limit else "")
+
+
+def raise_for_transport_status(response: Response, *, label: str, sends_message: bool) -> None:
+    """Generic HTTP status meaning, for statuses a provider's parser did not claim.
+
+    429 means not processed (safe to re-run); a 5xx or an unreadable reply after a send may
+    have been processed, so the outcome is unknown.
+    """
+    code = response.status_code
+    if code == 429:
+        raise ProviderUnavailable(
+            f"{label} is rate limiting requests (HTTP 429)",
+            hint="wait and re-run; nothing was sent",
+            code="rate_limited",
+        )
+    if code >= 500:
+        detail = snippet(response)
+        if sends_message:
+            raise OutcomeUnknown(
+                f"{label} answered HTTP {code} ({detail}); the message may have been sent",
+                hint="check `smscli status --last` or `smscli log` before re-running",
+                code="server_error",
+            )
+        raise ProviderUnavailable(
+            f"{label} answered HTTP {code} ({detail}); nothing was sent", code="server_error"
+        )
+
+
+def iso_from_epoch(seconds: float | int | str | None) -> str | None:
+    """Unix seconds (UTC) → ISO 8601 with offset; None stays None."""
+    if seconds in (None, "", 0, "0"):
+        return None
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        return None
+    return datetime.fromtimestamp(value, tz=UTC).isoformat()
+
+
+def iso_from_text(value: Any) -> str | None:
+    """A provider's date string → ISO 8601 with offset (naive dates are taken as UTC)."""
+    if not value or not isinstance(value, str):
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return value  # keep what the provider said rather than lose it
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.isoformat()
+
+
+def expect_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def login_refused(label: str, detail: str, provider_code: str | None = None) -> LoginRefused:
+    return LoginRefused(
+        f"{label} refused the login: {detail}",
+        hint="check the credentials; smscli never retries a failed login (accounts lock)",
+        provider_code=provider_code,
+    )

@@ -1,0 +1,281 @@
+"""Fone Dynamics REST v2.
+
+Docs: https://www.fonedynamics.com/docs/rest-api/send-sms/ (seed 004), errors:
+https://www.fonedynamics.com/docs/rest-api/errors/, retrieve: helpdesk article 17000105896;
+facts and sources in reference/providers-telit-csl-fonedynamics.md §3.
+
+- Send: ``POST {base}/v2/Properties/{PropertySid}/Messages``, JSON body with From, To, Text and
+  the optional Schedule, DeliveryReceipt, DeliveryReceiptWebhookUri/Method, ExternalId and the
+  leased-sender ForwardToSms/ForwardFromSms/ForwardToEmail/ForwardFromEmail/WebhookUri/
+  WebhookMethod. Null fields are left out, as the official C# library does.
+- Auth: HTTP Basic, AccountSid:Token, on every request; no session.
+- Reply: 200 ``{"Message": {MessageSid, AccountSid, PropertySid, From, To, Text, …}}``; From
+  is the actual sender when a leased number was used.
+- Errors: 400/401/403/500 with ``{"ResponseStatus": {"ErrorCode", "Message", "Errors": [...]}}``;
+  a non-JSON body (an IIS error page) is possible.
+- Status: ``GET {base}/v2/Messages/{MessageSid}`` → the full Message resource with Status
+  Processing | Submitted | Delivered | Failed | Received and Unix-second dates.
+
+Command line → field: --from → From ("" = leased), --to → To, TEXT → Text, --at → Schedule,
+--ref → ExternalId, and the `smscli fonedynamics` options for the rest (commands/fonedynamics.py).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from smscli import catalog
+from smscli.errors import InputError, OutcomeUnknown, ProviderRefused
+from smscli.models import Message, Request, Response, SendResult, Status, StatusReport, Target
+from smscli.providers.base import (
+    Provider,
+    Session,
+    expect_dict,
+    iso_from_epoch,
+    json_body,
+    login_refused,
+    raise_for_transport_status,
+    snippet,
+)
+
+LABEL = "Fone Dynamics"
+SCHEDULE_MAX_AHEAD = timedelta(days=14)
+SCHEDULE_MAX_BEHIND = timedelta(hours=1)
+
+# Message.extra key → JSON field (set by `smscli fonedynamics` options).
+EXTRA_FIELDS: dict[str, str] = {
+    "delivery_receipt": "DeliveryReceipt",
+    "receipt_webhook": "DeliveryReceiptWebhookUri",
+    "receipt_method": "DeliveryReceiptWebhookMethod",
+    "forward_to_sms": "ForwardToSms",
+    "forward_from_sms": "ForwardFromSms",
+    "forward_to_email": "ForwardToEmail",
+    "forward_from_email": "ForwardFromEmail",
+    "reply_webhook": "WebhookUri",
+    "reply_method": "WebhookMethod",
+}
+LEASE_ONLY = ("forward_to_sms", "forward_from_sms", "forward_to_email", "forward_from_email",
+              "reply_webhook", "reply_method")  # fmt: skip
+
+# Fone Dynamics status word → RESULT status (per the C# library's MessageStatus docs).
+STATUSES: dict[str, Status] = {
+    "processing": Status.QUEUED,
+    "submitted": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "failed": Status.FAILED,
+    "received": Status.DELIVERED,  # an inbound message; cannot be one we sent
+}
+
+
+def _headers(account_sid: str, token: str) -> dict[str, str]:
+    pair = base64.b64encode(f"{account_sid}:{token}".encode()).decode()
+    return {"Authorization": f"Basic {pair}", "Accept": "application/json"}
+
+
+def send_body(message: Message, to: str) -> dict[str, Any]:
+    """The JSON body of seed 004, with unset optional fields left out."""
+    body: dict[str, Any] = {"To": to, "Text": message.text}
+    if message.sender is not None:
+        body["From"] = message.sender
+    if message.at is not None:
+        body["Schedule"] = int(message.at.timestamp())
+    if message.reference is not None:
+        body["ExternalId"] = message.reference
+    for key, name in EXTRA_FIELDS.items():
+        value = message.extra.get(key)
+        if value is not None:
+            body[name] = value
+    return body
+
+
+def send_request(
+    base_url: str, account_sid: str, token: str, property_sid: str, message: Message, to: str
+) -> Request:
+    return Request(
+        "POST",
+        f"{base_url}/v2/Properties/{quote(property_sid, safe='')}/Messages",
+        headers=_headers(account_sid, token),
+        json=send_body(message, to),
+    )
+
+
+def status_request(base_url: str, account_sid: str, token: str, message_sid: str) -> Request:
+    return Request(
+        "GET",
+        f"{base_url}/v2/Messages/{quote(message_sid, safe='')}",
+        headers=_headers(account_sid, token),
+    )
+
+
+def raise_for_error(response: Response, *, sends_message: bool) -> None:
+    """The documented error statuses and the ResponseStatus body → our errors."""
+    code = response.status_code
+    if 200 <= code < 300:
+        return
+    status = expect_dict(expect_dict(json_body(response)).get("ResponseStatus"))
+    provider_code = status.get("ErrorCode") if isinstance(status.get("ErrorCode"), str) else None
+    text = status.get("Message") if isinstance(status.get("Message"), str) else None
+    fields = [
+        str(e["FieldName"])
+        for e in status.get("Errors") or []
+        if isinstance(e, dict) and isinstance(e.get("FieldName"), str)
+    ]
+    detail = text or snippet(response)
+    if fields:
+        detail += f" (fields: {', '.join(fields)})"
+    if code == 401:
+        raise login_refused(LABEL, f"HTTP 401: {detail}", provider_code)
+    raise_for_transport_status(response, label=LABEL, sends_message=sends_message)
+    if code == 404:
+        raise ProviderRefused(
+            f"{LABEL}: not found (HTTP 404): {detail}",
+            provider_code=provider_code,
+            code="not_found",
+        )
+    raise ProviderRefused(
+        f"{LABEL} refused the request (HTTP {code}): {detail}", provider_code=provider_code
+    )
+
+
+def parse_message(response: Response) -> dict[str, Any]:
+    """The ``Message`` resource of a 2xx reply; an unreadable reply is OutcomeUnknown."""
+    data = json_body(response)
+    message = expect_dict(data).get("Message")
+    if not isinstance(message, dict) or not isinstance(message.get("MessageSid"), str):
+        raise OutcomeUnknown(
+            f"{LABEL} answered HTTP {response.status_code} without a Message "
+            f"({snippet(response)}); the message may have been sent",
+            hint="check `smscli log` and the Fone Dynamics portal before sending again",
+            code="unreadable_reply",
+        )
+    return message
+
+
+def parse_send(response: Response) -> dict[str, Any]:
+    raise_for_error(response, sends_message=True)
+    return parse_message(response)
+
+
+def parse_status(response: Response) -> StatusReport:
+    raise_for_error(response, sends_message=False)
+    message = parse_message(response)
+    word = str(message.get("Status") or "")
+    status = STATUSES.get(word.lower(), Status.UNKNOWN)  # case-insensitive: UNCONFIRMED casing
+    error_code = message.get("ErrorCode")
+    date = (
+        iso_from_epoch(message.get("Delivered"))
+        or iso_from_epoch(message.get("Submitted"))
+        or iso_from_epoch(message.get("Created"))
+    )
+    return StatusReport(
+        status=status,
+        provider_status=word or None,
+        date=date,
+        error={"code": str(error_code), "message": f"ErrorCode {error_code}"}
+        if error_code
+        else None,
+        details={"segments": message.get("NumSegments")} if message.get("NumSegments") else {},
+    )
+
+
+class FoneDynamics(Provider):
+    info = catalog.FONEDYNAMICS
+
+    @property
+    def _auth(self) -> tuple[str, str]:
+        return self.settings.require("account_sid"), self.settings.require("token")
+
+    def check_message(self, message: Message, targets: Sequence[Target]) -> None:
+        if message.at is not None:
+            now = datetime.now(message.at.tzinfo)
+            if message.at > now + SCHEDULE_MAX_AHEAD:
+                raise InputError(
+                    f"--at {message.at.isoformat()} is more than 14 days ahead; "
+                    "Fone Dynamics schedules at most 14 days in the future",
+                    code="invalid_schedule",
+                )
+            if message.at < now - SCHEDULE_MAX_BEHIND:
+                raise InputError(
+                    f"--at {message.at.isoformat()} is more than an hour in the past; "
+                    "Fone Dynamics refuses that (less than an hour ago sends now)",
+                    code="invalid_schedule",
+                )
+        leased = message.sender in (None, "")
+        used = [k for k in LEASE_ONLY if k in message.extra]
+        if used and not leased:
+            flags = ", ".join("--" + k.replace("_", "-") for k in used)
+            raise InputError(
+                f"{flags} apply only to a leased sender; drop --from (or give --from '')",
+                code="lease_only_option",
+            )
+        if "receipt_webhook" in message.extra and message.extra.get("delivery_receipt") is False:
+            raise InputError(
+                "--receipt-webhook needs delivery receipts; drop --no-delivery-receipt",
+                code="conflicting_options",
+            )
+
+    def _send_request(self, message: Message, target: Target) -> Request:
+        sid, token = self._auth
+        return send_request(
+            self.base_url, sid, token, self.settings.require("property_sid"), message, target.value
+        )
+
+    def dry_run(self, message: Message, targets: Sequence[Target]) -> list[Request]:
+        return [self._send_request(message, t) for t in targets]
+
+    def send(
+        self, session: Session, message: Message, targets: Sequence[Target]
+    ) -> list[SendResult]:
+        results = []
+        for target in targets:
+            response = session.call(self._send_request(message, target), sends_message=True)
+            sent = parse_send(response)
+            results.append(
+                self.result(
+                    target,
+                    Status.ACCEPTED,
+                    message,
+                    message_id=sent["MessageSid"],
+                    date=iso_from_epoch(sent.get("Created"))
+                    or _date_header(response.header("date")),
+                    reference=sent.get("ExternalId") or message.reference,
+                    details={"from": sent.get("From")} if sent.get("From") else {},
+                )
+            )
+        return results
+
+    def status(self, session: Session, record: Mapping[str, Any]) -> StatusReport:
+        sid, token = self._auth
+        message_sid = record.get("message_id")
+        if not message_sid:
+            raise InputError(
+                "this send has no MessageSid in the history (the reply never arrived)",
+                hint="look it up in the Fone Dynamics portal by its text and time",
+                code="no_message_id",
+            )
+        return parse_status(session.call(status_request(self.base_url, sid, token, message_sid)))
+
+    def login(self, session: Session) -> None:
+        """No login step: a GET of a message that cannot exist proves the credentials."""
+        sid, token = self._auth
+        response = session.call(status_request(self.base_url, sid, token, "MSMSCLIDOCTORCHECK"))
+        if response.status_code == 404:
+            # Authenticated: the message simply does not exist. (Which status an unknown
+            # MessageSid gets is UNCONFIRMED; 401 is documented for bad credentials.)
+            return
+        raise_for_error(response, sends_message=False)
+
+
+def _date_header(value: str | None) -> str | None:
+    if not value:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(value).isoformat()
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,100 @@
+"""Keeping secrets off the screen: the one redactor every output path goes through.
+
+Two layers, so that a secret is hidden even where nobody thought to look:
+1. structure: Authorization-like headers, JSON keys and XML elements whose names say
+   "password", "token", "secret", … are replaced by ``***``;
+2. value: every secret value known to this run (profile secrets, and tokens obtained at run
+   time) is replaced wherever it appears, in its raw, JSON-escaped and XML-escaped forms.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+from xml.sax.saxutils import escape as xml_escape
+
+MASK: Final = "***"
+
+# Names (headers, JSON keys, XML elements) whose values are always secret.
+_SECRET_NAME = re.compile(
+    r"(pass(word)?|secret|token|auth|session_?id|api_?key|credential|cookie|jwt)",
+    re.IGNORECASE,
+)
+# Names that merely contain one of the words above but are not secret.
+_NOT_SECRET: Final = frozenset(
+    {"token_type", "expires_in", "authentication", "auth_type", "refresh_expires_in"}
+)
+_XML_SECRET = re.compile(
+    r"<(?P<tag>[\w:.-]*(?:password|secret|token)[\w:.-]*)(?P<attrs>[^>]*)>(?P<value>[^<]*)</(?P=tag)>",
+    re.IGNORECASE,
+)
+# Values shorter than this are only hidden structurally: masking every "ab" in a text would
+# make output unreadable while protecting nothing.
+_MIN_VALUE_LEN: Final = 4
+
+
+def is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered not in _NOT_SECRET and bool(_SECRET_NAME.search(lowered))
+
+
+class Redactor:
+    """Collects the secrets of one run and scrubs them from any text or structure."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        for value in secrets:
+            self.add(value)
+
+    def add(self, value: str | None) -> None:
+        if not value or len(value) < _MIN_VALUE_LEN:
+            return
+        self._values.add(value)
+        self._values.add(json.dumps(value)[1:-1])
+        self._values.add(xml_escape(value, {'"': "&quot;", "'": "&apos;"}))
+
+    def text(self, text: str) -> str:
+        """Scrub a free text (an error message, a response body, a log line)."""
+        text = _XML_SECRET.sub(lambda m: f"<{m['tag']}{m['attrs']}>{MASK}</{m['tag']}>", text)
+        # Longest first, so that a secret containing another is masked whole.
+        for value in sorted(self._values, key=len, reverse=True):
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, value in headers.items():
+            if is_secret_name(name) or name.lower() in ("vz-m2m-token", "proxy-authorization"):
+                scheme = value.split(" ", 1)[0] if " " in value else ""
+                out[name] = f"{scheme} {MASK}" if scheme else MASK
+            else:
+                out[name] = self.text(value)
+        return out
+
+    def data(self, value: Any) -> Any:
+        """Scrub a JSON-like structure: secret-named keys, then known values."""
+        if isinstance(value, dict):
+            return {
+                k: (MASK if is_secret_name(str(k)) and v not in (None, "") else self.data(v))
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.data(v) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+    def body(self, body: str | None) -> str | None:
+        """Scrub a request/response body of any format (JSON, XML, form, text)."""
+        if body is None:
+            return None
+        stripped = body.strip()
+        if stripped[:1] in ("{", "["):
+            try:
+                return json.dumps(self.data(json.loads(stripped)), ensure_ascii=False)
+            except ValueError:
+                pass
+        return self.text(body)

@@ -1,0 +1,1 @@
+"""Local emulators of the five provider APIs (SPEC §8)."""

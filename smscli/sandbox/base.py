@@ -1,0 +1,159 @@
+"""What every emulator shares: message store, delivery over time, magic targets, replies.
+
+Magic targets are the same for every provider: a target whose value ends with one of the
+suffixes below (``+61400000400``, ``iccid:8988303000000000400``, ``endpoint:10400``,
+``name:dev-0400``) produces that failure; everything else well-formed is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import httpx
+
+# suffix → what happens (README "Sandbox" documents this table; a test keeps them equal)
+MAGIC: Final[dict[str, str]] = {
+    "0400": "rejected: the provider refuses the message (its documented error shape)",
+    "0401": "credentials refused for this request (HTTP 401 or the API's auth error)",
+    "0404": "unknown target",
+    "0408": "slow reply: the answer comes after the client's timeout (outcome unknown)",
+    "0410": "accepted, then delivery failed",
+    "0411": "accepted, then expired",
+    "0419": "the session/token expires just before this send (one re-login, one retry)",
+    "0429": "rate limited (HTTP 429, Retry-After: 0)",
+    "0444": "connection dropped without a reply (outcome unknown)",
+    "0500": "HTTP 500 from the server (outcome unknown)",
+}
+# A secret with this value is refused at login, so the refusal path can be tried too.
+REFUSED_SECRET: Final = "refused"
+DELIVERY_STEP_SECONDS: Final = 1.0  # accepted → sent after one step, final after two
+SLOW_SECONDS: Final = 35.0  # past the default 30 s timeout
+
+
+def magic(value: str) -> str | None:
+    """The magic suffix a target value ends with, if any."""
+    for suffix in MAGIC:
+        if value.endswith(suffix):
+            return suffix
+    return None
+
+
+class Drop(Exception):
+    """Close the connection without replying."""
+
+
+class Slow(Exception):
+    """Reply only after ``seconds`` (past the client's timeout)."""
+
+    def __init__(self, seconds: float, response: httpx.Response) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+        self.response = response
+
+
+@dataclass
+class Stored:
+    """A message an emulator accepted."""
+
+    id: str
+    provider: str
+    target: str
+    text: str
+    created: float
+    outcome: str = "delivered"  # delivered | failed | expired
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def stage(self, now: float) -> str:
+        """accepted → sent → (delivered | failed | expired) as time passes."""
+        elapsed = now - self.created
+        if elapsed < DELIVERY_STEP_SECONDS:
+            return "accepted"
+        if elapsed < 2 * DELIVERY_STEP_SECONDS:
+            return "sent"
+        return self.outcome
+
+
+class Emulator:
+    """Base of the five emulators: ``handle(request, path)`` with ``path`` after the mount."""
+
+    slug: str = ""
+
+    def __init__(self, clock: Callable[[], float] = time.time, token_ttl: float = 300.0) -> None:
+        self.clock = clock
+        self.token_ttl = token_ttl
+        self.lock = threading.Lock()
+        self.store: dict[str, Stored] = {}
+        self.counter = 0
+
+    def handle(self, request: httpx.Request, path: str) -> httpx.Response:
+        raise NotImplementedError
+
+    def next_id(self, prefix: str = "") -> str:
+        with self.lock:
+            self.counter += 1
+            return f"{prefix}{self.counter}"
+
+    def remember(self, msg: Stored) -> Stored:
+        with self.lock:
+            self.store[msg.id] = msg
+        return msg
+
+    def outcome_for(self, target_value: str) -> str:
+        suffix = magic(target_value)
+        return {"0410": "failed", "0411": "expired"}.get(suffix or "", "delivered")
+
+    def messages(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        with self.lock:
+            return [
+                {
+                    "provider": m.provider,
+                    "id": m.id,
+                    "target": m.target,
+                    "text": m.text,
+                    "status": m.stage(now),
+                    "created": m.created,
+                    "fields": m.fields,
+                }
+                for m in self.store.values()
+            ]
+
+
+def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(
+        status,
+        content=json.dumps(data).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def text_response(status: int, text: str, content_type: str = "text/plain") -> httpx.Response:
+    return httpx.Response(status, content=text.encode(), headers={"Content-Type": content_type})
+
+
+def html_error_page(status: int) -> httpx.Response:
+    """What a load balancer in front of an API answers when the server behind it fails."""
+    page = (
+        f"<!DOCTYPE html><html><head><title>{status} Internal Server Error</title></head>"
+        f"<body><h1>{status}</h1><p>The server encountered an error.</p></body></html>"
+    )
+    return text_response(status, page, "text/html; charset=utf-8")
+
+
+def failure_for(suffix: str | None, normal: httpx.Response | None = None) -> httpx.Response | None:
+    """The transport-level failures every emulator produces the same way (429, 500, slow,
+    dropped). Provider-shaped failures (rejected, unknown target, 401) are the emulator's."""
+    if suffix == "0429":
+        return json_response(429, {"message": "Too Many Requests"}, {"Retry-After": "0"})
+    if suffix == "0500":
+        return html_error_page(500)
+    if suffix == "0444":
+        raise Drop()
+    if suffix == "0408":
+        raise Slow(SLOW_SECONDS, normal or json_response(200, {}))
+    return None

@@ -1,0 +1,166 @@
+"""All five emulators behind one router, served over real HTTP or as an httpx transport.
+
+``Sandbox.handle(httpx.Request) -> httpx.Response`` is the whole server; ``serve()`` puts it
+on a loopback port (``smscli sandbox``, ``--sandbox``, the end-to-end tests) and
+``transport()`` plugs it straight into an httpx client (the conversation tests).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+
+from smscli.sandbox.base import Drop, Emulator, Slow, json_response
+
+# slug → "module:Class"; emulators are imported on first use.
+EMULATORS: dict[str, str] = {
+    "telit": "smscli.sandbox.telit:TelitEmulator",
+    "csl": "smscli.sandbox.csl:CslEmulator",
+    "thingspace": "smscli.sandbox.thingspace:ThingSpaceEmulator",
+    "emnify": "smscli.sandbox.emnify:EmnifyEmulator",
+    "fonedynamics": "smscli.sandbox.fonedynamics:FoneDynamicsEmulator",
+}
+
+
+class Sandbox:
+    """Routes ``/<slug>/...`` to that provider's emulator; ``/_sandbox/messages`` lists all."""
+
+    def __init__(self, clock: Callable[[], float] = time.time, token_ttl: float = 300.0) -> None:
+        self.clock = clock
+        self.token_ttl = token_ttl
+        self._emulators: dict[str, Emulator] = {}
+        self._lock = threading.Lock()
+
+    def emulator(self, slug: str) -> Emulator:
+        with self._lock:
+            if slug not in self._emulators:
+                module_name, _, class_name = EMULATORS[slug].partition(":")
+                cls = getattr(importlib.import_module(module_name), class_name)
+                self._emulators[slug] = cls(clock=self.clock, token_ttl=self.token_ttl)
+            return self._emulators[slug]
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        first, _, rest = path.lstrip("/").partition("/")
+        if first == "_sandbox" and rest.rstrip("/") == "messages":
+            return json_response(200, {"messages": self.messages()})
+        if first in EMULATORS:
+            return self.emulator(first).handle(request, "/" + rest)
+        return json_response(
+            404,
+            {
+                "message": f"no emulator at /{first}; mounts: "
+                + ", ".join(f"/{s}" for s in EMULATORS)
+            },
+        )
+
+    def messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            emulators = list(self._emulators.values())
+        out = [m for e in emulators for m in e.messages()]
+        return sorted(out, key=lambda m: m["created"])
+
+    def transport(self) -> httpx.MockTransport:
+        """The sandbox as an in-process transport (no socket): dropped connections and slow
+        replies become the httpx errors a real socket would give."""
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            request.read()
+            try:
+                return self.handle(request)
+            except Drop:
+                raise httpx.RemoteProtocolError(
+                    "Server disconnected without sending a response.", request=request
+                ) from None
+            except Slow as slow:
+                timeout = request.extensions.get("timeout", {}).get("read")
+                if timeout is None or slow.seconds > timeout:
+                    raise httpx.ReadTimeout("timed out", request=request) from None
+                return slow.response
+
+        return httpx.MockTransport(handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sandbox: Sandbox
+    protocol_version = "HTTP/1.1"
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        host = self.headers.get("Host") or "127.0.0.1"
+        request = httpx.Request(
+            self.command,
+            f"http://{host}{self.path}",
+            headers=list(self.headers.items()),
+            content=body,
+        )
+        try:
+            response = self.sandbox.handle(request)
+        except Drop:
+            self.close_connection = True
+            return
+        except Slow as slow:
+            time.sleep(slow.seconds)
+            response = slow.response
+        except Exception as exc:  # an emulator bug must not look like a provider reply
+            response = json_response(500, {"sandbox_error": f"{type(exc).__name__}: {exc}"})
+        content = response.read()
+        self.send_response(response.status_code)
+        for name, value in response.headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(content)))
+        self.end_headers()
+        self.wfile.write(content)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+
+class SandboxServer:
+    """A running sandbox on a loopback port (a background thread until ``close()``)."""
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
+        handler = type("Handler", (_Handler,), {"sandbox": sandbox})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.sandbox = sandbox
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> SandboxServer:
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def dump(sandbox: Sandbox) -> str:
+    return json.dumps({"messages": sandbox.messages()}, indent=2)
