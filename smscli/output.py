@@ -152,7 +152,7 @@ class Output:
         from rich.table import Table
 
         table = Table(show_edge=False, header_style="bold")
-        columns = ["provider", "target", "status", "message id", "request id / uuid", "date"]
+        columns = ["provider", "target", "status", "message id", "request id / uuid / ref", "date"]
         columns += ["segments", "encoding"]
         for name in columns:
             table.add_column(name, overflow="fold")
@@ -170,7 +170,7 @@ class Output:
                 r.target,
                 f"[{style}]{status}[/]" if style else status,
                 message_id,
-                " / ".join(x for x in (r.request_id, r.uuid) if x),
+                " / ".join(x for x in (r.request_id, r.uuid, r.reference) if x),
                 r.date or "",
                 "" if r.segments is None else str(r.segments),
                 r.encoding or "",

@@ -77,15 +77,19 @@ class Redactor:
     def data(self, value: Any) -> Any:
         """Scrub a JSON-like structure: secret-named keys, then known values."""
         if isinstance(value, dict):
-            return {
-                k: (MASK if is_secret_name(str(k)) and v not in (None, "") else self.data(v))
-                for k, v in value.items()
-            }
+            return {k: self._field(str(k), v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.data(v) for v in value]
         if isinstance(value, str):
             return self.text(value)
         return value
+
+    def _field(self, name: str, value: Any) -> Any:
+        if not is_secret_name(name) or value in (None, ""):
+            return self.data(value)
+        if isinstance(value, str) and value.endswith(MASK):
+            return value  # already masked, keep "Basic ***" readable
+        return MASK
 
     def body(self, body: str | None) -> str | None:
         """Scrub a request/response body of any format (JSON, XML, form, text)."""

@@ -1,0 +1,166 @@
+"""Shared fixtures: an isolated home for every test, and a CLI runner that cannot reach
+the network (the default transport fails the test on any request it was not told about)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from smscli.cli import app
+from smscli.pipeline import Runtime
+from smscli.sandbox.server import Sandbox
+
+SCRIPT = str(Path(sys.executable).with_name("smscli"))
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own config, history and token cache, and no SMSCLI_* from outside."""
+    for name in list(os.environ):
+        if name.startswith("SMSCLI_") or name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("SMSCLI_CONFIG", str(home / "config.toml"))
+    monkeypatch.setenv("SMSCLI_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("SMSCLI_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    return home
+
+
+def refuse_network(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"unexpected HTTP request: {request.method} {request.url}")
+
+
+@dataclass
+class Recorder:
+    """An httpx transport handler that records every request and delegates to ``handler``."""
+
+    handler: Callable[[httpx.Request], httpx.Response] = refuse_network
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        return self.handler(request)
+
+    def paths(self) -> list[str]:
+        return [f"{r.method} {r.url.path}" for r in self.requests]
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+    exception: BaseException | None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class Cli:
+    """Runs `smscli ARGS` in-process against an in-process sandbox (no sockets)."""
+
+    sandbox: Sandbox
+    recorder: Recorder
+    clock: list[float]
+
+    def __call__(self, *args: str, input: str | None = None, **env: str) -> Result:
+        runtime = Runtime(
+            transport=httpx.MockTransport(self.recorder),
+            clock=lambda: self.clock[0],
+            sleep=self.advance,
+        )
+        runner = CliRunner()
+        res = runner.invoke(app, list(args), obj=runtime, input=input, env=env or None)
+        if res.exception is not None and not isinstance(res.exception, SystemExit):
+            raise res.exception
+        return Result(res.exit_code, res.stdout, res.stderr, res.exception)
+
+    def advance(self, seconds: float) -> None:
+        self.clock[0] += seconds
+
+
+@pytest.fixture
+def cli() -> Cli:
+    """`cli(...)` with the sandbox answering at http://sandbox.test/<slug>, on a fake clock."""
+    clock = [time.time()]
+    sandbox = Sandbox(clock=lambda: clock[0])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return sandbox.transport().handle_request(request)
+
+    return Cli(sandbox, Recorder(handler), clock)
+
+
+@pytest.fixture
+def offline_cli() -> Cli:
+    """`cli(...)` whose every HTTP request fails the test."""
+    clock = [time.time()]
+    return Cli(Sandbox(), Recorder(), clock)
+
+
+def base_url(slug: str) -> str:
+    return f"http://sandbox.test/{slug}"
+
+
+def write_config(home: Path, text: str) -> Path:
+    path = home / "config.toml"
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def sandbox_process() -> Iterator[str]:
+    """A real `smscli sandbox` process on a free loopback port: its base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    proc = subprocess.Popen(
+        [SCRIPT, "sandbox", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/_sandbox/messages", timeout=1)
+            break
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "died") from None
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("smscli sandbox did not start")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
