@@ -208,10 +208,10 @@ def get_info(name: str) -> ProviderInfo:
         ) from None
 
 
-
 def supporting(feature: str) -> list[str]:
     """Slugs of the providers whose Features has ``feature`` set (for error messages)."""
     return [p.slug for p in REGISTRY.values() if getattr(p.features, feature)]
+
 
 def limit_problems(
     check: MessageCheck, info: ProviderInfo | None, max_segments: int | None
