@@ -85,7 +85,9 @@ class Redactor:
         return value
 
     def _field(self, name: str, value: Any) -> Any:
-        if not is_secret_name(name) or value in (None, ""):
+        if not is_secret_name(name) or value in (None, "") or isinstance(value, dict | list):
+            # A secret-named object ({"auth": {...}}) is searched, not hidden whole: its
+            # password/sessionId keys are masked and the rest stays readable.
             return self.data(value)
         if isinstance(value, str) and value.endswith(MASK):
             return value  # already masked, keep "Basic ***" readable
