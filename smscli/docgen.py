@@ -1,0 +1,115 @@
+"""Text generated from the code for the README (cog blocks) and the completion scripts.
+
+`cog --check -c README.md` in CI and tests/test_docs.py keep the README's command
+reference, provider table, exit-code table, sandbox table and config example equal to what
+the code says.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+WIDTH = "100"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fixed_terminal() -> None:
+    # Typer's rich help reads these when it renders: fix them so output is the same anywhere.
+    os.environ["TERMINAL_WIDTH"] = WIDTH
+    os.environ["COLUMNS"] = WIDTH
+    os.environ["NO_COLOR"] = "1"
+    os.environ["_TYPER_FORCE_DISABLE_TERMINAL"] = "1"
+
+
+def help_text(*command: str) -> str:
+    """`smscli COMMAND --help`, as a user sees it in a 100-column terminal."""
+    _fixed_terminal()
+    from typer.testing import CliRunner
+
+    from smscli.cli import app
+
+    result = CliRunner().invoke(app, [*command, "--help"], prog_name="smscli")
+    return "\n".join(line.rstrip() for line in result.stdout.strip("\n").splitlines())
+
+
+def provider_table() -> str:
+    from smscli.catalog import REGISTRY
+
+    lines = [
+        "| provider | targets | limits | --from | --at | --validity | --ref sent | binary | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in REGISTRY.values():
+        f = p.features
+
+        def mark(on: bool) -> str:
+            return "yes" if on else "—"
+
+        lines.append(
+            f"| `{p.slug}` {p.label} | {', '.join(p.target_kinds)} | {p.limits.notes} | "
+            f"{mark(f.sender)} | {mark(f.at)} | {mark(f.validity)} | {mark(f.ref)} | "
+            f"{mark(f.binary)} | {mark(f.status)} |"
+        )
+    return "\n".join(lines)
+
+
+def fields_table() -> str:
+    from smscli.catalog import REGISTRY
+
+    lines = ["| provider | field | flag | environment variable | secret |", "|---|---|---|---|---|"]
+    for p in REGISTRY.values():
+        for f in p.fields:
+            lines.append(
+                f"| {p.slug} | `{f.name}` | `{f.flag}` | `{f.env_var(p.slug)}` | "
+                f"{'yes' if f.secret else ''} |"
+            )
+    return "\n".join(lines)
+
+
+def exit_code_table() -> str:
+    from smscli.errors import EXIT_CODE_MEANINGS
+
+    lines = ["| code | meaning | safe to re-run? |", "|---|---|---|"]
+    for code, (meaning, rerun) in EXIT_CODE_MEANINGS.items():
+        lines.append(f"| {int(code)} | {meaning} | {rerun} |")
+    return "\n".join(lines)
+
+
+def magic_table() -> str:
+    from smscli.sandbox.base import MAGIC, REFUSED_SECRET
+
+    lines = ["| a target value ending in | produces |", "|---|---|"]
+    lines += [f"| `…{suffix}` | {what} |" for suffix, what in MAGIC.items()]
+    lines.append(f"| a secret equal to `{REFUSED_SECRET}` | the login is refused |")
+    return "\n".join(lines)
+
+
+def provider_options(slug: str) -> str:
+    """The options only `smscli <slug>` has, as a Markdown list."""
+    import importlib
+
+    module = importlib.import_module(f"smscli.commands.{slug}")
+    lines = []
+    for param in module.options():
+        info = param.annotation.__metadata__[0]
+        names = [info.default, *(info.param_decls or ())]
+        decls = " / ".join(d for d in names if isinstance(d, str) and d.startswith("-"))
+        lines.append(f"- `{decls}`: {inspect.cleandoc(info.help or '')}")
+    return "\n".join(lines)
+
+
+def config_example() -> str:
+    return (ROOT / "config.example.toml").read_text().rstrip()
+
+
+def completion(shell: str) -> str:
+    """What `smscli --show-completion SHELL` prints (the files under completions/)."""
+    os.environ["_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION"] = "1"
+    from typer.testing import CliRunner
+
+    from smscli.cli import app
+
+    result = CliRunner().invoke(app, ["--show-completion", shell], prog_name="smscli")
+    return result.stdout

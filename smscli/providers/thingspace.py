@@ -1,0 +1,702 @@
+"""Verizon ThingSpace Connectivity Management: ``POST /api/m2m/v1/sms``.
+
+Docs: https://thingspace.verizon.com/resources/documentation/connectivity/API_Reference/Send_SMS_Messages_to_Devices/
+Sources: seed ``seeds/002`` (the vendor's send-SMS page) and ``reference/providers-thingspace-
+emnify.md`` §1 (auth, body, errors, limits), §3 (client checklist) and §4 (open questions).
+
+Auth (two tokens, both on every M2M call):
+
+1. ``POST <base>/api/ts/v1/oauth2/token`` with ``Authorization: Basic base64(key:secret)`` and
+   the form body ``grant_type=client_credentials`` → ``{"access_token", "expires_in", ...}``;
+   valid one hour, cached for ``min(expires_in, 3600)``.
+2. ``POST <base>/api/m2m/v1/session/login`` with ``Authorization: Bearer <access_token>`` and
+   ``{"username", "password"}`` (UWS credentials) → ``{"sessionToken"}``, sent as the
+   ``VZ-M2M-Token`` header. It expires after 20 minutes of inactivity, so the cache deadline
+   is pushed back by 20 minutes after every successful call.
+
+A refused login is never retried (the platform locks the contact after 5 failures). A refused
+token gets one re-login and one retry, and only when the refused token came from the cache:
+- HTTP 401 from the gateway (``{"fault": {"code": "900901"}}``, wrong or expired bearer): both
+  tokens are dropped and both logins redone. Whether a session survives a new bearer is
+  UNCONFIRMED, so it is not trusted to.
+- an ``errorCode``/``errorMessage`` that speaks of an expired or invalid session/token: only the
+  session is redone. The exact code is UNCONFIRMED (reference §1.5, §4 q1), hence the wording
+  heuristic of §1.5.
+
+Send body (JSON): either ``deviceIds`` (``[{"kind", "id"}]``, lower-case kinds, ≤10,000) or any
+combination of ``groupName``, ``servicePlan`` and ``customFields`` (never both: the seed says
+not to), plus ``accountName`` (always sent, reference §1.3), ``dataEncoding`` and
+``smsMessage``. Reply 200 ``{"requestId"}``; delivery is reported only by callback
+(``SMSDeliveryConfirmation``), so there is no status lookup.
+
+Errors: ``{"errorCode": "<Service>.<CODE>", "errorMessage"}`` (HTTP 400), the WSO2 gateway's
+``{"fault": {"code", "message", "description"}}`` (400/401), OAuth2 ``{"error",
+"error_description"}`` on the token endpoint, an XML ``<am:fault>`` on 403/404, and anything
+else (HTML, empty): every shape is read without letting a KeyError escape.
+
+Command line → body: ``--to KIND:VALUE`` → ``deviceIds``; ``--group`` → ``groupName``;
+``--service-plan`` → ``servicePlan``; ``--custom-field CustomFieldN=VALUE`` → ``customFields``;
+``--account-name`` (profile ``account_name``) → ``accountName``; ``--data-encoding`` →
+``dataEncoding`` (default from the message check: GSM-7 → ``7-bit``, UCS-2 → ``8-bit-UTF-8``,
+``--hex``/``--base64`` → ``8-bit-DATA``); TEXT → ``smsMessage``. ``--from``, ``--at`` and
+``--validity`` have no field in this API (catalog Features).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, NoReturn, TypeVar
+
+from smscli import catalog
+from smscli.errors import (
+    InputError,
+    LoginRefused,
+    OutcomeUnknown,
+    ProviderRefused,
+    ProviderUnavailable,
+    SessionExpired,
+    SmscliError,
+)
+from smscli.models import (
+    Encoding,
+    Message,
+    Request,
+    Response,
+    SendResult,
+    Status,
+    StatusReport,
+    Target,
+)
+from smscli.providers.base import (
+    Provider,
+    Session,
+    json_body,
+    login_refused,
+    raise_for_transport_status,
+    snippet,
+)
+
+R = TypeVar("R")
+
+LABEL: Final = "ThingSpace"
+TOKEN_PATH: Final = "/api/ts/v1/oauth2/token"
+M2M_PATH: Final = "/api/m2m/v1"
+OAUTH_TOKEN: Final = "oauth_token"
+SESSION_TOKEN: Final = "session_token"
+OAUTH_LIFETIME: Final = 3600.0  # "valid for one hour from when it was first issued"
+SESSION_IDLE: Final = 1200.0  # "expire after 20 minutes of inactivity"
+MASK: Final = "***"  # where a token obtained at run time goes in --dry-run
+
+DEVICE_KINDS: Final = ("iccid", "imei", "meid", "mdn", "msisdn", "esn", "eid")
+DATA_ENCODINGS: Final = ("7-bit", "8-bit-ASCII", "8-bit-UTF-8", "8-bit-DATA")
+CUSTOM_FIELD_KEYS: Final = tuple(f"CustomField{n}" for n in range(1, 6))
+MAX_8BIT_BYTES: Final = 140
+# Kinds of the one target implicit_targets() stands in for a --group/--service-plan/
+# --custom-field selection (not device identifiers, never sent as deviceIds).
+SELECTION_KINDS: Final = ("group", "service_plan", "custom_field", "selection")
+
+# Message.extra keys (set by smscli.commands.thingspace).
+EXTRA_GROUP: Final = "group_name"
+EXTRA_SERVICE_PLAN: Final = "service_plan"
+EXTRA_CUSTOM_FIELDS: Final = "custom_fields"  # {"CustomField1": "value", ...}
+EXTRA_DATA_ENCODING: Final = "data_encoding"
+
+_GATEWAY_BEARER_CODES: Final = frozenset({"900901", "900902"})
+
+
+# --------------------------------------------------------------------------- token refusals
+
+
+class _TokenRefused(SessionExpired):
+    """A token was refused before the request was processed (safe to log in and retry)."""
+
+    def __init__(self, detail: str, provider_code: str | None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.provider_code = provider_code
+        # Set by the conversation: was the refused token from the cache (then one re-login
+        # and one retry) or just issued (then final)?
+        self.cached = False
+
+
+class BearerRefused(_TokenRefused):
+    """The gateway refused the OAuth bearer token (HTTP 401, fault 900901/900902)."""
+
+
+class M2MSessionRefused(_TokenRefused):
+    """The M2M service refused the VZ-M2M session token (expired or unknown)."""
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True, slots=True)
+class ApiError:
+    """An error reply in any of the API's shapes."""
+
+    code: str | None
+    message: str
+
+    def describe(self) -> str:
+        return f"{self.message} ({self.code})" if self.code else self.message
+
+
+def read_error(response: Response) -> ApiError | None:
+    """The error in a reply body: errorCode/errorMessage, fault, OAuth2 error or <am:fault>."""
+    data = json_body(response)
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        data = data[0]  # an error list instead of an object: read its first entry
+    if isinstance(data, dict):
+        return _error_from_dict(data)
+    return _am_fault(response.text)
+
+
+def _error_from_dict(data: Mapping[str, Any]) -> ApiError | None:
+    if data.get("errorCode") or data.get("errorMessage"):
+        return ApiError(_text(data.get("errorCode")), _text(data.get("errorMessage")) or "error")
+    fault = data.get("fault")
+    if isinstance(fault, Mapping):
+        message = _text(fault.get("message")) or _text(fault.get("description")) or "fault"
+        return ApiError(_text(fault.get("code")), message)
+    if data.get("error"):
+        detail = _text(data.get("error_description")) or _text(data.get("error")) or "error"
+        return ApiError(_text(data.get("error")), detail)
+    return None
+
+
+def _am_fault(text: str) -> ApiError | None:
+    """The gateway's XML fault (403/404): ``<am:code>…</am:code><am:message>…``."""
+    if "fault" not in text:
+        return None
+    code = re.search(r"<(?:\w+:)?code>([^<]*)<", text)
+    message = re.search(r"<(?:\w+:)?message>([^<]*)<", text)
+    if not code and not message:
+        return None
+    return ApiError(
+        code.group(1).strip() if code else None,
+        message.group(1).strip() if message else "fault",
+    )
+
+
+def _text(value: Any) -> str | None:
+    """A field as one line of text; numbers (codes sent as ints) become strings."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def is_session_error(error: ApiError) -> bool:
+    """Does an errorCode/errorMessage say the session token expired or is invalid?
+
+    The exact code is UNCONFIRMED (reference §1.5): other Verizon APIs say "The Session has
+    expired.", so match the words, case-insensitively, as §1.5 suggests.
+    """
+    words = f"{error.code or ''} {error.message}".lower()
+    about_session = "session" in words or "token" in words
+    return about_session and any(
+        w in words for w in ("expired", "invalid", "notfound", "not found")
+    )
+
+
+def _refusal(response: Response, error: ApiError | None, what: str) -> ProviderRefused:
+    detail = error.describe() if error else snippet(response)
+    return ProviderRefused(
+        f"{LABEL} refused {what} (HTTP {response.status_code}): {detail}",
+        provider_code=error.code if error else None,
+    )
+
+
+def _token_refusal(response: Response, error: ApiError | None) -> _TokenRefused | None:
+    """A refused bearer or session token, or None when the reply is about something else.
+
+    Only a 4xx counts: a 5xx after a send may have been processed, so it is never retried.
+    """
+    if not 400 <= response.status_code < 500:
+        return None
+    if error is not None and is_session_error(error) and error.code not in _GATEWAY_BEARER_CODES:
+        return M2MSessionRefused(error.describe(), error.code)
+    if response.status_code == 401:
+        detail = error.describe() if error else snippet(response)
+        return BearerRefused(detail, error.code if error else None)
+    return None
+
+
+# --------------------------------------------------------------------------- step 1: OAuth
+
+
+def token_request(base_url: str, client_id: str, client_secret: str) -> Request:
+    basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+    return Request(
+        "POST",
+        f"{base_url}{TOKEN_PATH}",
+        headers={
+            "Authorization": f"Basic {basic}",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        },
+        form={"grant_type": "client_credentials"},
+    )
+
+
+def parse_token(response: Response, now: float) -> tuple[str, float]:
+    """The access token and when to stop using it (at most one hour from now)."""
+    data = json_body(response)
+    if 200 <= response.status_code < 300:
+        token = _text(data.get("access_token")) if isinstance(data, dict) else None
+        if token:
+            return token, now + _lifetime(data.get("expires_in"), OAUTH_LIFETIME)
+        raise _unreadable_login(response, "token")
+    _raise_login_failure(response, "the app key and secret (OAuth2 token)")
+
+
+def _lifetime(value: Any, cap: float) -> float:
+    """Seconds from a field that may be an int, a float or a numeric string."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return cap
+    return min(seconds, cap) if seconds > 0 else cap
+
+
+# --------------------------------------------------------------------------- step 2: session
+
+
+def login_request(base_url: str, bearer: str, username: str, password: str) -> Request:
+    return Request(
+        "POST",
+        f"{base_url}{M2M_PATH}/session/login",
+        headers=_json_headers(bearer),
+        json={"username": username, "password": password},
+    )
+
+
+def parse_login(response: Response, now: float) -> tuple[str, float]:
+    """The VZ-M2M session token and its idle deadline.
+
+    Whether the reply carries an expiry (``expiresIn``) is UNCONFIRMED (§1.2); one is used,
+    up to 20 minutes, when present.
+    """
+    data = json_body(response)
+    if 200 <= response.status_code < 300:
+        token = _text(data.get("sessionToken")) if isinstance(data, dict) else None
+        if token:
+            return token, now + _lifetime(data.get("expiresIn"), SESSION_IDLE)
+        raise _unreadable_login(response, "session login")
+    error = read_error(response)
+    if response.status_code == 401 and (error is None or error.code in _GATEWAY_BEARER_CODES):
+        # The gateway refused the bearer: the UWS credentials were never checked.
+        raise BearerRefused(error.describe() if error else snippet(response), _code(error))
+    _raise_login_failure(response, "the UWS user name and password (session login)")
+
+
+def logout_request(base_url: str, bearer: str, session_token: str) -> Request:
+    return Request(
+        "POST",
+        f"{base_url}{M2M_PATH}/session/logout",
+        headers={
+            "Authorization": f"Bearer {bearer}",
+            "VZ-M2M-Token": session_token,
+            "Accept": "application/json",
+        },
+    )
+
+
+def _raise_login_failure(response: Response, what: str) -> NoReturn:
+    raise_for_transport_status(response, label=LABEL, sends_message=False)
+    error = read_error(response)
+    if 400 <= response.status_code < 500:
+        detail = error.describe() if error else f"HTTP {response.status_code}, {snippet(response)}"
+        raise login_refused(LABEL, f"{what}: {detail}", _code(error))
+    raise ProviderUnavailable(
+        f"{LABEL} answered HTTP {response.status_code} to the login ({snippet(response)})",
+        code="unexpected_reply",
+    )
+
+
+def _unreadable_login(response: Response, step: str) -> ProviderUnavailable:
+    return ProviderUnavailable(
+        f"{LABEL} {step} reply cannot be read ({snippet(response)}); nothing was sent",
+        code="unexpected_reply",
+    )
+
+
+def _code(error: ApiError | None) -> str | None:
+    return error.code if error else None
+
+
+# --------------------------------------------------------------------------- step 3: send
+
+
+def data_encoding_for(message: Message) -> str:
+    """``--data-encoding`` when given, else what the message check found."""
+    forced = message.extra.get(EXTRA_DATA_ENCODING)
+    if isinstance(forced, str) and forced:
+        return canonical_data_encoding(forced) or forced
+    if message.encoding is Encoding.BINARY:
+        return "8-bit-DATA"
+    if message.encoding is Encoding.UCS2:
+        return "8-bit-UTF-8"
+    return "7-bit"
+
+
+def canonical_data_encoding(value: str) -> str | None:
+    lowered = value.strip().lower()
+    return next((e for e in DATA_ENCODINGS if e.lower() == lowered), None)
+
+
+def sms_payload(message: Message, data_encoding: str) -> str:
+    """``smsMessage``: the text, or for 8-bit-DATA the octets as upper-case hex.
+
+    How binary data goes into the ``smsMessage`` string is UNCONFIRMED (the docs only name
+    ``8-bit-DATA``); hex is the unambiguous choice.
+    """
+    if data_encoding == "8-bit-DATA" and message.check.data is not None:
+        return message.check.data.hex().upper()
+    return message.text
+
+
+def device_id(target: Target) -> dict[str, str]:
+    # E.164 "+" is dropped: the docs describe MSISDNs as digits only ("decimal, 11 digits");
+    # whether the API would also take "+" is UNCONFIRMED. Kinds go in lower case, as the
+    # docs' examples do (other casings UNCONFIRMED, reference §1.3).
+    value = target.value.lstrip("+") if target.kind == "msisdn" else target.value
+    return {"kind": target.kind, "id": value}
+
+
+def selection(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """groupName / servicePlan / customFields from Message.extra (only those given)."""
+    body: dict[str, Any] = {}
+    group = extra.get(EXTRA_GROUP)
+    if group:
+        body["groupName"] = str(group)
+    plan = extra.get(EXTRA_SERVICE_PLAN)
+    if plan:
+        body["servicePlan"] = str(plan)
+    fields = extra.get(EXTRA_CUSTOM_FIELDS)
+    if isinstance(fields, Mapping) and fields:
+        body["customFields"] = [{"key": str(k), "value": str(v)} for k, v in fields.items()]
+    return body
+
+
+def sms_body(message: Message, targets: Sequence[Target], account_name: str) -> dict[str, Any]:
+    devices = [device_id(t) for t in targets if t.kind in DEVICE_KINDS]
+    encoding = data_encoding_for(message)
+    body: dict[str, Any] = {"deviceIds": devices} if devices else {}
+    body["accountName"] = account_name
+    if not devices:
+        body.update(selection(message.extra))
+    body["dataEncoding"] = encoding
+    body["smsMessage"] = sms_payload(message, encoding)
+    return body
+
+
+def send_request(
+    base_url: str, bearer: str, session_token: str, body: Mapping[str, Any]
+) -> Request:
+    return Request(
+        "POST",
+        f"{base_url}{M2M_PATH}/sms",
+        headers=_m2m_headers(bearer, session_token),
+        json=dict(body),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    request_id: str
+    date: str | None
+
+
+def parse_send(response: Response) -> Accepted:
+    """``{"requestId"}`` on 200; every other reply raises (token refusals as _TokenRefused)."""
+    data = json_body(response)
+    error = read_error(response)
+    if 200 <= response.status_code < 300:
+        request_id = _text(data.get("requestId")) if isinstance(data, dict) else None
+        if request_id:
+            return Accepted(request_id, _http_date(response.header("date")))
+        if error is not None:  # not documented for /sms, but an error is an error
+            raise _refusal(response, error, "the message")
+        raise OutcomeUnknown(
+            f"{LABEL} accepted the request but its reply cannot be read ({snippet(response)}); "
+            "the message may have been sent",
+            hint="check `smscli log` before re-running",
+            code="unexpected_reply",
+        )
+    refused = _token_refusal(response, error)
+    if refused is not None:
+        raise refused
+    raise_for_transport_status(response, label=LABEL, sends_message=True)
+    if 400 <= response.status_code < 500:
+        raise _refusal(response, error, "the message")
+    raise OutcomeUnknown(
+        f"{LABEL} answered HTTP {response.status_code} ({snippet(response)}); "
+        "the message may have been sent",
+        code="unexpected_reply",
+    )
+
+
+def _http_date(value: str | None) -> str | None:
+    """The reply's ``Date`` header as ISO 8601: the API returns no date in its body."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).isoformat()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _json_headers(bearer: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {bearer}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+
+
+def _m2m_headers(bearer: str, session_token: str) -> dict[str, str]:
+    return {**_json_headers(bearer), "VZ-M2M-Token": session_token}
+
+
+# --------------------------------------------------------------------------- the provider
+
+
+class ThingSpace(Provider):
+    info = catalog.THINGSPACE
+
+    # -- local checks -------------------------------------------------------------------
+    def implicit_targets(self, message: Message) -> list[Target]:
+        chosen = selection(message.extra)
+        labels: list[tuple[str, str]] = []
+        if "groupName" in chosen:
+            labels.append(("group", chosen["groupName"]))
+        if "servicePlan" in chosen:
+            labels.append(("service_plan", chosen["servicePlan"]))
+        labels += [
+            ("custom_field", f"{f['key']}={f['value']}") for f in chosen.get("customFields", [])
+        ]
+        if not labels:
+            return []
+        if len(labels) == 1:
+            return [Target(*labels[0])]
+        return [Target("selection", ";".join(f"{k}={v}" for k, v in labels))]
+
+    def check_message(self, message: Message, targets: Sequence[Target]) -> None:
+        _check_extra(message.extra)
+        devices = [t for t in targets if t.kind in DEVICE_KINDS]
+        others = [t for t in targets if t.kind not in DEVICE_KINDS + SELECTION_KINDS]
+        if others:
+            raise InputError(
+                f"{LABEL} cannot send to {others[0]}; it accepts {', '.join(DEVICE_KINDS)}",
+                code="unsupported_target",
+            )
+        chosen = selection(message.extra)
+        if devices and chosen:
+            raise InputError(
+                f"{LABEL} sends either to devices (--to) or to a selection "
+                "(--group/--service-plan/--custom-field), not both",
+                hint="the API takes deviceIds or selection criteria in one request, never both",
+                code="conflicting_targets",
+            )
+        if not devices and not chosen:
+            raise InputError(
+                f"{LABEL} needs devices (--to KIND:ID) or --group/--service-plan/--custom-field",
+                code="no_targets",
+            )
+        _check_encoding(message, data_encoding_for(message))
+
+    # -- the conversation ---------------------------------------------------------------
+    def dry_run(self, message: Message, targets: Sequence[Target]) -> list[Request]:
+        s = self.settings
+        return [
+            token_request(self.base_url, s.require("client_id"), s.require("client_secret")),
+            login_request(self.base_url, MASK, s.require("username"), s.require("password")),
+            send_request(self.base_url, MASK, MASK, self._body(message, targets)),
+        ]
+
+    def send(
+        self, session: Session, message: Message, targets: Sequence[Target]
+    ) -> list[SendResult]:
+        body = self._body(message, targets)
+
+        def attempt(bearer: str, session_token: str) -> Accepted:
+            request = send_request(self.base_url, bearer, session_token, body)
+            return parse_send(session.call(request, sends_message=True))
+
+        accepted = self._authorized(session, attempt)
+        details = {"data_encoding": body["dataEncoding"], "account_name": body["accountName"]}
+        return [
+            self.result(
+                t,
+                Status.ACCEPTED,  # queued on the platform; delivery comes only by callback
+                message,
+                request_id=accepted.request_id,
+                date=accepted.date,
+                details=dict(details),
+            )
+            for t in targets
+        ]
+
+    def status(self, session: Session, record: Mapping[str, Any]) -> StatusReport:
+        request_id = record.get("request_id")
+        which = f"requestId {request_id}" if request_id else "this send has no requestId"
+        raise InputError(
+            f"{LABEL} reports delivery only by callback (SMSDeliveryConfirmation), not through "
+            f"a status lookup; {which}",
+            hint="register an SMSDeliveryConfirmation callback listener and match the requestId",
+            code="status_unsupported",
+        )
+
+    def login(self, session: Session) -> None:
+        bearer = self._fetch_bearer(session)
+        try:
+            self._fetch_session(session, bearer)
+        except BearerRefused as refused:
+            session.tokens.delete(OAUTH_TOKEN)
+            raise _final(refused) from None
+
+    def logout(self, session: Session) -> None:
+        bearer = session.tokens.get(OAUTH_TOKEN)
+        session_token = session.tokens.get(SESSION_TOKEN)
+        session.tokens.clear()
+        if bearer is None or session_token is None:
+            return
+        session.add_secret(bearer)
+        session.add_secret(session_token)
+        # Best effort: the cached tokens are gone either way. The OAuth token is not revoked:
+        # the platform hands the same token to every client of the app key during its hour.
+        with contextlib.suppress(SmscliError):
+            session.call(logout_request(self.base_url, bearer, session_token))
+
+    # -- helpers ------------------------------------------------------------------------
+    def _body(self, message: Message, targets: Sequence[Target]) -> dict[str, Any]:
+        return sms_body(message, targets, self.settings.require("account_name"))
+
+    def _fetch_bearer(self, session: Session) -> str:
+        s = self.settings
+        request = token_request(self.base_url, s.require("client_id"), s.require("client_secret"))
+        token, expires_at = parse_token(session.call(request), session.now())
+        session.add_secret(token)
+        session.tokens.set(OAUTH_TOKEN, token, expires_at=expires_at)
+        return token
+
+    def _fetch_session(self, session: Session, bearer: str) -> str:
+        s = self.settings
+        request = login_request(self.base_url, bearer, s.require("username"), s.require("password"))
+        token, expires_at = parse_login(session.call(request), session.now())
+        session.add_secret(token)
+        session.tokens.set(SESSION_TOKEN, token, expires_at=expires_at)
+        return token
+
+    def _authorized(self, session: Session, attempt: Callable[[str, str], R]) -> R:
+        """Run ``attempt(bearer, session_token)``; a refused cached token gets one re-login
+        and one retry, a refused fresh one is final (it would only be refused again)."""
+        try:
+            return self._attempt_once(session, attempt)
+        except _TokenRefused as refused:
+            if not refused.cached:
+                raise _final(refused) from None
+        try:
+            return self._attempt_once(session, attempt)
+        except _TokenRefused as refused:
+            raise _final(refused) from None
+
+    def _attempt_once(self, session: Session, attempt: Callable[[str, str], R]) -> R:
+        tokens = session.tokens
+        cached_bearer = tokens.get(OAUTH_TOKEN)
+        cached_session = tokens.get(SESSION_TOKEN)
+        for token in (cached_bearer, cached_session):
+            if token is not None:
+                session.add_secret(token)
+        bearer = cached_bearer if cached_bearer is not None else self._fetch_bearer(session)
+        try:
+            session_token = cached_session or self._fetch_session(session, bearer)
+            result = attempt(bearer, session_token)
+        except BearerRefused as refused:
+            tokens.delete(OAUTH_TOKEN)
+            tokens.delete(SESSION_TOKEN)
+            refused.cached = cached_bearer is not None
+            raise
+        except M2MSessionRefused as refused:
+            tokens.delete(SESSION_TOKEN)
+            refused.cached = cached_session is not None
+            raise
+        # The session lives while it is used: push its idle deadline back.
+        tokens.set(SESSION_TOKEN, session_token, expires_at=session.now() + SESSION_IDLE)
+        return result
+
+
+def _final(refused: _TokenRefused) -> ProviderRefused:
+    if isinstance(refused, BearerRefused):
+        return LoginRefused(
+            f"{LABEL} refused the access token of the app key: {refused.detail}",
+            hint="check client_id/client_secret and the app's API access in the ThingSpace portal",
+            provider_code=refused.provider_code,
+        )
+    return ProviderRefused(
+        f"{LABEL} refused a fresh M2M session: {refused.detail}",
+        provider_code=refused.provider_code,
+        code="session_refused",
+    )
+
+
+def _check_extra(extra: Mapping[str, Any]) -> None:
+    fields = extra.get(EXTRA_CUSTOM_FIELDS)
+    if fields is not None and not isinstance(fields, Mapping):
+        raise InputError("custom fields must be KEY=VALUE pairs", code="invalid_option")
+    for key, value in (fields or {}).items():
+        if key not in CUSTOM_FIELD_KEYS or not str(value):
+            raise InputError(
+                f"invalid custom field {key}={value}; keys are {', '.join(CUSTOM_FIELD_KEYS)}",
+                code="invalid_option",
+            )
+    forced = extra.get(EXTRA_DATA_ENCODING)
+    if forced is not None and canonical_data_encoding(str(forced)) is None:
+        raise InputError(
+            f"unknown data encoding {forced!r}; one of {', '.join(DATA_ENCODINGS)}",
+            code="invalid_option",
+        )
+
+
+def _check_encoding(message: Message, data_encoding: str) -> None:
+    """What the generic limits cannot see: the 8-bit byte limits and encoding mismatches."""
+    binary = message.encoding is Encoding.BINARY
+    if binary and data_encoding != "8-bit-DATA":
+        raise InputError(
+            f"binary data (--hex/--base64) is sent as 8-bit-DATA, not {data_encoding}",
+            code="encoding_mismatch",
+        )
+    if data_encoding == "8-bit-DATA" and not binary:
+        raise InputError(
+            "8-bit-DATA sends binary data: give it with --hex or --base64",
+            code="encoding_mismatch",
+        )
+    text = message.text
+    if data_encoding == "7-bit" and message.encoding is not Encoding.GSM7:
+        raise InputError(
+            "7-bit sends GSM-7 text only; this message is UCS-2",
+            hint="use --data-encoding 8-bit-UTF-8, or --smart",
+            code="not_gsm7",
+        )
+    if data_encoding == "8-bit-ASCII":
+        bad = sorted({c for c in text if ord(c) > 127})
+        if bad:
+            raise InputError(
+                f"8-bit-ASCII sends ASCII only; not ASCII: {' '.join(bad[:5])}",
+                hint="use --data-encoding 8-bit-UTF-8",
+                code="not_ascii",
+            )
+    if data_encoding in ("8-bit-ASCII", "8-bit-UTF-8"):
+        size = len(text.encode("utf-8"))
+        if size > MAX_8BIT_BYTES:
+            raise InputError(
+                f"message is {size} bytes as {data_encoding}; {LABEL} takes at most "
+                f"{MAX_8BIT_BYTES} in 8-bit format",
+                code="message_too_long",
+            )

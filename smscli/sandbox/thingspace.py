@@ -1,0 +1,465 @@
+"""Emulator of Verizon ThingSpace Connectivity Management (SMS), mounted at ``/thingspace``.
+
+Follows ``reference/providers-thingspace-emnify.md`` §1 and seed 002:
+
+- ``POST /api/ts/v1/oauth2/token``: HTTP Basic key:secret, form ``grant_type=client_credentials``
+  → ``{"access_token", "token_type", "expires_in", "scope"}``. While a token lives, the same
+  app key gets the same token back ("any further token requests during that hour will return
+  the same token"). OAuth2 errors are ``{"error", "error_description"}``.
+- ``POST /api/m2m/v1/session/login`` (Bearer) ``{"username", "password"}`` → ``{"sessionToken"}``;
+  the session dies after ``token_ttl`` seconds without use. Five refused logins in a row lock
+  the user, as the real platform does.
+- ``POST /api/m2m/v1/session/logout`` (Bearer + VZ-M2M-Token) → ``{"sessionToken"}``.
+- ``POST /api/m2m/v1/sms`` (Bearer + VZ-M2M-Token, JSON) → ``{"requestId"}``.
+
+Gateway checks come first, in the WSO2 fault shape: no bearer → 401 ``900902``, an unknown or
+expired bearer → 401 ``900901``, an unknown path → 400 ``900906``. The M2M service answers
+``{"errorCode": "<Service>.<CODE>", "errorMessage"}`` with HTTP 400. Documented codes are used
+where the docs name one (``INPUT_INVALID.RequestUndefined``, ``DeserializationFailed``,
+``REQUEST_FAILED.UnexpectedError``, ``INPUT_INVALID.CustomField.InvalidName``); the session,
+device-not-found, login and rejection codes are UNCONFIRMED and made up in the same pattern.
+The HTTP status for a wrong Content-Type (400 here) is UNCONFIRMED too.
+
+Magic targets (``sandbox.base.MAGIC``) are read from every device id, group name, service plan
+and custom-field value of a request; the first one found decides the whole request, as the
+request is one unit. ``0419`` expires the presented session only when it has been used before
+(a session issued a moment ago cannot have idled out), so the client's one re-login and retry
+succeeds. Delivery callbacks are not emulated: ``/_sandbox/messages`` shows each device's
+message moving accepted → sent → delivered/failed/expired.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qs
+
+import httpx
+
+from smscli.sandbox.base import (
+    MAGIC,
+    REFUSED_SECRET,
+    Emulator,
+    Stored,
+    failure_for,
+    json_response,
+    magic,
+)
+
+TOKEN_PATH: Final = "/api/ts/v1/oauth2/token"
+M2M: Final = "/api/m2m/v1"
+LOCK_AFTER: Final = 5  # "lock a contact record after 5 consecutive failed log in attempts"
+MAX_DEVICES: Final = 10_000
+DATA_ENCODINGS: Final = ("7-bit", "8-bit-ASCII", "8-bit-UTF-8", "8-bit-DATA")
+CUSTOM_FIELD_KEYS: Final = tuple(f"CustomField{n}" for n in range(1, 6))
+
+# What a well-formed id of each kind looks like (SPEC §2 target rules, without separators).
+_ID_FORMS: Final[dict[str, re.Pattern[str]]] = {
+    "iccid": re.compile(r"\d{18,22}"),
+    "imei": re.compile(r"\d{14,16}"),
+    "meid": re.compile(r"[0-9A-Fa-f]{14}"),
+    "mdn": re.compile(r"\d{10}"),
+    "msisdn": re.compile(r"\d{7,15}"),
+    "esn": re.compile(r"[0-9A-Fa-f]{8}|\d{11}"),
+    "eid": re.compile(r"\d{32}"),
+}
+_HEX: Final = re.compile(r"(?:[0-9A-Fa-f]{2})*")
+
+
+class _Reply(Exception):
+    """An error reply, raised from deep in the validation."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _fault(status: int, code: str, message: str, description: str) -> _Reply:
+    return _Reply(
+        json_response(
+            status, {"fault": {"code": code, "message": message, "description": description}}
+        )
+    )
+
+
+def _error(code: str, message: str, status: int = 400) -> _Reply:
+    return _Reply(json_response(status, {"errorCode": code, "errorMessage": message}))
+
+
+def _oauth_error(status: int, error: str, description: str) -> _Reply:
+    return _Reply(json_response(status, {"error": error, "error_description": description}))
+
+
+def _unexpected(message: str) -> _Reply:
+    return _error("UnifiedWebService.REQUEST_FAILED.UnexpectedError", message)
+
+
+@dataclass
+class _Session:
+    expires: float
+    uses: int = 0
+
+
+class ThingSpaceEmulator(Emulator):
+    slug = "thingspace"
+
+    def __init__(self, clock: Callable[[], float] = time.time, token_ttl: float = 300.0) -> None:
+        super().__init__(clock=clock, token_ttl=token_ttl)
+        self.bearers: dict[str, float] = {}  # access token → expiry
+        self.bearer_of: dict[str, str] = {}  # app key → its current access token
+        self.sessions: dict[str, _Session] = {}
+        self.failed_logins: dict[str, int] = {}
+
+    def handle(self, request: httpx.Request, path: str) -> httpx.Response:
+        routes: dict[str, Callable[[httpx.Request], httpx.Response]] = {
+            TOKEN_PATH: self._token,
+            f"{M2M}/session/login": self._login,
+            f"{M2M}/session/logout": self._logout,
+            f"{M2M}/sms": self._sms,
+        }
+        route = routes.get(path.rstrip("/"))
+        try:
+            if route is None or request.method != "POST":
+                raise _fault(
+                    400,
+                    "900906",
+                    "No matching resource found in the API for the given request",
+                    "Access failure for API: /m2m/v1, version: v1. Check the API documentation "
+                    "and add a proper REST resource path to the invocation URL",
+                )
+            return route(request)
+        except _Reply as reply:
+            return reply.response
+
+    # -- OAuth2 -----------------------------------------------------------------------
+    def _token(self, request: httpx.Request) -> httpx.Response:
+        client_id, client_secret = _basic(request)
+        ctype = request.headers.get("content-type", "")
+        if not ctype.lower().startswith("application/x-www-form-urlencoded"):
+            raise _oauth_error(400, "invalid_request", "Unsupported Content-Type")
+        form = parse_qs(request.content.decode("utf-8", "replace"))
+        grant = form.get("grant_type", [""])[0]
+        if not grant:
+            raise _oauth_error(400, "invalid_request", "Missing grant_type parameter value")
+        if grant != "client_credentials":
+            raise _oauth_error(400, "unsupported_grant_type", "Unsupported grant_type value")
+        if client_secret == REFUSED_SECRET:
+            raise _oauth_error(401, "invalid_client", "Client Authentication failed.")
+        now = self.clock()
+        with self.lock:
+            token = self.bearer_of.get(client_id)
+            if token is None or self.bearers.get(token, 0.0) <= now:
+                token = secrets.token_urlsafe(24)
+                self.bearers[token] = now + self.token_ttl
+                self.bearer_of[client_id] = token
+            expires_in = max(1, int(self.bearers[token] - now))
+        return json_response(
+            200,
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+                "scope": "default",
+            },
+        )
+
+    # -- session ----------------------------------------------------------------------
+    def _login(self, request: httpx.Request) -> httpx.Response:
+        self._bearer(request)
+        body = _json_object(request)
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise _unexpected("username and password are required strings")
+        if not username or not password:
+            raise _unexpected("username and password cannot be blank")
+        with self.lock:
+            if self.failed_logins.get(username, 0) >= LOCK_AFTER:
+                raise _error(
+                    "UnifiedWebService.REQUEST_FAILED.ContactLocked",
+                    "The contact record is locked after 5 failed log in attempts; "
+                    "contact Verizon support",
+                )
+            if password == REFUSED_SECRET:
+                self.failed_logins[username] = self.failed_logins.get(username, 0) + 1
+                raise _error(
+                    "UnifiedWebService.REQUEST_FAILED.LoginFailed",
+                    "Invalid user name or password",
+                )
+            self.failed_logins.pop(username, None)
+            token = str(uuid.uuid4())
+            self.sessions[token] = _Session(expires=self.clock() + self.token_ttl)
+        return json_response(200, {"sessionToken": token})
+
+    def _logout(self, request: httpx.Request) -> httpx.Response:
+        self._bearer(request)
+        token, _ = self._session(request)
+        with self.lock:
+            self.sessions.pop(token, None)
+        return json_response(200, {"sessionToken": token})
+
+    # -- send -------------------------------------------------------------------------
+    def _sms(self, request: httpx.Request) -> httpx.Response:
+        self._bearer(request)
+        token, session = self._session(request)
+        body = _json_object(request)
+        targets = _validate_sms(body)
+        suffix = _first_magic(targets)
+        if suffix == "0419" and session.uses > 0:
+            with self.lock:
+                self.sessions.pop(token, None)
+            raise _session_expired()
+        self._touch(session)
+        if suffix == "0401":
+            raise _fault(
+                401,
+                "900901",
+                "Invalid Credentials",
+                "Access failure for API: /m2m/v1, version: v1. Make sure you have given the "
+                "correct access token",
+            )
+        if suffix == "0400":
+            raise _error(
+                "SMSService.REQUEST_FAILED.MessageRejected",
+                "The SMS message was rejected for the requested devices",
+            )
+        if suffix == "0404":
+            unknown = next(t for t in targets if t.endswith("0404"))
+            raise _error(
+                "DeviceService.REQUEST_FAILED.DeviceNotFound", f"Device {unknown} not found"
+            )
+        failure = failure_for(suffix) if suffix in ("0429", "0500") else None
+        if failure is not None:
+            return failure
+        request_id = str(uuid.uuid4())
+        self._store(request_id, body)
+        reply = json_response(200, {"requestId": request_id})
+        failure_for(suffix, reply)  # 0408 slow, 0444 dropped: after the message was taken
+        return reply
+
+    def _store(self, request_id: str, body: Mapping[str, Any]) -> None:
+        now = self.clock()
+        common = {
+            "requestId": request_id,
+            "accountName": body.get("accountName"),
+            "dataEncoding": body.get("dataEncoding", "7-bit"),
+        }
+        devices = body.get("deviceIds") or []
+        for n, device in enumerate(devices, start=1):
+            kind, value = str(device["kind"]).lower(), str(device["id"])
+            self.remember(
+                Stored(
+                    id=f"{request_id}/{n}",
+                    provider=self.slug,
+                    target=f"{kind}:{value}",
+                    text=str(body["smsMessage"]),
+                    created=now,
+                    outcome=self.outcome_for(value),
+                    fields={**common, "deviceId": {"kind": kind, "id": value}},
+                )
+            )
+        if not devices:
+            chosen = {k: body[k] for k in ("groupName", "servicePlan", "customFields") if k in body}
+            self.remember(
+                Stored(
+                    id=f"{request_id}/1",
+                    provider=self.slug,
+                    target=_selection_label(chosen),
+                    text=str(body["smsMessage"]),
+                    created=now,
+                    outcome=self.outcome_for(_selection_label(chosen)),
+                    fields={**common, **chosen},
+                )
+            )
+
+    # -- auth checks ------------------------------------------------------------------
+    def _bearer(self, request: httpx.Request) -> str:
+        header = str(request.headers.get("authorization", ""))
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _fault(
+                401,
+                "900902",
+                "Missing Credentials",
+                "Required OAuth credentials not provided. Make sure your API invocation call "
+                'has a header: "Authorization: Bearer ACCESS_TOKEN"',
+            )
+        with self.lock:
+            expires = self.bearers.get(token.strip())
+        if expires is None or expires <= self.clock():
+            raise _fault(
+                401,
+                "900901",
+                "Invalid Credentials",
+                "Access failure for API: /m2m/v1, version: v1. Make sure you have given the "
+                "correct access token",
+            )
+        return token.strip()
+
+    def _session(self, request: httpx.Request) -> tuple[str, _Session]:
+        token = request.headers.get("vz-m2m-token", "").strip()
+        if not token:
+            raise _error(
+                "UnifiedWebService.INPUT_INVALID.SessionToken.Missing",
+                "The VZ-M2M-Token header is required",
+            )
+        with self.lock:
+            session = self.sessions.get(token)
+            if session is None or session.expires <= self.clock():
+                self.sessions.pop(token, None)
+                raise _session_expired()
+        return token, session
+
+    def _touch(self, session: _Session) -> None:
+        with self.lock:
+            session.uses += 1
+            session.expires = self.clock() + self.token_ttl
+
+
+def _selection_label(chosen: Mapping[str, Any]) -> str:
+    parts = [f"{k}={chosen[k]}" for k in ("groupName", "servicePlan") if k in chosen]
+    parts += [f"{f['key']}={f['value']}" for f in chosen.get("customFields") or []]
+    return "selection:" + ";".join(parts)
+
+
+def _session_expired() -> _Reply:
+    return _error(
+        "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired", "The Session has expired."
+    )
+
+
+def _basic(request: httpx.Request) -> tuple[str, str]:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        raise _fault(
+            401,
+            "900902",
+            "Missing Credentials",
+            "Required OAuth credentials not provided. Make sure your API invocation call has "
+            'a header: "Authorization: Basic ACCESS_TOKEN"',
+        )
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _oauth_error(401, "invalid_client", "Client Authentication failed.") from None
+    client_id, colon, client_secret = decoded.partition(":")
+    if not colon or not client_id or not client_secret:
+        raise _oauth_error(401, "invalid_client", "Client Authentication failed.")
+    return client_id, client_secret
+
+
+def _json_object(request: httpx.Request) -> dict[str, Any]:
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("application/json"):
+        raise _error(
+            "UnifiedWebService.DeserializationFailed", "Content-Type must be application/json"
+        )
+    if not request.content.strip():
+        raise _error("UnifiedWebService.INPUT_INVALID.RequestUndefined", "Request cannot be blank")
+    try:
+        body = json.loads(request.content)
+    except ValueError:
+        raise _error(
+            "UnifiedWebService.DeserializationFailed", "The request body is not valid JSON"
+        ) from None
+    if not isinstance(body, dict):
+        raise _error(
+            "UnifiedWebService.DeserializationFailed", "The request body must be a JSON object"
+        )
+    return body
+
+
+def _validate_sms(body: Mapping[str, Any]) -> list[str]:
+    """Check a send body as the docs describe it; return every target-like value."""
+    devices = body.get("deviceIds")
+    chosen = [k for k in ("groupName", "servicePlan", "customFields") if body.get(k) is not None]
+    if devices is not None and chosen:
+        raise _unexpected(f"deviceIds cannot be combined with {', '.join(chosen)}")
+    if devices is None and not chosen:
+        raise _unexpected("deviceIds, or groupName, servicePlan or customFields, is required")
+    for name in ("accountName", "groupName", "servicePlan"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise _unexpected(f"{name} must be a non-empty string")
+    values = _validate_devices(devices) if devices is not None else []
+    values += [str(body[k]) for k in ("groupName", "servicePlan") if k in chosen]
+    if "customFields" in chosen:
+        values += _validate_custom_fields(body["customFields"])
+    _validate_message(body)
+    return values
+
+
+def _validate_devices(devices: Any) -> list[str]:
+    if not isinstance(devices, list) or not devices:
+        raise _unexpected("deviceIds must be a non-empty array")
+    if len(devices) > MAX_DEVICES:
+        raise _unexpected(f"at most {MAX_DEVICES} deviceIds per request")
+    values: list[str] = []
+    for device in devices:
+        if not isinstance(device, dict):
+            raise _unexpected("each deviceIds item must be an object with kind and id")
+        kind, value = device.get("kind"), device.get("id")
+        if not isinstance(kind, str) or not isinstance(value, str):
+            raise _unexpected("deviceIds kind and id are required strings")
+        # Whether the server takes other casings than the documented lower case is
+        # UNCONFIRMED; the sandbox accepts any, as callbacks use "Iccid".
+        form = _ID_FORMS.get(kind.lower())
+        if form is None:
+            raise _unexpected(f"invalid device identifier kind {kind!r}")
+        if not form.fullmatch(value):
+            raise _unexpected(f"invalid {kind.lower()} {value!r}")
+        values.append(value)
+    return values
+
+
+def _validate_custom_fields(fields: Any) -> list[str]:
+    if not isinstance(fields, list) or not fields:
+        raise _unexpected("customFields must be a non-empty array")
+    values: list[str] = []
+    for field in fields:
+        key = field.get("key") if isinstance(field, dict) else None
+        value = field.get("value") if isinstance(field, dict) else None
+        if key not in CUSTOM_FIELD_KEYS:
+            raise _error(
+                "DeviceService.INPUT_INVALID.CustomField.InvalidName",
+                f"Invalid custom field name {key!r}; valid names are CustomField1 to CustomField5",
+            )
+        if not isinstance(value, str) or not value:
+            raise _unexpected(f"customFields {key} needs a string value")
+        values.append(value)
+    return values
+
+
+def _validate_message(body: Mapping[str, Any]) -> None:
+    encoding = body.get("dataEncoding", "7-bit")
+    if encoding not in DATA_ENCODINGS:
+        raise _unexpected(f"dataEncoding must be one of {', '.join(DATA_ENCODINGS)}")
+    text = body.get("smsMessage")
+    if not isinstance(text, str) or not text:
+        raise _unexpected("smsMessage is required")
+    # "limited to 160 characters in 7-bit format, or 140 characters in 8-bit format"; what
+    # the server does past that is UNCONFIRMED, so the sandbox refuses.
+    if encoding == "7-bit" and len(text) > 160:
+        raise _unexpected("smsMessage is limited to 160 characters in 7-bit format")
+    if encoding == "8-bit-ASCII" and (not text.isascii() or len(text) > 140):
+        raise _unexpected("smsMessage is limited to 140 ASCII characters in 8-bit-ASCII format")
+    if encoding == "8-bit-UTF-8" and len(text.encode("utf-8")) > 140:
+        raise _unexpected("smsMessage is limited to 140 bytes in 8-bit-UTF-8 format")
+    # The representation of 8-bit-DATA is UNCONFIRMED; the sandbox expects hex (smscli's).
+    if encoding == "8-bit-DATA" and (not _HEX.fullmatch(text) or len(text) > 280):
+        raise _unexpected("smsMessage must be at most 140 bytes of hex in 8-bit-DATA format")
+
+
+def _first_magic(values: list[str]) -> str | None:
+    for value in values:
+        suffix = magic(value)
+        if suffix in MAGIC and suffix not in ("0410", "0411"):
+            return suffix
+    return None
