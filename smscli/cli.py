@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib.util import find_spec
 from collections.abc import Sequence
+from importlib.util import find_spec
 from typing import Any
 
 import typer

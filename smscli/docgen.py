@@ -37,10 +37,9 @@ def help_text(*command: str) -> str:
 def provider_table() -> str:
     from smscli.catalog import REGISTRY
 
-    lines = [
-        "| provider | targets | limits | --from | --at | --validity | --ref sent | binary | status |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ["provider", "targets", "limits", "--from", "--at", "--validity", "--ref sent"]
+    header += ["binary", "status"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for p in REGISTRY.values():
         f = p.features
 

@@ -183,7 +183,9 @@ def test_wait_reports_delivery(cli: Cli) -> None:
     assert res.json()["results"][0]["status"] == "delivered"
 
 
-@pytest.mark.parametrize(("target", "status"), [("+61488000410", "failed"), ("+61488000411", "failed")])
+@pytest.mark.parametrize(
+    ("target", "status"), [("+61488000410", "failed"), ("+61488000411", "failed")]
+)
 def test_wait_on_failed_delivery_exits_8(cli: Cli, target: str, status: str) -> None:
     res = cli(*fd("-t", target, "Hi", "--wait=1m", "--json"))
     assert res.exit_code == 8
