@@ -139,7 +139,7 @@ class Output:
             self.json({"results": [r.to_json() for r in results], "summary": summary})
         elif self.mode == "quiet":
             for r in results:
-                ident = r.message_id or r.request_id or r.uuid
+                ident = r.message_id or r.request_id or r.uuid or r.reference
                 if ident and r.status.is_success:
                     self.print(ident)
         elif self.mode == "human":

@@ -138,14 +138,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def sandbox_process() -> Iterator[str]:
+def sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `smscli sandbox` process on a free loopback port: its base URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    log_path = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
         [SCRIPT, "sandbox", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
@@ -156,11 +158,14 @@ def sandbox_process() -> Iterator[str]:
             break
         except httpx.TransportError:
             if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "died") from None
+                log.close()
+                raise RuntimeError(log_path.read_text()) from None
             time.sleep(0.1)
     else:
         proc.kill()
-        raise RuntimeError("smscli sandbox did not start")
+        log.close()
+        raise RuntimeError("smscli sandbox did not start: " + log_path.read_text())
     yield url
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()
