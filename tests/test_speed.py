@@ -1,0 +1,67 @@
+"""SPEC §9: `smscli check` and `--help` must not import httpx, xmltodict or any provider."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("httpx", "xmltodict", "smscli.providers", "smscli.sandbox", "smscli.http_client")
+
+PROBE = """
+import json, sys
+from smscli.cli import app
+try:
+    app({args!r})
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in sys.modules)), file=sys.stderr)
+"""
+
+
+def modules_after(*args: str) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=list(args))],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return list(json.loads(proc.stderr.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "hello"],
+        ["check", "--provider", "csl", "--json", "hello"],
+        ["--help"],
+        ["send", "--help"],
+        ["emnify", "--help"],
+    ],
+    ids=["check", "check for csl", "help", "send help", "provider help"],
+)
+def test_light_commands_do_not_import_heavy_modules(args: list[str]) -> None:
+    loaded = modules_after(*args)
+    assert "smscli.cli" in loaded  # the probe really ran the CLI
+    for name in HEAVY:
+        assert not any(m == name or m.startswith(name + ".") for m in loaded), name
+
+
+def test_a_dry_run_loads_no_http_library() -> None:
+    loaded = modules_after(
+        "fonedynamics",
+        "--dry-run",
+        "--account-sid",
+        "a",
+        "--token",
+        "tttt",
+        "--property-sid",
+        "p",
+        "-t",
+        "+61488023555",
+        "hi",
+    )
+    assert "smscli.providers.fonedynamics" in loaded
+    assert "httpx" not in loaded
