@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from smscli import catalog
-from smscli.errors import InputError, OutcomeUnknown, ProviderRefused
+from smscli.errors import InputError, OutcomeUnknown, ProviderRefused, ProviderUnavailable
 from smscli.models import Message, Request, Response, SendResult, Status, StatusReport, Target
 from smscli.providers.base import (
     Provider,
@@ -119,9 +119,10 @@ def raise_for_error(response: Response, *, sends_message: bool) -> None:
     status = expect_dict(expect_dict(json_body(response)).get("ResponseStatus"))
     provider_code = status.get("ErrorCode") if isinstance(status.get("ErrorCode"), str) else None
     text = status.get("Message") if isinstance(status.get("Message"), str) else None
+    errors = status.get("Errors")  # its shape beyond FieldName is UNCONFIRMED
     fields = [
         str(e["FieldName"])
-        for e in status.get("Errors") or []
+        for e in (errors if isinstance(errors, list) else [])
         if isinstance(e, dict) and isinstance(e.get("FieldName"), str)
     ]
     detail = text or snippet(response)
@@ -141,11 +142,18 @@ def raise_for_error(response: Response, *, sends_message: bool) -> None:
     )
 
 
-def parse_message(response: Response) -> dict[str, Any]:
-    """The ``Message`` resource of a 2xx reply; an unreadable reply is OutcomeUnknown."""
+def parse_message(response: Response, *, sends_message: bool) -> dict[str, Any]:
+    """The ``Message`` resource of a 2xx reply. Unreadable after a send: the message may
+    have gone out (OutcomeUnknown); unreadable after a lookup: nothing was sent."""
     data = json_body(response)
     message = expect_dict(data).get("Message")
     if not isinstance(message, dict) or not isinstance(message.get("MessageSid"), str):
+        if not sends_message:
+            raise ProviderUnavailable(
+                f"{LABEL} answered HTTP {response.status_code} without a Message "
+                f"({snippet(response)}); nothing was sent",
+                code="unreadable_reply",
+            )
         raise OutcomeUnknown(
             f"{LABEL} answered HTTP {response.status_code} without a Message "
             f"({snippet(response)}); the message may have been sent",
@@ -157,12 +165,12 @@ def parse_message(response: Response) -> dict[str, Any]:
 
 def parse_send(response: Response) -> dict[str, Any]:
     raise_for_error(response, sends_message=True)
-    return parse_message(response)
+    return parse_message(response, sends_message=True)
 
 
 def parse_status(response: Response) -> StatusReport:
     raise_for_error(response, sends_message=False)
-    message = parse_message(response)
+    message = parse_message(response, sends_message=False)
     word = str(message.get("Status") or "")
     status = STATUSES.get(word.lower(), Status.UNKNOWN)  # case-insensitive: UNCONFIRMED casing
     error_code = message.get("ErrorCode")

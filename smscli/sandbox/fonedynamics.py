@@ -27,8 +27,8 @@ from smscli.sandbox.base import (
     magic,
 )
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_ALNUM = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")  # used with fullmatch: no trailing newline slips by
+_ALNUM = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 _SEND_PATH = re.compile(r"^/v2/Properties/([^/]+)/Messages/?$")
 _GET_PATH = re.compile(r"^/v2/Messages/([^/]+)/?$")
 _FIELDS = {
@@ -114,21 +114,17 @@ class FoneDynamicsEmulator(Emulator):
             return problem
         to = body["To"]
         suffix = magic(to)
-        normal = self._accept(account, property_sid, body)
-        failure = failure_for(suffix, json_response(200, normal))
-        if failure is not None:
-            return failure
+        if suffix in ("0429", "0500"):  # refused before the message was taken
+            return failure_for(suffix) or error(500, "ERROR", "unreachable")
         if suffix == "0400":
             return error(400, "COUNTRY_UNAVAILABLE", "SMS to this destination is not enabled.")
         if suffix == "0401":
             return error(401, "UNAUTHORIZED", "Invalid or missing credentials.")
-        if suffix == "0403":
-            return error(403, "FORBIDDEN", "The property is not enabled for SMS.")
         if suffix == "0404":
             return error(400, "ADDRESS_NOT_FOUND", "The recipient number does not exist.", ("To",))
         msg = self.remember(
             Stored(
-                id=normal["Message"]["MessageSid"],
+                id="M" + secrets.token_hex(16).upper()[:31],
                 provider=self.slug,
                 target=to,
                 text=body["Text"],
@@ -138,21 +134,9 @@ class FoneDynamicsEmulator(Emulator):
                 | {"AccountSid": account, "PropertySid": property_sid},
             )
         )
-        return json_response(200, {"Message": self._resource(msg, full=False)})
-
-    def _accept(self, account: str, property_sid: str, body: dict[str, Any]) -> dict[str, Any]:
-        sender = body.get("From") or LEASED_NUMBER
-        sid = "M" + secrets.token_hex(16).upper()[:31]
-        return {
-            "Message": {
-                "MessageSid": sid,
-                "AccountSid": account,
-                "PropertySid": property_sid,
-                "From": sender,
-                "To": body["To"],
-                "Text": body["Text"],
-            }
-        }
+        reply = json_response(200, {"Message": self._resource(msg, full=False)})
+        # Dropped and slow replies happen after the message was taken (outcome unknown).
+        return failure_for(suffix, reply) or reply
 
     def _resource(self, msg: Stored, *, full: bool) -> dict[str, Any]:
         sender = msg.fields.get("From") or LEASED_NUMBER
@@ -207,12 +191,12 @@ def _validate(body: dict[str, Any], now: float) -> httpx.Response | None:
             not isinstance(value, kind) or (kind is int and isinstance(value, bool))
         ):
             return error(400, "INVALID_PARAMETER", f"{name} must be a {kind.__name__}.", (name,))
-    if not _E164.match(body["To"]):
+    if not _E164.fullmatch(body["To"]):
         return error(
             400, "INVALID_PARAMETER", "To must be an E164 number with a + prefix.", ("To",)
         )
     sender = body.get("From") or ""
-    if sender and not (_E164.match(sender) or _ALNUM.match(sender)):
+    if sender and not (_E164.fullmatch(sender) or _ALNUM.fullmatch(sender)):
         return error(400, "INVALID_PARAMETER", "From is not a valid sender ID.", ("From",))
     if sender and any(body.get(k) is not None for k in _LEASE_ONLY):
         return error(
