@@ -292,14 +292,14 @@ def resolve_settings(
         profile=choice.name,
         base_url=(
             base_url
-            or _common_str(body, "base_url", where)
             or os.environ.get(f"SMSCLI_{info.slug.upper()}_BASE_URL")
+            or _common_str(body, "base_url", where)
             or info.default_base_url
         ),
         values=values,
         secret_names=info.secret_names,
         sender=_common_str(body, "sender", where),
-        timeout=_common_float(body, "timeout", where) or 30.0,
+        timeout=_common_float(body, "timeout", where, positive=True) or 30.0,
         max_segments=_common_int(body, "max_segments", where),
         smart=body.get("smart") is True,
         rate=_common_float(body, "rate", where),
@@ -316,8 +316,10 @@ def _missing(info: ProviderInfo, values: Mapping[str, str]) -> list[CredentialFi
         candidates = [[n for n in s if n not in values] for s in info.credential_sets]
         if any(not c for c in candidates):
             return []
-        # Report the set the user has started filling in, else the first one.
-        best = min(candidates, key=len)
+        # Report the set the user has started filling in (most fields present), else the
+        # first one.
+        pairs = list(zip(info.credential_sets, candidates, strict=True))
+        best = max(pairs, key=lambda sc: len(sc[0]) - len(sc[1]))[1]
         return [info.field(n) for n in best]
     return [f for f in info.fields if f.required and f.name not in values]
 
@@ -338,12 +340,20 @@ def _common_str(body: Mapping[str, Any], key: str, where: str) -> str | None:
     return value or None
 
 
-def _common_float(body: Mapping[str, Any], key: str, where: str) -> float | None:
+def _common_float(
+    body: Mapping[str, Any], key: str, where: str, *, positive: bool = False
+) -> float | None:
     value = body.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{where}.{key} must be a non-negative number", code="config_invalid")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        what = "a positive" if positive else "a non-negative"
+        raise ConfigError(f"{where}.{key} must be {what} number", code="config_invalid")
     return float(value)
 
 

@@ -215,9 +215,10 @@ class History:
             row = db.execute("SELECT * FROM sends WHERE id=?", (int(ident[1:]),)).fetchone()
             return _row(row) if row is not None else None
         row = db.execute(
-            "SELECT * FROM sends WHERE message_id=? OR uuid=? OR request_id=? OR parts LIKE ?"
+            "SELECT * FROM sends WHERE message_id=? OR uuid=? OR request_id=?"
+            " OR EXISTS (SELECT 1 FROM json_each(sends.parts) WHERE json_each.value = ?)"
             " ORDER BY id DESC LIMIT 1",
-            (ident, ident, ident, f'%"{ident}"%'),
+            (ident, ident, ident, ident),
         ).fetchone()
         if row is None and ident.isdigit():
             row = db.execute("SELECT * FROM sends WHERE id=?", (int(ident),)).fetchone()

@@ -44,7 +44,9 @@ class TokenCache:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}  # a missing or damaged cache only costs a fresh login
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, dict)}
 
     def _write(self) -> None:
         if self.path is None:
