@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.util import find_spec
 from typing import Any
 
@@ -18,9 +18,6 @@ from typer.core import TyperGroup
 
 from smscli import __version__
 from smscli.catalog import SLUGS
-from smscli.commands import admin, check, log, status
-from smscli.commands import config as config_cmd
-from smscli.commands.sending import make_send_command
 
 # Options that take an optional value: a bare `--wait` means `--wait=default`.
 OPTIONAL_VALUE_OPTIONS = ("--wait",)
@@ -82,27 +79,12 @@ def _usage_error(exc: Exception, argv: Sequence[str]) -> int:
     return code
 
 
-app = typer.Typer(
-    name="smscli",
-    cls=SmscliGroup,
-    help=(
-        "Send SMS to IoT SIMs and phones through Telit, CSL, Verizon ThingSpace, emnify and "
-        "Fone Dynamics. Try it with no account: smscli send --sandbox --provider emnify "
-        "-t endpoint:1001 Hello"
-    ),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"smscli {__version__}\n")
         raise typer.Exit(0)
 
 
-@app.callback()
 def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
@@ -111,23 +93,90 @@ def root(
     """Send SMS from a terminal or a script; see `smscli COMMAND --help`."""
 
 
-app.command("send")(make_send_command(None))
 # A provider's subcommand exists once its commands/<slug>.py does (tests require all five).
 PROVIDER_COMMANDS = [s for s in SLUGS if find_spec(f"smscli.commands.{s}") is not None]
-for _slug in PROVIDER_COMMANDS:
-    app.command(_slug, rich_help_panel="Providers")(make_send_command(_slug))
-for _alias, _slug in (("devicewise", "telit"), ("siminsight", "csl"), ("verizon", "thingspace")):
-    if _slug in PROVIDER_COMMANDS:
-        app.command(_alias, hidden=True)(make_send_command(_slug))
-app.command("check")(check.check)
-app.command("status")(status.status)
-app.command("log")(log.log)
-app.add_typer(config_cmd.app, name="config")
-app.command("providers")(admin.providers)
-app.command("doctor")(admin.doctor)
-app.command("logout")(admin.logout)
-app.command("sandbox")(admin.sandbox)
+ALIASES = {"devicewise": "telit", "siminsight": "csl", "verizon": "thingspace"}
+COMMAND_NAMES = (
+    "send",
+    *PROVIDER_COMMANDS,
+    *(a for a, s in ALIASES.items() if s in PROVIDER_COMMANDS),
+    "check",
+    "status",
+    "log",
+    "config",
+    "providers",
+    "doctor",
+    "logout",
+    "sandbox",
+)
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The root command with every command registered, or only ``only``.
+
+    Typer turns each registered command's signature into Click parameters on every run;
+    registering just the command being run keeps start-up short (SPEC §9).
+    """
+    from smscli.commands import admin, check, log, status
+    from smscli.commands import config as config_cmd
+    from smscli.commands.sending import make_send_command
+
+    app = typer.Typer(
+        name="smscli",
+        cls=SmscliGroup,
+        help=(
+            "Send SMS to IoT SIMs and phones through Telit, CSL, Verizon ThingSpace, emnify "
+            "and Fone Dynamics. Try it with no account: smscli send --sandbox --provider "
+            "emnify -t endpoint:1001 Hello"
+        ),
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(root)
+
+    def wanted(name: str) -> bool:
+        return only is None or only == name
+
+    if wanted("send"):
+        app.command("send")(make_send_command(None))
+    for slug in PROVIDER_COMMANDS:
+        if wanted(slug):
+            app.command(slug, rich_help_panel="Providers")(make_send_command(slug))
+    for alias, slug in ALIASES.items():
+        if slug in PROVIDER_COMMANDS and wanted(alias):
+            app.command(alias, hidden=True)(make_send_command(slug))
+    simple: dict[str, Callable[..., Any]] = {
+        "check": check.check,
+        "status": status.status,
+        "log": log.log,
+        "providers": admin.providers,
+        "doctor": admin.doctor,
+        "logout": admin.logout,
+        "sandbox": admin.sandbox,
+    }
+    for name, function in simple.items():
+        if wanted(name):
+            app.command(name)(function)
+    if wanted("config"):
+        app.add_typer(config_cmd.app, name="config")
+    return app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `from smscli.cli import app` (tests, docs) gets the full app, built on first use.
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command an argv runs, if it is a known one (else the full app is needed)."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMAND_NAMES else None
+    return None
 
 
 def main() -> None:
-    app()
+    build_app(command_in(sys.argv[1:]))()

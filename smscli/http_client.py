@@ -54,15 +54,28 @@ class HttpSession:
         self.last_date: str | None = None  # the last reply's Date header (doctor's clock check)
         self._clock = clock
         self._sleep = sleep
-        self._client = httpx.Client(
-            timeout=timeout,
-            transport=transport,
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=False,
-        )
+        self._transport = transport
+        self._clients: dict[str, httpx.Client] = {}
+
+    def _client_for(self, url: str) -> httpx.Client:
+        """One pooled client per scheme, made on first use. Building the TLS context loads
+        the CA bundle (~45 ms), so a plain-HTTP sandbox run does not pay for it."""
+        scheme = "https" if url.lower().startswith("https:") else "http"
+        if scheme not in self._clients:
+            self._clients[scheme] = httpx.Client(
+                timeout=self.timeout,
+                transport=self._transport,
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+                # Certificates are verified whenever TLS is used; a plain-HTTP client has no
+                # TLS to verify (and redirects are never followed).
+                verify=scheme == "https",
+            )
+        return self._clients[scheme]
 
     def close(self) -> None:
-        self._client.close()
+        for client in self._clients.values():
+            client.close()
 
     def __enter__(self) -> HttpSession:
         return self
@@ -115,14 +128,15 @@ class HttpSession:
         while True:
             connect_attempt += 1
             try:
-                built = self._client.build_request(
+                client = self._client_for(request.url)
+                built = client.build_request(
                     request.method,
                     request.url,
                     params=dict(request.params) or None,
                     headers=headers,
                     content=body.encode("utf-8") if body is not None else None,
                 )
-                raw = self._client.send(built)
+                raw = client.send(built)
                 break
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
                 raise ConfigError(

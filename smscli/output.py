@@ -226,50 +226,43 @@ class Output:
         if self.mode == "quiet":
             self.print(str(check.segments))
             return
-        from rich.table import Table
-
+        # Plain aligned text, not rich: `check` must start fast (SPEC §9) and this is a
+        # short report, not a table of results.
         unit = {"gsm7": "septets", "ucs2": "UTF-16 units", "binary": "octets"}[check.encoding.value]
-        summary = Table.grid(padding=(0, 2))
-        summary.add_column(style="bold")
-        summary.add_column()
-        summary.add_row("encoding", check.encoding.value)
-        summary.add_row("characters", str(check.characters))
-        summary.add_row("units", f"{check.units} {unit}")
-        summary.add_row(
-            "segments",
-            f"{check.segments} (one segment holds {check.single_limit}; "
-            f"each part of a longer message {check.part_limit})",
-        )
+        rows = [
+            ("encoding", check.encoding.value),
+            ("characters", str(check.characters)),
+            ("units", f"{check.units} {unit}"),
+            (
+                "segments",
+                f"{check.segments} (one segment holds {check.single_limit}; "
+                f"each part of a longer message {check.part_limit})",
+            ),
+        ]
         if context:
-            summary.add_row("checked for", context)
-        self.out.print(summary)
+            rows.append(("checked for", context))
+        for name, value in rows:
+            self.print(f"{name:<12}{value}")
         if len(check.parts) > 1:
-            parts = Table(show_edge=False, header_style="bold")
-            parts.add_column("part", justify="right")
-            parts.add_column("units", justify="right")
-            parts.add_column("text", overflow="fold")
+            self.print("")
             for i, part in enumerate(check.parts, 1):
-                parts.add_row(str(i), str(_units(part, check)), _escape(part))
-            self.out.print(parts)
+                self.print(f"part {i:>3} ({_units(part, check):>3} units): {_visible(part)}")
         if check.non_gsm:
-            table = Table(title="characters that force UCS-2", show_edge=False)
-            for name in ("char", "codepoint", "positions", "GSM look-alike"):
-                table.add_column(name)
+            self.print("")
+            self.print("characters that force UCS-2:")
             for c in check.non_gsm:
-                table.add_row(
-                    _escape(c.char),
-                    c.codepoint,
-                    ", ".join(map(str, c.positions)),
-                    _escape(c.lookalike) if c.lookalike is not None else "—",
+                lookalike = (
+                    f"GSM look-alike {_visible(c.lookalike)}" if c.lookalike else "no look-alike"
                 )
-            self.out.print(table)
+                positions = ", ".join(map(str, c.positions))
+                self.print(f"  {_visible(c.char)}  {c.codepoint}  at {positions}  ({lookalike})")
         for r in check.replacements:
-            self.out.print(
-                f"replaced {_escape(r.char)} ({r.codepoint}) with "
-                f"{_escape(r.replacement)!s} at {', '.join(map(str, r.positions))}"
+            self.print(
+                f"replaced {_visible(r.char)} ({r.codepoint}) with {_visible(r.replacement)} "
+                f"at {', '.join(map(str, r.positions))}"
             )
         if check.smart_segments is not None:
-            self.out.print(
+            self.print(
                 f"--smart would send it as {check.smart_segments} segment(s) "
                 f"instead of {check.segments}"
             )
@@ -309,6 +302,12 @@ def _units(part: str, check: MessageCheck) -> int:
     from smscli.encoding import septets
 
     return sum(septets(ch) or 0 for ch in part)
+
+
+def _visible(text: str) -> str:
+    """A character or part as the user can read it: control characters as escapes."""
+    shown = "".join(ch if ch.isprintable() or ch == " " else f"\\u{ord(ch):04x}" for ch in text)
+    return f"'{shown}'"
 
 
 def _escape(text: str) -> str:

@@ -11,7 +11,6 @@ config → profile → provider metadata
 from __future__ import annotations
 
 import re
-import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -357,6 +356,8 @@ def send_all(
     prep: Prepared, session: HttpSession, out: Output, opts: SendOptions
 ) -> list[SendResult]:
     results: list[SendResult] = []
+    import secrets
+
     batch_id = secrets.token_hex(4) if len(prep.targets) > 1 else None
     todo: list[Target] = []
     for target in prep.targets:
