@@ -149,26 +149,20 @@ class Output:
                     self._line(sys.stderr, f"error: {r.target}: {r.error.get('message')}")
 
     def _results_table(self, results: Sequence[SendResult]) -> None:
-        from rich.table import Table
-
-        table = Table(show_edge=False, header_style="bold")
-        columns = ["provider", "target", "status", "message id", "request id / uuid / ref", "date"]
-        columns += ["segments", "encoding"]
-        for name in columns:
-            table.add_column(name, overflow="fold")
+        columns = ["provider", "target", "status", "message id", "request id / uuid / ref"]
+        columns += ["date", "segments", "encoding"]
         has_details = any(r.details for r in results)
         if has_details:
-            table.add_column("details", overflow="fold")
+            columns.append("details")
+        rows = []
         for r in results:
-            status = r.status.value
-            style = _STATUS_STYLE.get(status, "")
             message_id = r.message_id or ""
             if r.parts and len(r.parts) > 1:
                 message_id += f" (+{len(r.parts) - 1} parts)"
             row = [
                 r.provider,
                 r.target,
-                f"[{style}]{status}[/]" if style else status,
+                r.status.value,
                 message_id,
                 " / ".join(x for x in (r.request_id, r.uuid, r.reference) if x),
                 r.date or "",
@@ -177,8 +171,8 @@ class Output:
             ]
             if has_details:
                 row.append(", ".join(f"{k}={v}" for k, v in r.details.items() if v is not None))
-            table.add_row(*(self.redactor.text(c) for c in row))
-        self.out.print(table)
+            rows.append(row)
+        self.table(columns, rows, status_column=2)
 
     def dry_run(self, requests: Sequence[Request]) -> None:
         rendered = [
@@ -273,16 +267,43 @@ class Output:
 
     # -- generic tables (log, providers, profiles) ------------------------------------------
     def table(
-        self, columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None
+        self,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        title: str | None = None,
+        status_column: int | None = None,
     ) -> None:
+        """A table on stdout: rich on a terminal; plain aligned columns otherwise (pipes,
+        cron, CI), which also keeps start-up short there (SPEC §9) and suits grep/awk."""
+        cells = [[self.redactor.text("" if c is None else str(c)) for c in row] for row in rows]
+        if not sys.stdout.isatty():
+            self._plain_table(columns, cells, title)
+            return
         from rich.table import Table
 
         table = Table(title=title, show_edge=False, header_style="bold")
         for name in columns:
             table.add_column(name, overflow="fold")
-        for row in rows:
-            table.add_row(*(_escape(self.redactor.text("" if c is None else str(c))) for c in row))
+        for row in cells:
+            shown = [_escape(c) for c in row]
+            if status_column is not None:
+                style = _STATUS_STYLE.get(row[status_column], "")
+                if style:
+                    shown[status_column] = f"[{style}]{shown[status_column]}[/]"
+            table.add_row(*shown)
         self.out.print(table)
+
+    def _plain_table(
+        self, columns: Sequence[str], cells: list[list[str]], title: str | None
+    ) -> None:
+        cells = [[" ".join(c.split()) for c in row] for row in cells]  # one line per row
+        widths = [len(c) for c in columns]
+        for row in cells:
+            widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+        if title:
+            self.print(title)
+        for row in [list(columns), *cells]:
+            self.print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _request_headers(request: Request) -> dict[str, str]:

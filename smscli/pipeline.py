@@ -30,6 +30,7 @@ from smscli.errors import (
     SmscliError,
     UsageError,
 )
+from smscli.message import build_check, read_body
 from smscli.models import Message, MessageCheck, SendResult, Settings, Status, Target
 from smscli.output import Output
 from smscli.redaction import Redactor
@@ -89,36 +90,6 @@ class SendOptions:
 
 
 # -- reading input -----------------------------------------------------------------------------
-def read_body(text: str | None, file: str | None) -> str:
-    """TEXT, ``-`` for stdin, ``--file PATH``, or stdin when TEXT is absent and piped."""
-    if text is not None and file is not None:
-        raise UsageError("give the message as TEXT or --file, not both")
-    if file is not None:
-        try:
-            with open(file, encoding="utf-8") as fh:
-                body = fh.read()
-        except OSError as exc:
-            raise InputError(
-                f"cannot read --file {file}: {exc.strerror}", code="bad_file"
-            ) from None
-        except UnicodeDecodeError:
-            raise InputError(
-                f"--file {file} is not UTF-8 text (use --hex/--base64 for binary data)",
-                code="bad_file",
-            ) from None
-        return _strip_final_newline(body)
-    if text == "-" or (text is None and not sys.stdin.isatty()):
-        return _strip_final_newline(sys.stdin.read())
-    if text is None:
-        raise UsageError("no message text: give TEXT, --file PATH, or pipe it on stdin")
-    return text
-
-
-def _strip_final_newline(body: str) -> str:
-    # `echo hi | smscli send` must send "hi", not "hi\n" (which would cost a character).
-    return body[:-1] if body.endswith("\n") else body
-
-
 def read_targets(to: Sequence[str], to_file: str | None) -> Iterator[str]:
     from smscli.targets import read_target_lines
 
@@ -135,22 +106,6 @@ def read_targets(to: Sequence[str], to_file: str | None) -> Iterator[str]:
         raise InputError(
             f"cannot read --to-file {to_file}: {exc.strerror}", code="bad_file"
         ) from None
-
-
-def build_check(
-    body: str, *, encoding: str, hex_input: bool, base64_input: bool, smart: bool
-) -> MessageCheck:
-    from smscli import encoding as enc
-
-    if hex_input and base64_input:
-        raise UsageError("--hex and --base64 exclude each other")
-    if hex_input or base64_input:
-        if encoding not in ("auto", "binary"):
-            flag = "--hex" if hex_input else "--base64"
-            raise UsageError(f"{flag} sends binary data; drop --encoding {encoding}")
-        data = enc.parse_hex(body) if hex_input else enc.parse_base64(body)
-        return enc.analyze_binary(data)
-    return enc.analyze(body, encoding=encoding, smart=smart)
 
 
 # -- local checks ------------------------------------------------------------------------------

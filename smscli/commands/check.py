@@ -36,15 +36,16 @@ def check(
     """
 
     def body(out: object) -> int:
-        from smscli import config as config_mod
         from smscli.catalog import get_info, limit_problems
+        from smscli.message import build_check, read_body
         from smscli.output import Output
-        from smscli.pipeline import build_check, read_body
 
         assert isinstance(out, Output)
         info = None
         profile_max = None
         if profile is not None:
+            from smscli import config as config_mod
+
             choice = config_mod.choose(
                 config_mod.load(config_mod.config_path(config)), profile, None
             )
