@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ CREATE TABLE IF NOT EXISTS sends (
 );
 CREATE INDEX IF NOT EXISTS sends_message_id ON sends (message_id);
 CREATE INDEX IF NOT EXISTS sends_idem ON sends (idempotency_key, target);
-CREATE INDEX IF NOT EXISTS sends_batch ON sends (batch);
+CREATE INDEX IF NOT EXISTS sends_batch ON sends (batch, target);
 """
 _JSON_COLUMNS = ("parts", "error", "details")
 
@@ -81,6 +82,8 @@ class History:
         self.path = path
         self.body_mode = body_mode
         self._conn: sqlite3.Connection | None = None
+        # One connection shared by the send threads of a bulk run, one statement at a time.
+        self._lock = threading.RLock()
 
     @property
     def enabled(self) -> bool:
@@ -91,9 +94,14 @@ class History:
             assert self.path is not None
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn = sqlite3.connect(
+                    self.path, timeout=30, isolation_level=None, check_same_thread=False
+                )
                 conn.row_factory = sqlite3.Row
                 conn.execute("PRAGMA journal_mode=WAL")
+                # WAL + NORMAL: a commit survives a crash of smscli (the rows that matter);
+                # only a power loss may lose the last commits.
+                conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(_SCHEMA)
             except (OSError, sqlite3.Error) as exc:
                 raise ConfigError(
@@ -112,6 +120,10 @@ class History:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield from self._transaction()
+
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         db = self._db()
         for attempt in range(5):
             try:
@@ -224,6 +236,28 @@ class History:
             row = db.execute("SELECT * FROM sends WHERE id=?", (int(ident),)).fetchone()
         return _row(row) if row is not None else None
 
+    def batch_exists(self, batch: str) -> bool:
+        if not self.enabled:
+            return False
+        with self._lock:
+            row = self._db().execute("SELECT 1 FROM sends WHERE batch=? LIMIT 1", (batch,))
+            return row.fetchone() is not None
+
+    def in_batch(self, batch: str, target: str) -> dict[str, Any] | None:
+        """The latest row for ``target`` in ``batch`` (for --resume)."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT * FROM sends WHERE batch=? AND target=? ORDER BY id DESC LIMIT 1",
+                    (batch, target),
+                )
+                .fetchone()
+            )
+        return _row(row) if row is not None else None
+
     def last(self) -> dict[str, Any] | None:
         if not self.enabled:
             return None
@@ -236,14 +270,16 @@ class History:
                 "--idempotency-key needs the history; it is turned off",
                 code="history_disabled",
             )
-        row = (
-            self._db()
-            .execute(
-                "SELECT * FROM sends WHERE idempotency_key=? AND target=? ORDER BY id DESC LIMIT 1",
-                (key, target),
+        with self._lock:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT * FROM sends WHERE idempotency_key=? AND target=?"
+                    " ORDER BY id DESC LIMIT 1",
+                    (key, target),
+                )
+                .fetchone()
             )
-            .fetchone()
-        )
         return _row(row) if row is not None else None
 
     def query(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,8 @@ class Output:
         self._out: Console | None = None
         self._err: Console | None = None
         self.error_shown = False
+        self._progress: Any = None
+        self._lock = threading.Lock()
 
     # -- consoles (built per invocation: rich reads NO_COLOR/COLUMNS when it is created) ----
     def _console(self, stderr: bool) -> Console:
@@ -130,23 +133,65 @@ class Output:
 
     # -- send results ------------------------------------------------------------------------
     def result_streamed(self, result: SendResult) -> None:
-        """Called as each RESULT completes: --jsonl prints it at once."""
+        """Called as each RESULT completes (from send threads): --jsonl prints it at once."""
         if self.mode == "jsonl":
-            self.json(result.to_json())
-
-    def results(self, results: Sequence[SendResult], summary: dict[str, int]) -> None:
-        if self.mode == "json":
-            self.json({"results": [r.to_json() for r in results], "summary": summary})
+            with self._lock:
+                self.json(result.to_json())
         elif self.mode == "quiet":
-            for r in results:
-                ident = r.message_id or r.request_id or r.uuid or r.reference
-                if ident and r.status.is_success:
+            ident = result.message_id or result.request_id or result.uuid or result.reference
+            if ident and result.status.is_success:
+                with self._lock:
                     self.print(ident)
+
+    def progress(self, total: int) -> Any:
+        """A progress bar on stderr (a terminal, human mode only): returns advance(n)."""
+        if self.mode not in ("human",) or not sys.stderr.isatty():
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            "sending",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=self.err,
+            transient=True,
+        )
+        task = self._progress.add_task("send", total=total)
+        self._progress.start()
+        progress = self._progress
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+
+        return advance
+
+    def progress_done(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def results(
+        self, results: Sequence[SendResult], summary: dict[str, int], batch: str | None = None
+    ) -> None:
+        if self.mode == "json":
+            doc_summary = dict(summary) | ({"batch": batch} if batch is not None else {})
+            self.json({"results": [r.to_json() for r in results], "summary": doc_summary})
         elif self.mode == "human":
-            self._results_table(results)
+            shown = len(results) == summary["total"]
+            if results and shown:
+                self._results_table(results)
             for r in results:
                 if r.error:
                     self._line(sys.stderr, f"error: {r.target}: {r.error.get('message')}")
+            if summary["total"] > 1 or not shown:
+                line = (
+                    f"{summary['total']} target(s): {summary['accepted']} accepted, "
+                    f"{summary['failed']} failed, {summary['skipped']} skipped"
+                )
+                if batch:
+                    line += f" (batch {batch}; details: smscli log --batch {batch})"
+                self._line(sys.stderr, line)
 
     def _results_table(self, results: Sequence[SendResult]) -> None:
         columns = ["provider", "target", "status", "message id", "request id / uuid / ref"]

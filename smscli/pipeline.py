@@ -11,7 +11,6 @@ config → profile → provider metadata
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +32,10 @@ from smscli.errors import (
 from smscli.message import build_check, read_body
 from smscli.models import Message, MessageCheck, SendResult, Settings, Status, Target
 from smscli.output import Output
-from smscli.redaction import Redactor
 from smscli.timeparse import parse_duration, parse_when
 
 if TYPE_CHECKING:
+    from smscli.bulk import Job, Plan, RowSource
     from smscli.history import History
     from smscli.http_client import HttpSession
     from smscli.providers.base import Provider
@@ -83,6 +82,11 @@ class SendOptions:
     verbose: bool = False
     history: bool = True
     yes: bool = False
+    template: bool = False
+    skip_invalid: bool = False
+    concurrency: int = 4
+    rate: float | None = None
+    resume: str | None = None
     sandbox: bool = False
     base_url: str | None = None
     credentials: dict[str, str | None] = field(default_factory=dict)
@@ -90,24 +94,6 @@ class SendOptions:
 
 
 # -- reading input -----------------------------------------------------------------------------
-def read_targets(to: Sequence[str], to_file: str | None) -> Iterator[str]:
-    from smscli.targets import read_target_lines
-
-    yield from to
-    if to_file is None:
-        return
-    if to_file == "-":
-        yield from read_target_lines(sys.stdin)
-        return
-    try:
-        with open(to_file, encoding="utf-8") as fh:
-            yield from read_target_lines(fh)
-    except OSError as exc:
-        raise InputError(
-            f"cannot read --to-file {to_file}: {exc.strerror}", code="bad_file"
-        ) from None
-
-
 # -- local checks ------------------------------------------------------------------------------
 def check_sender(sender: str) -> None:
     """E.164 number, short code, or alphanumeric (1–11 of A-Za-z0-9 and space, ≥ 1 letter)."""
@@ -169,58 +155,69 @@ def build_message(
     )
 
 
-def parse_all_targets(raws: Iterator[str], info: ProviderInfo, out: Output) -> list[Target]:
-    from smscli.targets import parse_targets
-
-    targets, warnings = parse_targets(raws, info.target_kinds)
-    for w in warnings:
-        out.warn(w)
-    return targets
-
-
 # -- the run ---------------------------------------------------------------------------------
+# (row number, the target as written, the parsed target, its message, or the error)
+CheckedRow = tuple[int, str, Target | None, Message | None, SmscliError | None]
+
+
 @dataclass
 class Prepared:
     info: ProviderInfo
     settings: Settings
     provider: Provider
-    message: Message
-    targets: list[Target]
+    plan: Plan
     history: History
     wait: float | None
+    source: RowSource
 
 
 def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Config) -> Prepared:
-    """Every local check, in the order a user fixes things; no network I/O."""
+    """Every local check, in the order a user fixes things; no network I/O.
+
+    Every target and every (rendered) message is checked before the first request.
+    """
+    from smscli.bulk import Job, Plan, RowSource, render, template_fields
+
     choice = config_mod.choose(cfg, opts.profile, opts.provider)
     info = choice.info
     body = read_body(opts.text, opts.file)
-    profile_smart = choice.body.get("smart") is True
-    check = build_check(
-        body,
-        encoding=opts.encoding,
-        hex_input=opts.hex,
-        base64_input=opts.base64,
-        smart=opts.smart or profile_smart,
-    )
-    if check.units == 0:
-        raise InputError("the message is empty; nothing to send", code="empty_message")
-    for r in check.replacements:
-        out.info(f"--smart: replaced {r.char!r} ({r.codepoint}) with {r.replacement!r}")
     profile_max = choice.body.get("max_segments")
     max_segments = opts.max_segments or (profile_max if isinstance(profile_max, int) else None)
-    problems = limit_problems(check, info, max_segments)
-    if problems:
-        raise problems[0]
-    settings_sender = choice.body.get("sender")
-    message = build_message(
-        opts,
-        info,
-        settings_sender if isinstance(settings_sender, str) else None,
-        check,
-        datetime.fromtimestamp(runtime.clock(), UTC),
-    )
-    targets = parse_all_targets(read_targets(opts.to, opts.to_file), info, out)
+    profile_sender = choice.body.get("sender")
+    now = datetime.fromtimestamp(runtime.clock(), UTC)
+
+    def make_message(text: str) -> Message:
+        check = build_check(
+            text,
+            encoding=opts.encoding,
+            hex_input=opts.hex,
+            base64_input=opts.base64,
+            smart=opts.smart or choice.body.get("smart") is True,
+        )
+        if check.units == 0:
+            raise InputError("the message is empty; nothing to send", code="empty_message")
+        problems = limit_problems(check, info, max_segments)
+        if problems:
+            raise problems[0]
+        sender = profile_sender if isinstance(profile_sender, str) else None
+        return build_message(opts, info, sender, check, now)
+
+    source = RowSource(opts.to, opts.to_file)
+    base_message: Message | None = None
+    if opts.template:
+        fields = template_fields(body)
+        columns = source.columns() or ["to"]
+        missing = [f for f in fields if f not in columns]
+        if missing:
+            raise InputError(
+                f"--template uses {', '.join('{' + m + '}' for m in missing)}, but the targets "
+                f"have only these columns: {', '.join(columns)}",
+                code="template_column_missing",
+            )
+    else:
+        base_message = make_message(body)
+        for r in base_message.check.replacements:
+            out.info(f"--smart: replaced {r.char!r} ({r.codepoint}) with {r.replacement!r}")
     wait = None
     if opts.wait is not None:
         wait = DEFAULT_WAIT if opts.wait == "default" else parse_duration(opts.wait, "--wait")
@@ -232,14 +229,81 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
     if opts.timeout is not None:
         settings = _replace(settings, timeout=opts.timeout)
     from smscli.providers import load
+    from smscli.targets import parse_target
 
     provider = load(info)(settings)
-    if not targets:
-        targets = provider.implicit_targets(message)
-    if not targets:
-        raise UsageError("no target: give --to TARGET (or --to-file PATH)")
-    provider.check_message(message, targets)
-    return Prepared(info, settings, provider, message, targets, open_history(cfg, opts), wait)
+
+    def checked(
+        report: bool,
+    ) -> Iterator[tuple[int, str, Target | None, Message | None, SmscliError | None]]:
+        """(row, raw, target, message, error) for every row, duplicates dropped."""
+        seen: set[str] = set()
+        for n, row in enumerate(source.rows(), 1):
+            raw = row["to"]
+            try:
+                target, warnings = parse_target(raw, info.target_kinds)
+                if str(target) in seen:
+                    if report:
+                        out.warn(f"target {n}: duplicate {target}; sent once")
+                    continue
+                seen.add(str(target))
+                message = make_message(render(body, row)) if opts.template else base_message
+                assert message is not None
+                provider.check_message(message, [target])
+            except SmscliError as err:
+                if not isinstance(err, InputError):
+                    raise
+                err.message = f"target {n} ({raw}): {err.message}"
+                yield n, raw, None, None, err
+                continue
+            if report:
+                for w in warnings:
+                    out.warn(f"target {n}: {w}")
+            yield n, raw, target, message, None
+
+    plan = Plan(total=0)
+    for _n, raw, _target, _message, err in checked(report=True):
+        if err is not None:
+            if not opts.skip_invalid:
+                raise err
+            plan.invalid.append(_invalid(info.slug, settings.profile, raw, err))
+        else:
+            plan.total += 1
+    if plan.total == 0 and not plan.invalid:
+        implicit = provider.implicit_targets(base_message) if base_message else []
+        if not implicit:
+            raise UsageError("no target: give --to TARGET (or --to-file PATH)")
+        assert base_message is not None
+        provider.check_message(base_message, implicit)
+        plan.total = 1
+        plan.build = lambda: iter([Job(implicit, base_message, 1)])
+    else:
+        size = info.limits.max_targets_per_request if not opts.template else 1
+
+        def build() -> Iterator[Job]:
+            group: list[Target] = []
+            for n, _raw, target, message, err in checked(report=False):
+                if err is not None or target is None or message is None:
+                    continue
+                if size == 1:
+                    yield Job([target], message, n)
+                    continue
+                group.append(target)
+                if len(group) >= size:
+                    yield Job(group, message, n)
+                    group = []
+            if group:
+                assert base_message is not None
+                yield Job(group, base_message, 0)
+
+        plan.build = build
+    return Prepared(info, settings, provider, plan, open_history(cfg, opts), wait, source)
+
+
+def _invalid(provider: str, profile: str | None, raw: str, err: SmscliError) -> SendResult:
+    from smscli.bulk import invalid_result
+
+    return invalid_result(provider, profile, raw, err)
 
 
 def _replace(settings: Settings, **changes: Any) -> Settings:
@@ -294,64 +358,151 @@ def _with_sandbox(
 
 def _run(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Config) -> ExitCode:
     prep = prepare(opts, runtime, out, cfg)
-    out.redactor = Redactor(prep.settings.secret_values()) if not out.redactor else out.redactor
-    for secret in prep.settings.secret_values():
-        out.redactor.add(secret)
-    if opts.dry_run:
-        out.dry_run(prep.provider.dry_run(prep.message, prep.targets))
-        return ExitCode.OK
-    with open_session(prep.settings, runtime, out, opts.verbose) as session:
-        results = send_all(prep, session, out, opts)
-        if prep.wait is not None:
-            results = wait_all(prep, session, results, prep.wait, runtime, out)
-    return finish(results, out, waited=prep.wait is not None)
+    try:
+        for secret in prep.settings.secret_values():
+            out.redactor.add(secret)
+        if opts.dry_run:
+            jobs = list(prep.plan.build())
+            requests = [
+                req for job in jobs for req in prep.provider.dry_run(job.message, job.targets)
+            ]
+            out.dry_run(requests)
+            return ExitCode.OK
+        from smscli.bulk import confirm
+
+        confirm(prep.plan.total, opts.yes, out)
+        with open_session(prep.settings, runtime, out, opts.verbose) as session:
+            outcome = send_all(prep, session, out, opts)
+            results = outcome.results
+            if prep.wait is not None and not outcome.interrupted:
+                results = wait_all(prep, session, results, prep.wait, runtime, out)
+        return finish(results, out, waited=prep.wait is not None, counts=outcome.counts,
+                      interrupted=outcome.interrupted, batch=outcome.batch)  # fmt: skip
+    finally:
+        prep.source.close()
+        prep.history.close()
 
 
-def send_all(
-    prep: Prepared, session: HttpSession, out: Output, opts: SendOptions
-) -> list[SendResult]:
-    results: list[SendResult] = []
+@dataclass
+class SendOutcome:
+    results: list[SendResult]
+    counts: dict[str, int]
+    batch: str
+    interrupted: bool = False
+
+
+def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOptions) -> SendOutcome:
+    """Send every job: each target's history row is written before its request goes out."""
     import secrets
+    import threading
 
-    batch_id = secrets.token_hex(4) if len(prep.targets) > 1 else None
-    todo: list[Target] = []
-    for target in prep.targets:
-        previous = _idempotent(prep, opts, target)
-        if previous is not None:
-            out.info(f"{target}: already accepted under this --idempotency-key; not sent again")
-            results.append(previous)
-            out.result_streamed(previous)
-        else:
-            todo.append(target)
-    for batch in prep.provider.batches(todo):
+    from smscli.bulk import HUMAN_TABLE_LIMIT, RateLimiter, Runner
+
+    batch = opts.resume or secrets.token_hex(4)
+    if opts.resume is not None and not prep.history.batch_exists(opts.resume):
+        raise InputError(f"no batch {opts.resume!r} in the history", code="unknown_batch")
+    single = prep.plan.total == 1 and not prep.plan.invalid
+    fatal: list[SmscliError] = []
+    skipped = [len(prep.plan.invalid)]
+    lock = threading.Lock()
+
+    def send_one(job: Job) -> list[SendResult]:
+        results: list[SendResult] = []
+        todo: list[Target] = []
+        for target in job.targets:
+            previous = _previous(prep, opts, batch, target, out)
+            if previous is None:
+                todo.append(target)
+            elif isinstance(previous, str):  # "skip": accepted in the batch being resumed
+                with lock:
+                    skipped[0] += 1
+            else:
+                results.append(previous)
+        if not todo:
+            return results
         rows = [
             prep.history.start(
                 provider=prep.info.slug,
                 profile=prep.settings.profile,
                 base_url=prep.settings.base_url,
                 target=str(t),
-                text=prep.message.text,
-                segments=prep.message.check.segments,
-                encoding=prep.message.encoding.value,
-                reference=prep.message.reference,
-                batch=batch_id,
+                text=job.message.text,
+                segments=job.message.check.segments,
+                encoding=job.message.encoding.value,
+                reference=job.message.reference,
+                batch=batch,
                 idempotency_key=opts.idempotency_key,
             )
-            for t in batch
+            for t in todo
         ]
         try:
-            batch_results = prep.provider.send(session, prep.message, batch)
+            sent = prep.provider.send(session, job.message, todo)
         except SmscliError as err:
-            batch_results = [_failed(prep, t, err) for t in batch]
-            if len(prep.targets) == 1 or isinstance(err, LoginRefused | ConfigError):
-                for row, r in zip(rows, batch_results, strict=True):
-                    prep.history.finish(row, r)
-                raise
-        for row, r in zip(rows, batch_results, strict=True):
+            sent = [_failed(prep, job.message, t, err) for t in todo]
+            if single or isinstance(err, LoginRefused | ConfigError):
+                fatal.append(err)  # the same for every target: stop, and show it as the error
+                runner.stop.set()
+        for row, r in zip(rows, sent, strict=True):
             prep.history.finish(row, r)
-            out.result_streamed(r)
-        results.extend(batch_results)
-    return results
+        return results + sent
+
+    keep = out.mode == "json" or prep.wait is not None or prep.plan.total <= HUMAN_TABLE_LIMIT
+    rate = opts.rate if opts.rate is not None else prep.settings.rate
+    if rate is None:
+        rate = prep.info.limits.default_rate
+    progress = out.progress(prep.plan.total) if prep.plan.total > 1 else None
+    runner = Runner(
+        send_one,
+        concurrency=opts.concurrency,
+        limiter=RateLimiter(rate or None),
+        on_result=out.result_streamed,
+        keep_results=keep,
+        progress=progress,
+    )
+    for r in prep.plan.invalid:
+        out.result_streamed(r)
+    try:
+        outcome = runner.run(prep.plan.build())
+    finally:
+        out.progress_done()
+    if fatal:
+        raise fatal[0]
+    counts = dict(outcome.counts)
+    counts["skipped"] = skipped[0]
+    counts["total"] += skipped[0]
+    results = [*prep.plan.invalid, *outcome.results] if keep else outcome.results
+    return SendOutcome(results, counts, batch, outcome.interrupted)
+
+
+def _previous(
+    prep: Prepared, opts: SendOptions, batch: str, target: Target, out: Output
+) -> SendResult | str | None:
+    """What an earlier run already did for this target: a RESULT to report again, "skip",
+    or None (send it)."""
+    if opts.resume is not None:
+        row = prep.history.in_batch(batch, str(target))
+        if row is not None:
+            if Status(row["status"]).is_success:
+                return "skip"
+            if row["status"] == Status.UNKNOWN.value and not opts.force:
+                return prep.provider.result(
+                    target,
+                    Status.UNKNOWN,
+                    _placeholder_message(prep, row),
+                    error={
+                        "code": "resume_unknown",
+                        "message": f"history #{row['id']}: outcome unknown; not sent again "
+                        "(check `smscli status`, or --force)",
+                        "exit_code": int(ExitCode.UNKNOWN),
+                    },
+                )
+    return _idempotent(prep, opts, target)
+
+
+def _placeholder_message(prep: Prepared, row: dict[str, Any]) -> Message:
+    from smscli.encoding import analyze
+
+    return Message(check=analyze(""), reference=row.get("reference"))
 
 
 def _idempotent(prep: Prepared, opts: SendOptions, target: Target) -> SendResult | None:
@@ -375,7 +526,7 @@ def _idempotent(prep: Prepared, opts: SendOptions, target: Target) -> SendResult
     return None  # refused or failed before: sending again is what the user wants
 
 
-def _failed(prep: Prepared, target: Target, err: SmscliError) -> SendResult:
+def _failed(prep: Prepared, message: Message, target: Target, err: SmscliError) -> SendResult:
     if isinstance(err, OutcomeUnknown):
         status = Status.UNKNOWN
     elif isinstance(err, ProviderRefused):
@@ -385,7 +536,7 @@ def _failed(prep: Prepared, target: Target, err: SmscliError) -> SendResult:
     return prep.provider.result(
         target,
         status,
-        prep.message,
+        message,
         error={
             "code": err.code,
             "message": err.message,
@@ -433,16 +584,31 @@ def _record(r: SendResult) -> dict[str, Any]:
     return data
 
 
-def finish(results: Sequence[SendResult], out: Output, *, waited: bool) -> ExitCode:
-    summary = {
+def finish(
+    results: Sequence[SendResult],
+    out: Output,
+    *,
+    waited: bool,
+    counts: dict[str, int] | None = None,
+    interrupted: bool = False,
+    batch: str | None = None,
+) -> ExitCode:
+    summary = counts or {
         "total": len(results),
         "accepted": sum(1 for r in results if r.status.is_success),
         "failed": sum(1 for r in results if not r.status.is_success),
         "skipped": 0,
     }
-    out.results(results, summary)
-    code = exit_code_of(results, waited=waited)
-    return code
+    out.results(results, summary, batch=batch)
+    if interrupted:
+        out.info(f"interrupted: re-run the same command with --resume {batch} to send the rest")
+        return ExitCode.INTERRUPTED
+    if len(results) < summary["total"] - summary["skipped"]:
+        # Results were not all kept (a large human-mode run): decide from the counts.
+        if summary["failed"] == 0:
+            return ExitCode.OK
+        return ExitCode.PARTIAL
+    return exit_code_of(results, waited=waited)
 
 
 def exit_code_of(results: Sequence[SendResult], *, waited: bool = False) -> ExitCode:
@@ -452,16 +618,21 @@ def exit_code_of(results: Sequence[SendResult], *, waited: bool = False) -> Exit
     if waited:
         if all(r.status is Status.DELIVERED for r in results):
             return ExitCode.OK
-        if any(r.status in (Status.FAILED, Status.EXPIRED, Status.REJECTED) for r in results):
-            return ExitCode.DELIVERY_FAILED if len(results) == 1 else ExitCode.PARTIAL
-        return ExitCode.WAIT_TIMEOUT if len(results) == 1 else ExitCode.PARTIAL
+        if len(results) > 1:
+            return ExitCode.PARTIAL
+        if results[0].status in (Status.FAILED, Status.EXPIRED, Status.REJECTED):
+            return ExitCode.DELIVERY_FAILED
+        return ExitCode.WAIT_TIMEOUT
     ok = [r for r in results if r.status.is_success]
     if len(ok) == len(results):
         return ExitCode.OK
-    if len(results) > 1:
+    if ok:
         return ExitCode.PARTIAL
-    err = results[0].error or {}
-    return ExitCode(int(err.get("exit_code", ExitCode.UNKNOWN)))
+    codes = {int((r.error or {}).get("exit_code", ExitCode.UNKNOWN)) for r in results}
+    if len(codes) == 1:
+        return ExitCode(codes.pop())
+    # Nothing accepted, for different reasons: an unknown outcome matters most.
+    return ExitCode.UNKNOWN if ExitCode.UNKNOWN in codes else ExitCode.PARTIAL
 
 
 # -- used by `status` --------------------------------------------------------------------------
@@ -541,7 +712,10 @@ def run_status(
     result.details["history_id"] = record["id"]
     accepted = int(result.status.is_success)
     summary = {"total": 1, "accepted": accepted, "failed": 1 - accepted, "skipped": 0}
-    out.results([result], summary)
+    if out.mode == "quiet":
+        out.print(result.status.value)  # `status -q`: just the word, for scripts
+    else:
+        out.results([result], summary)
     if deadline is not None:
         return exit_code_of([result], waited=True)
     return ExitCode.OK

@@ -557,3 +557,62 @@ def _csv_column(lines: Iterator[str], delimiter: str, column: int) -> Iterator[s
             cell = row[column].strip()
             if cell:
                 yield cell
+
+
+def read_target_rows(lines: Iterable[str]) -> Iterator[dict[str, str]]:
+    """Like ``read_target_lines``, but yield whole rows: ``{"to": target}`` for plain lines,
+    and every column (header names as written, plus ``to``) for CSV, for ``--template``.
+
+    A CSV row with an empty ``to`` cell is skipped, as in ``read_target_lines``.
+    """
+    it = iter(lines)
+    for line in it:
+        line = line.removeprefix("\ufeff")
+        if _is_blank_or_comment(line):
+            continue
+        header = _csv_header(line)
+        if header is not None:
+            delimiter, column = header
+            names = [c.strip() for c in next(csv.reader([line], delimiter=delimiter))]
+            names[column] = "to"
+            yield from _csv_rows(it, delimiter, names)
+            return
+        for target in _plain(line):
+            yield {"to": target}
+        break
+    for line in it:
+        for target in _plain(line):
+            yield {"to": target}
+
+
+def _csv_rows(lines: Iterator[str], delimiter: str, names: list[str]) -> Iterator[dict[str, str]]:
+    rows = csv.reader((ln for ln in lines if not ln.lstrip().startswith("#")), delimiter=delimiter)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(
+                f"targets file: CSV row {rows.line_num + 1} is unreadable: {exc}",
+                hint="one target per line, or CSV with a 'to' column",
+                code="invalid_target",
+            ) from exc
+        cells = dict(zip(names, (c.strip() for c in row), strict=False))
+        if cells.get("to"):
+            yield cells
+
+
+def csv_columns(lines: Iterable[str]) -> list[str] | None:
+    """The header of a CSV targets file (None for a plain list of targets)."""
+    for line in lines:
+        line = line.removeprefix("\ufeff")
+        if _is_blank_or_comment(line):
+            continue
+        header = _csv_header(line)
+        if header is None:
+            return None
+        names = [c.strip() for c in next(csv.reader([line], delimiter=header[0]))]
+        names[header[1]] = "to"
+        return names
+    return None

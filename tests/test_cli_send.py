@@ -63,7 +63,14 @@ def test_send_json_is_one_document_with_results_and_summary(cli: Cli) -> None:
         "parts",
         "error",
     } <= set(result)
-    assert doc["summary"] == {"total": 1, "accepted": 1, "failed": 0, "skipped": 0}
+    summary = doc["summary"]
+    assert {k: summary[k] for k in ("total", "accepted", "failed", "skipped")} == {
+        "total": 1,
+        "accepted": 1,
+        "failed": 0,
+        "skipped": 0,
+    }
+    assert len(summary["batch"]) == 8  # the history batch, for --resume
     assert res.stderr == ""
 
 
