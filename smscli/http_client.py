@@ -12,6 +12,7 @@ errors, 429).
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -52,6 +53,7 @@ class HttpSession:
         self.trace = trace
         self.retries = retries
         self.last_date: str | None = None  # the last reply's Date header (doctor's clock check)
+        self.auth_lock = threading.RLock()  # one login at a time across send threads
         self._clock = clock
         self._sleep = sleep
         self._transport = transport

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,7 @@ class TokenCache:
         self.path = path  # None: memory only (--no-history style runs, tests)
         self.clock = clock
         self._data: dict[str, dict[str, dict[str, Any]]] = self._read()
+        self._lock = threading.RLock()  # send threads share one cache
 
     def _read(self) -> dict[str, dict[str, dict[str, Any]]]:
         if self.path is None:
@@ -75,12 +77,14 @@ class TokenCache:
         return value if isinstance(value, str) else None
 
     def set(self, key: str, name: str, value: str, expires_at: float | None) -> None:
-        self._data.setdefault(key, {})[name] = {"value": value, "expires_at": expires_at}
-        self._write()
+        with self._lock:
+            self._data.setdefault(key, {})[name] = {"value": value, "expires_at": expires_at}
+            self._write()
 
     def delete(self, key: str, name: str) -> None:
-        if self._data.get(key, {}).pop(name, None) is not None:
-            self._write()
+        with self._lock:
+            if self._data.get(key, {}).pop(name, None) is not None:
+                self._write()
 
     def clear(self, key: str | None = None, *, prefix: str | None = None) -> int:
         """Forget one key, every key starting with ``prefix``, or everything."""

@@ -8,6 +8,7 @@ read ``models.Response``; ``http_client`` does the I/O.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -142,28 +143,47 @@ def with_reauth(
     """Use the cached token, or log in; on SessionExpired log in once more and retry once.
 
     A refused login (LoginRefused) is never retried: Telit, ThingSpace and emnify lock
-    accounts after a few failures.
+    accounts after a few failures. With many send threads, one thread logs in and the
+    others use the token it got (``session.auth_lock``).
     """
     cached = session.tokens.get(token_name)
-    token = cached if cached is not None else login()
+    token = cached if cached is not None else _login_once(session, token_name, login, None)
     session.add_secret(token)
     try:
         return attempt(token)
     except SessionExpired:
-        session.tokens.delete(token_name)
         if cached is None:
+            _forget(session, token_name, token)
             raise ProviderRefused(
                 "the provider refused a session it had just issued", code="session_refused"
             ) from None
-    token = login()
+    token = _login_once(session, token_name, login, token)
     session.add_secret(token)
     try:
         return attempt(token)
     except SessionExpired:
-        session.tokens.delete(token_name)
+        _forget(session, token_name, token)
         raise ProviderRefused(
             "the provider refused a fresh session twice", code="session_refused"
         ) from None
+
+
+def _login_once(
+    session: Session, token_name: str, login: Callable[[], str], failed: str | None
+) -> str:
+    lock = getattr(session, "auth_lock", None)
+    with lock if lock is not None else contextlib.nullcontext():
+        current = session.tokens.get(token_name)
+        if current is not None and current != failed:
+            return current  # another thread logged in while this one waited
+        if current is not None:
+            session.tokens.delete(token_name)
+        return login()
+
+
+def _forget(session: Session, token_name: str, token: str) -> None:
+    if session.tokens.get(token_name) == token:
+        session.tokens.delete(token_name)
 
 
 def json_body(response: Response) -> Any:
