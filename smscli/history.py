@@ -290,7 +290,11 @@ class History:
         provider: str | None = None,
         status: Sequence[str] = (),
         batch: str | None = None,
+        since: str | None = None,
     ) -> list[dict[str, Any]]:
+        """Rows matching every filter, the newest ``limit`` of them, oldest first.
+
+        ``since`` is an ISO 8601 time (UTC, as stored): rows created at or after it."""
         if not self.enabled:
             return []
         where: list[str] = []
@@ -307,6 +311,9 @@ class History:
         if batch:
             where.append("batch=?")
             args.append(batch)
+        if since:
+            where.append("created_at >= ?")
+            args.append(since)
         sql = "SELECT * FROM sends"
         if where:
             sql += " WHERE " + " AND ".join(where)

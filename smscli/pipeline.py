@@ -658,8 +658,9 @@ def run_status(
     config_path: str | None,
     runtime: Runtime,
     out: Output,
+    batch: str | None = None,
 ) -> ExitCode:
-    """`smscli status`: look the message up in the history, ask its provider, record it."""
+    """`smscli status`: look messages up in the history, ask their provider, record it."""
     from smscli.catalog import get_info
     from smscli.history import row_to_result
     from smscli.providers import load
@@ -668,25 +669,40 @@ def run_status(
     history = open_history(cfg)
     if not history.enabled:
         raise ConfigError("`status` needs the history, and it is turned off", code="no_history")
-    if (ident is None) == (not last):
-        raise UsageError("give a message id (or #N), or --last")
-    record = history.last() if last else history.find(ident or "")
-    if record is None:
-        what = "no sends in the history yet" if last else f"no message {ident!r} in the history"
-        raise InputError(what, hint="`smscli log` lists what was sent", code="not_found")
-    info = get_info(record["provider"])
-    settings = settings_for_record(record, cfg, {})
+    if sum((ident is not None, last, batch is not None)) != 1:
+        raise UsageError("give a message id (or #N), --last, or --batch BATCH")
+    if batch is not None:
+        records = history.query(batch=batch, limit=1_000_000)
+        if not records:
+            raise InputError(f"no batch {batch!r} in the history", code="not_found")
+    else:
+        record = history.last() if last else history.find(ident or "")
+        if record is None:
+            what = "no sends in the history yet" if last else f"no message {ident!r} in the history"
+            raise InputError(what, hint="`smscli log` lists what was sent", code="not_found")
+        records = [record]
+        if record["status"] == Status.UNKNOWN.value and not record["message_id"]:
+            out.warn(
+                f"history #{record['id']}: the send's outcome is unknown and the provider "
+                "returned no id; asking anyway"
+            )
+    first = records[0]
+    info = get_info(first["provider"])
+    settings = settings_for_record(first, cfg, {})
     if timeout is not None:
         settings = _replace(settings, timeout=timeout)
     for secret in settings.secret_values():
         out.redactor.add(secret)
     provider = load(info)(settings)
-    result = row_to_result(record)
-    if record["status"] == Status.UNKNOWN.value and not record["message_id"]:
-        out.warn(
-            f"history #{record['id']}: the send's outcome is unknown and the provider returned "
-            "no id; asking anyway"
-        )
+    results = [row_to_result(r) for r in records]
+    for record, result in zip(records, results, strict=True):
+        result.details["history_id"] = record["id"]
+    # A single message is always asked about; in a batch, only those the provider took.
+    todo = [
+        (rec, res)
+        for rec, res in zip(records, results, strict=True)
+        if batch is None or (res.status.is_success and not res.status.is_final)
+    ]
     deadline = None
     if wait is not None:
         deadline = runtime.clock() + (
@@ -694,28 +710,32 @@ def run_status(
         )
     interval = 1.0
     with open_session(settings, runtime, out, verbose) as session:
-        while True:
-            report = provider.status(session, record)
-            if report.status is not Status.UNKNOWN or not result.status.is_success:
-                result.status = report.status
-            if report.provider_status:
-                result.details["provider_status"] = report.provider_status
-            if report.date:
-                result.details["status_date"] = report.date
-            if report.error:
-                result.error = report.error
-            if deadline is None or report.status.is_final or runtime.clock() >= deadline:
+        while todo:
+            for record, result in list(todo):
+                report = provider.status(session, record)
+                if report.status is not Status.UNKNOWN or not result.status.is_success:
+                    result.status = report.status
+                if report.provider_status:
+                    result.details["provider_status"] = report.provider_status
+                if report.date:
+                    result.details["status_date"] = report.date
+                if report.error:
+                    result.error = report.error
+                history.set_status(record["id"], result.status, result.details)
+                if deadline is None or report.status.is_final:
+                    todo.remove((record, result))
+            if not todo or deadline is None or runtime.clock() >= deadline:
                 break
             runtime.sleep(min(interval, max(0.0, deadline - runtime.clock())))
-            interval = min(interval * 1.5, 15.0)
-    history.set_status(record["id"], result.status, result.details)
-    result.details["history_id"] = record["id"]
-    accepted = int(result.status.is_success)
-    summary = {"total": 1, "accepted": accepted, "failed": 1 - accepted, "skipped": 0}
+            interval = min(interval * 1.5, 15.0)  # polite: back off while nothing changes
+    accepted = sum(1 for r in results if r.status.is_success)
+    summary = {"total": len(results), "accepted": accepted, "failed": len(results) - accepted}
+    summary["skipped"] = 0
     if out.mode == "quiet":
-        out.print(result.status.value)  # `status -q`: just the word, for scripts
+        for result in results:
+            out.print(result.status.value)  # `status -q`: just the word, for scripts
     else:
-        out.results([result], summary)
+        out.results(results, summary, batch=batch)
     if deadline is not None:
-        return exit_code_of([result], waited=True)
+        return exit_code_of(results, waited=True)
     return ExitCode.OK

@@ -17,6 +17,10 @@ def log(
         list[str] | None, typer.Option("--status", help="Only this status; repeatable.")
     ] = None,
     batch: Annotated[str | None, typer.Option("--batch", help="Only this batch.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only sends since this time: 2h, 3d or ISO 8601."),
+    ] = None,
     json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -36,7 +40,12 @@ def log(
         if not history.enabled:
             out.warn("the history is turned off (history = false in the config)")
         rows = history.query(
-            limit=n, target=to, provider=provider, status=status or (), batch=batch
+            limit=n,
+            target=to,
+            provider=provider,
+            status=status or (),
+            batch=batch,
+            since=_since(since) if since else None,
         )
         if out.mode == "json":
             out.json({"entries": rows})
@@ -60,3 +69,23 @@ def log(
         return 0
 
     execute(lambda: output_mode(json=json), body)
+
+
+def _since(value: str) -> str:
+    """``2h``/``3d`` ago, or an ISO 8601 time, as the UTC ISO text the history stores."""
+    from datetime import UTC, datetime, timedelta
+
+    from smscli.errors import InputError
+    from smscli.timeparse import parse_duration, parse_when
+
+    try:
+        when = datetime.now(UTC) - timedelta(seconds=parse_duration(value, "--since"))
+    except InputError:
+        try:
+            when = parse_when(value)
+        except InputError:
+            raise InputError(
+                f"invalid --since {value!r}: expected a duration (2h, 3d) or ISO 8601",
+                code="invalid_time",
+            ) from None
+    return when.astimezone(UTC).isoformat(timespec="seconds")

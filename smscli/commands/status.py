@@ -16,6 +16,9 @@ def status(
         typer.Argument(help="Message id, uuid or request id, or #N for history row N."),
     ] = None,
     last: Annotated[bool, typer.Option("--last", help="The most recent send.")] = False,
+    batch: Annotated[
+        str | None, typer.Option("--batch", metavar="BATCH", help="Every message of a batch.")
+    ] = None,
     wait: Annotated[
         str | None,
         typer.Option("--wait", help="Poll until final (--wait or --wait=10m).", show_default=False),
@@ -37,6 +40,6 @@ def status(
     def body(out: Any) -> int:
         from smscli.pipeline import run_status
 
-        return run_status(ident, last, wait, timeout, verbose, config, runtime, out)
+        return run_status(ident, last, wait, timeout, verbose, config, runtime, out, batch)
 
     execute(lambda: output_mode(json=json, quiet=quiet), body)
