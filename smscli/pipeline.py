@@ -30,7 +30,15 @@ from smscli.errors import (
     UsageError,
 )
 from smscli.message import build_check, read_body
-from smscli.models import Message, MessageCheck, SendResult, Settings, Status, Target
+from smscli.models import (
+    Message,
+    MessageCheck,
+    SendResult,
+    Settings,
+    Status,
+    StatusReport,
+    Target,
+)
 from smscli.output import Output
 from smscli.timeparse import parse_duration, parse_when
 
@@ -563,19 +571,26 @@ def wait_all(
         interval = min(interval * 1.5, 15.0)  # polite: back off while nothing changes
         for r in list(pending):
             report = prep.provider.status(session, _record(r))
-            r.status = report.status
-            if report.date:
-                r.details["status_date"] = report.date
-            if report.provider_status:
-                r.details["provider_status"] = report.provider_status
-            if report.error:
-                r.error = report.error
+            apply_report(r, report)
             if report.status.is_final:
                 pending.remove(r)
                 row = prep.history.find(r.message_id or r.request_id or "")
                 if row is not None:
                     prep.history.set_status(row["id"], report.status, r.details)
     return results
+
+
+def apply_report(result: SendResult, report: StatusReport) -> None:
+    """What a status lookup found, onto the RESULT shown to the user."""
+    # An "unknown" answer does not undo an acceptance the history already knows about.
+    if report.status is not Status.UNKNOWN or not result.status.is_success:
+        result.status = report.status
+    if report.provider_status:
+        result.details["provider_status"] = report.provider_status
+    if report.date:
+        result.details["status_date"] = report.date
+    if report.error:
+        result.error = report.error
 
 
 def _record(r: SendResult) -> dict[str, Any]:
@@ -713,14 +728,7 @@ def run_status(
         while todo:
             for record, result in list(todo):
                 report = provider.status(session, record)
-                if report.status is not Status.UNKNOWN or not result.status.is_success:
-                    result.status = report.status
-                if report.provider_status:
-                    result.details["provider_status"] = report.provider_status
-                if report.date:
-                    result.details["status_date"] = report.date
-                if report.error:
-                    result.error = report.error
+                apply_report(result, report)
                 history.set_status(record["id"], result.status, result.details)
                 if deadline is None or report.status.is_final:
                     todo.remove((record, result))

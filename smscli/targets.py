@@ -497,20 +497,8 @@ def read_target_lines(lines: Iterable[str]) -> Iterator[str]:
     skipped. CSV: when the first non-comment line has a ``to`` column (any case; delimiter
     ``,``, ``;`` or tab) it is a header, and that column's non-empty cells are yielded.
     """
-    it = iter(lines)
-    for line in it:
-        line = line.removeprefix("\ufeff")
-        if _is_blank_or_comment(line):
-            continue
-        header = _csv_header(line)
-        if header is not None:
-            delimiter, column = header
-            yield from _csv_column(it, delimiter, column)
-            return
-        yield from _plain(line)
-        break
-    for line in it:
-        yield from _plain(line)
+    for row in read_target_rows(lines):
+        yield row["to"]
 
 
 def _is_blank_or_comment(line: str) -> bool:
@@ -538,25 +526,6 @@ def _csv_header(line: str) -> tuple[str, int] | None:
         if "to" in names:
             return delimiter, names.index("to")
     return None
-
-
-def _csv_column(lines: Iterator[str], delimiter: str, column: int) -> Iterator[str]:
-    rows = csv.reader((ln for ln in lines if not ln.lstrip().startswith("#")), delimiter=delimiter)
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise InputError(
-                f"targets file: CSV row {rows.line_num + 1} is unreadable: {exc}",
-                hint="one target per line, or CSV with a 'to' column",
-                code="invalid_target",
-            ) from exc
-        if len(row) > column:
-            cell = row[column].strip()
-            if cell:
-                yield cell
 
 
 def read_target_rows(lines: Iterable[str]) -> Iterator[dict[str, str]]:
