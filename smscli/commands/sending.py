@@ -52,7 +52,12 @@ def shared_parameters() -> list[inspect.Parameter]:
             ],
         ),
         _o(
-            "to", list[str] | None, ("--to", "-t"), "KIND:VALUE or a phone number; repeatable.", TGT
+            "to",
+            list[str] | None,
+            ("--to", "-t"),
+            "KIND:VALUE or a phone number; repeatable.",
+            TGT,
+            metavar="TARGET",
         ),
         _o(
             "to_file",
@@ -60,6 +65,7 @@ def shared_parameters() -> list[inspect.Parameter]:
             ("--to-file",),
             "Targets, one per line or CSV with a 'to' column; '-' = stdin.",
             TGT,
+            metavar="PATH",
         ),
         _o(
             "template",
@@ -77,15 +83,24 @@ def shared_parameters() -> list[inspect.Parameter]:
             TGT,
             default=False,
         ),
-        _o("file", str | None, ("--file",), "Read the message from a file.", MSG),
+        _o("file", str | None, ("--file",), "Read the message from a file.", MSG, metavar="PATH"),
         _o(
             "sender",
             str | None,
             ("--from", "-f"),
             "Sender: E.164 number, short code or alphanumeric (1-11).",
             MSG,
+            metavar="SENDER",
         ),
-        _o("encoding", str, ("--encoding",), "auto | gsm7 | ucs2 | binary.", MSG, default="auto"),
+        _o(
+            "encoding",
+            str,
+            ("--encoding",),
+            "auto | gsm7 | ucs2 | binary.",
+            MSG,
+            metavar="ENCODING",
+            default="auto",
+        ),
         _o("hex", bool, ("--hex",), "TEXT is binary data in hex.", MSG, default=False),
         _o("base64", bool, ("--base64",), "TEXT is binary data in base64.", MSG, default=False),
         _o(
@@ -102,6 +117,7 @@ def shared_parameters() -> list[inspect.Parameter]:
             ("--max-segments",),
             "Refuse messages longer than N segments.",
             MSG,
+            metavar="N",
             min=1,
         ),
         _o(
@@ -110,14 +126,16 @@ def shared_parameters() -> list[inspect.Parameter]:
             ("--validity",),
             "How long the network tries: 90s, 30m, 2h, 3d.",
             SND,
+            metavar="DURATION",
         ),
-        _o("at", str | None, ("--at",), "Schedule: ISO 8601 or +DURATION.", SND),
+        _o("at", str | None, ("--at",), "Schedule: ISO 8601 or +DURATION.", SND, metavar="WHEN"),
         _o(
             "ref",
             str | None,
             ("--ref",),
             "Your reference (stored locally; sent where the API has one).",
             SND,
+            metavar="REF",
         ),
         _o(
             "idempotency_key",
@@ -125,6 +143,7 @@ def shared_parameters() -> list[inspect.Parameter]:
             ("--idempotency-key",),
             "Never send twice under this key.",
             SND,
+            metavar="KEY",
         ),
         _o(
             "force",
@@ -140,6 +159,7 @@ def shared_parameters() -> list[inspect.Parameter]:
             ("--wait",),
             "After acceptance, wait for delivery (--wait or --wait=10m).",
             SND,
+            metavar="DURATION",
             show_default=False,
         ),
         _o(
@@ -156,6 +176,7 @@ def shared_parameters() -> list[inspect.Parameter]:
             ("--timeout",),
             "Seconds per HTTP request (default 30).",
             SND,
+            metavar="SECONDS",
             min=0.1,
         ),
         _o(
@@ -166,7 +187,14 @@ def shared_parameters() -> list[inspect.Parameter]:
             SND,
             default=False,
         ),
-        _o("base_url", str | None, ("--base-url",), "API base URL (overrides the profile).", SND),
+        _o(
+            "base_url",
+            str | None,
+            ("--base-url",),
+            "API base URL (overrides the profile).",
+            SND,
+            metavar="URL",
+        ),
         _o(
             "no_history",
             bool,
@@ -184,6 +212,7 @@ def shared_parameters() -> list[inspect.Parameter]:
             ("--concurrency",),
             "Requests in flight at once for many targets.",
             SND,
+            metavar="N",
             default=4,
             min=1,
             max=64,
@@ -194,6 +223,7 @@ def shared_parameters() -> list[inspect.Parameter]:
             ("--rate",),
             "Messages per second (default: the provider's documented limit; 0 = no limit).",
             SND,
+            metavar="PER_SECOND",
             min=0,
         ),
         _o(
@@ -210,8 +240,9 @@ def shared_parameters() -> list[inspect.Parameter]:
             ("--profile", "-p"),
             "Profile from the config file (env SMSCLI_PROFILE).",
             CRED,
+            metavar="NAME",
         ),
-        _o("config", str | None, ("--config",), "Config file path.", CRED),
+        _o("config", str | None, ("--config",), "Config file path.", CRED, metavar="PATH"),
         _o("json", bool, ("--json",), "One JSON document on stdout.", OUT, default=False),
         _o(
             "jsonl",
@@ -239,7 +270,13 @@ def credential_parameters(fields: list[CredentialField]) -> list[inspect.Paramet
         help_text = f.help + (" (secret: prefer the env var)" if f.secret else "")
         annotation = Annotated[
             str | None,
-            typer.Option(f.flag, help=help_text, rich_help_panel=CRED, show_default=False),
+            typer.Option(
+                f.flag,
+                help=help_text,
+                rich_help_panel=CRED,
+                show_default=False,
+                metavar="SECRET" if f.secret else "VALUE",
+            ),
         ]
         params.append(_opt("cred_" + f.name, annotation))
     return params
@@ -266,6 +303,7 @@ def make_send_command(slug: str | None) -> Callable[..., None]:
                     str | None,
                     typer.Option(
                         "--provider",
+                        metavar="SLUG",
                         help="Provider slug instead of a profile (credentials from flags/env).",
                         rich_help_panel=CRED,
                     ),
