@@ -674,14 +674,47 @@ def run_status(
     runtime: Runtime,
     out: Output,
     batch: str | None = None,
+    credentials: Mapping[str, str | None] | None = None,
 ) -> ExitCode:
     """`smscli status`: look messages up in the history, ask their provider, record it."""
+
+    cfg = config_mod.load(config_mod.config_path(config_path))
+    history = open_history(cfg)
+    try:
+        return _status(
+            ident,
+            last,
+            wait,
+            timeout,
+            verbose,
+            runtime,
+            out,
+            batch,
+            credentials or {},
+            cfg,
+            history,
+        )
+    finally:
+        history.close()
+
+
+def _status(
+    ident: str | None,
+    last: bool,
+    wait: str | None,
+    timeout: float | None,
+    verbose: bool,
+    runtime: Runtime,
+    out: Output,
+    batch: str | None,
+    credentials: Mapping[str, str | None],
+    cfg: config_mod.Config,
+    history: History,
+) -> ExitCode:
     from smscli.catalog import get_info
     from smscli.history import row_to_result
     from smscli.providers import load
 
-    cfg = config_mod.load(config_mod.config_path(config_path))
-    history = open_history(cfg)
     if not history.enabled:
         raise ConfigError("`status` needs the history, and it is turned off", code="no_history")
     if sum((ident is not None, last, batch is not None)) != 1:
@@ -703,7 +736,7 @@ def run_status(
             )
     first = records[0]
     info = get_info(first["provider"])
-    settings = settings_for_record(first, cfg, {})
+    settings = settings_for_record(first, cfg, credentials)
     if timeout is not None:
         settings = _replace(settings, timeout=timeout)
     for secret in settings.secret_values():

@@ -1,0 +1,494 @@
+"""The Python API: the same pipeline as the command line, for job systems and scripts.
+
+::
+
+    from smscli import send
+
+    report = send("reboot", to="iccid:8988303000006734768", profile="fleet")
+    for r in report.results:
+        print(r.target, r.status, r.message_id)
+
+``send()`` runs exactly what ``smscli send`` runs (config → local checks → history row →
+provider → history update → optional wait) through ``pipeline.run_send``, with an
+``Output`` that renders nothing: RESULTs come back as the same ``SendResult`` objects the
+CLI prints, warnings come back in ``SendReport.warnings``, and nothing is written to stdout
+or stderr.
+
+Errors: a problem that stops the whole run (config, credentials, a bad message or target, a
+single send the provider refused, an unknown outcome...) is raised as the pipeline's
+``SmscliError`` subclass, with ``.exit_code``, ``.code``, ``.message`` and ``.hint``. With
+several targets, a failure of one target is not raised: it is a RESULT with ``error`` set,
+and ``SendReport.exit_code`` is 9 (some accepted) as with the CLI.
+
+``import smscli`` does not import this module; ``smscli.send`` etc. load it on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smscli.errors import ExitCode, UsageError
+from smscli.models import SendResult
+from smscli.output import Output
+
+if TYPE_CHECKING:
+    import httpx
+
+    from smscli.catalog import ProviderInfo
+    from smscli.models import MessageCheck, Request
+    from smscli.pipeline import Runtime
+
+__all__ = ["Client", "SendReport", "send", "status"]
+
+Wait = str | float | bool | None
+"""``"90s"``/``"10m"``/``"2h"``, or seconds; ``True`` waits the CLI's default (300 s)."""
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What one ``send()`` did: the RESULTs, the summary and the CLI's exit code for it."""
+
+    results: list[SendResult]
+    summary: dict[str, int]  # total, accepted, failed, skipped (SPEC §4)
+    batch: str | None  # pass to ``send(..., resume=batch)`` to re-run the targets not sent
+    exit_code: ExitCode  # what `smscli send` would have exited with (SPEC §5)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # hints, --smart replacements
+
+    @property
+    def ok(self) -> bool:
+        """Every message accepted (or delivered, with ``wait``)."""
+        return self.exit_code == ExitCode.OK
+
+    @property
+    def failed(self) -> list[SendResult]:
+        """The RESULTs with an error or a status other than accepted/queued/sent/delivered."""
+        return [r for r in self.results if r.error is not None or not r.status.is_success]
+
+
+class _Capture(Output):
+    """An Output that renders nothing: it keeps RESULTs, the summary and warnings.
+
+    Mode "json" so that the pipeline keeps every RESULT of a large run (in human mode it
+    keeps only a summary above 50 targets) and never draws a progress bar; every method that
+    would write is replaced.
+    """
+
+    def __init__(self, on_result: Callable[[SendResult], None] | None = None) -> None:
+        super().__init__("json")
+        self.on_result = on_result
+        self.warnings: list[str] = []
+        self.notes: list[str] = []
+        self.results_seen: list[SendResult] | None = None
+        self.summary: dict[str, int] = {}
+        self.batch: str | None = None
+        self._notes_lock = threading.Lock()
+
+    def warn(self, message: str) -> None:
+        with self._notes_lock:
+            self.warnings.append(self.redactor.text(message))
+
+    def info(self, message: str) -> None:
+        with self._notes_lock:
+            self.notes.append(self.redactor.text(message))
+
+    def trace(self, line: str) -> None:
+        pass
+
+    def print(self, text: str) -> None:
+        pass
+
+    def json(self, data: Any) -> None:
+        pass
+
+    def error(self, err: Any) -> None:
+        pass
+
+    def internal_error(self, exc: BaseException) -> None:
+        pass
+
+    def result_streamed(self, result: SendResult) -> None:
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def progress(self, total: int) -> Any:
+        return None
+
+    def progress_done(self) -> None:
+        pass
+
+    def results(
+        self, results: Sequence[SendResult], summary: dict[str, int], batch: str | None = None
+    ) -> None:
+        self.results_seen = list(results)
+        self.summary = dict(summary)
+        self.batch = batch
+
+    def dry_run(self, requests: Sequence[Request]) -> None:
+        pass
+
+    def check_report(
+        self, check: MessageCheck, problems: Sequence[Any], context: str | None
+    ) -> None:
+        pass
+
+    def table(
+        self,
+        columns: Sequence[str],
+        rows: Any,
+        title: str | None = None,
+        status_column: int | None = None,
+    ) -> None:
+        pass
+
+
+def _wait_arg(wait: str | float | None) -> str | None:
+    """The API's ``wait`` as the pipeline's ``--wait`` value."""
+    if wait is None or wait is False:
+        return None
+    if wait is True:
+        return "default"
+    if isinstance(wait, str):
+        return wait
+    if isinstance(wait, int | float):
+        # Plain seconds; a non-positive or non-finite value fails parse_duration (exit 4).
+        return f"{float(wait):.3f}"
+    raise UsageError(f"wait must be a duration string or seconds, not {type(wait).__name__}")
+
+
+class Client:
+    """Shared settings for many sends: a profile (or a provider + credentials), a config
+    file, a base URL, a timeout. Cheap to create; safe to share between threads (every call
+    builds its own session and history connection).
+
+    ``transport`` (an ``httpx.BaseTransport``), ``clock`` and ``sleep`` are for tests: the
+    in-process sandbox and a fake clock, as the CLI's own tests use them.
+    """
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        provider: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+        config: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        history: bool = True,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if timeout is not None and not timeout > 0:
+            raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        self.profile = profile
+        self.provider = provider
+        self.credentials: dict[str, str] = dict(credentials or {})
+        self.config = config
+        self.base_url = base_url
+        self.timeout = timeout
+        self.history = history
+        self.transport = transport
+        self.clock = clock
+        self.sleep = sleep
+
+    def __repr__(self) -> str:  # never the credentials
+        who = f"profile={self.profile!r}" if self.profile else f"provider={self.provider!r}"
+        return f"Client({who}, base_url={self.base_url!r})"
+
+    def _runtime(self) -> Runtime:
+        from smscli.pipeline import Runtime
+
+        runtime = Runtime(transport=self.transport)
+        if self.clock is not None:
+            runtime.clock = self.clock
+        if self.sleep is not None:
+            runtime.sleep = self.sleep
+        return runtime
+
+    def _provider_info(self) -> ProviderInfo:
+        """The provider this client's profile/provider resolves to (as `send` would)."""
+        from smscli import config as config_mod
+
+        cfg = config_mod.load(config_mod.config_path(self.config))
+        return config_mod.choose(cfg, self.profile, self.provider).info
+
+    def _checked_credentials(self, info: ProviderInfo) -> dict[str, str | None]:
+        known = [f.name for f in info.fields]
+        for name, value in self.credentials.items():
+            if name not in known:
+                raise UsageError(
+                    f"unknown credential {name!r} for {info.slug}; known: {', '.join(known)}",
+                    code="unknown_credential",
+                )
+            if not isinstance(value, str):
+                raise UsageError(f"credential {name!r} must be a string", code="bad_credential")
+        return dict(self.credentials)
+
+    def send(
+        self,
+        text: str | bytes,
+        *,
+        to: str | Sequence[str],
+        sender: str | None = None,
+        encoding: str = "auto",
+        smart: bool = False,
+        max_segments: int | None = None,
+        validity: str | None = None,
+        at: str | None = None,
+        ref: str | None = None,
+        idempotency_key: str | None = None,
+        force: bool = False,
+        wait: Wait = None,
+        timeout: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+        concurrency: int = 4,
+        rate: float | None = None,
+        resume: str | None = None,
+        on_result: Callable[[SendResult], None] | None = None,
+    ) -> SendReport:
+        """Send ``text`` to every target in ``to``; see :func:`smscli.api.send`."""
+        from smscli.pipeline import SendOptions, run_send
+
+        targets = [to] if isinstance(to, str) else list(to)
+        if not all(isinstance(t, str) for t in targets):
+            raise UsageError("to must be a target string or a sequence of them", code="bad_target")
+        if isinstance(text, bytes | bytearray):
+            body, is_hex = bytes(text).hex(), True  # binary data: the --hex path
+        elif isinstance(text, str):
+            if text == "-":
+                raise UsageError(
+                    "the Python API never reads stdin; pass the message text itself",
+                    code="stdin_text",
+                )
+            body, is_hex = text, False
+        else:
+            raise UsageError(f"text must be str or bytes, not {type(text).__name__}")
+        if max_segments is not None and max_segments < 1:
+            raise UsageError(f"max_segments must be at least 1, not {max_segments!r}")
+        if not 1 <= concurrency <= 64:
+            raise UsageError(f"concurrency must be 1-64, not {concurrency!r}")
+        if rate is not None and rate < 0:
+            raise UsageError(f"rate must be 0 (no limit) or more, not {rate!r}")
+        if timeout is not None and not timeout > 0:
+            raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+
+        credentials: dict[str, str | None] = {}
+        message_extra: dict[str, Any] = {}
+        if self.credentials or extra:
+            info = self._provider_info()
+            credentials = self._checked_credentials(info)
+            if extra:
+                message_extra = _provider_extra(info, extra)
+
+        opts = SendOptions(
+            provider=self.provider,
+            profile=self.profile,
+            config=self.config,
+            to=targets,
+            text=body,
+            hex=is_hex,
+            encoding=encoding,
+            smart=smart,
+            max_segments=max_segments,
+            sender=sender,
+            validity=validity,
+            at=at,
+            ref=ref,
+            idempotency_key=idempotency_key,
+            force=force,
+            wait=_wait_arg(wait),
+            timeout=timeout if timeout is not None else self.timeout,
+            history=self.history,
+            yes=True,  # the caller asked for these targets: there is no one to prompt
+            concurrency=concurrency,
+            rate=rate,
+            resume=resume,
+            base_url=self.base_url,
+            credentials=credentials,
+            extra=message_extra,
+        )
+        out = _Capture(on_result)
+        return _report(out, run_send(opts, self._runtime(), out))
+
+    def status(
+        self,
+        ident: str | None = None,
+        *,
+        last: bool = False,
+        wait: Wait = None,
+        timeout: float | None = None,
+    ) -> SendResult:
+        """Ask the provider what happened to a message from the local history.
+
+        ``ident`` is a message id, uuid or request id, or ``"#N"`` for history row N; or
+        ``last=True``. With ``wait``, poll until a final status or the timeout. The returned
+        RESULT's ``status`` says what was found (``delivered``, ``failed``, ``sent``...); its
+        ``details["history_id"]`` is the history row.
+
+        The message's provider settings come from this client's ``credentials``, then env
+        vars, then the profile the message was sent with.
+        """
+        out = self._status(ident, last=last, batch=None, wait=wait, timeout=timeout)[1]
+        assert out.results_seen, "run_status reports exactly one RESULT"
+        return out.results_seen[0]
+
+    def batch_status(
+        self, batch: str, *, wait: Wait = None, timeout: float | None = None
+    ) -> SendReport:
+        """The status of every message of a batch (``SendReport.batch``), as
+        ``smscli status --batch``: the report's ``exit_code`` is 0, or with ``wait`` what
+        ``--wait`` exits with (0 all delivered, 9 some not, 8 failed, 10 timed out)."""
+        code, out = self._status(None, last=False, batch=batch, wait=wait, timeout=timeout)
+        return _report(out, code)
+
+    def _status(
+        self,
+        ident: str | None,
+        *,
+        last: bool,
+        batch: str | None,
+        wait: Wait,
+        timeout: float | None,
+    ) -> tuple[ExitCode, _Capture]:
+        from smscli.pipeline import run_status
+
+        if timeout is not None and not timeout > 0:
+            raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        out = _Capture()
+        code = run_status(
+            ident,
+            last,
+            _wait_arg(wait),
+            timeout if timeout is not None else self.timeout,
+            False,
+            self.config,
+            self._runtime(),
+            out,
+            batch=batch,
+            credentials=dict(self.credentials or {}),
+        )
+        return ExitCode(code), out
+
+
+def _report(out: _Capture, code: int) -> SendReport:
+    return SendReport(
+        results=out.results_seen or [],
+        summary=out.summary or {"total": 0, "accepted": 0, "failed": 0, "skipped": 0},
+        batch=out.batch,
+        exit_code=ExitCode(code),
+        warnings=out.warnings,
+        notes=out.notes,
+    )
+
+
+def _provider_extra(info: ProviderInfo, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The provider's own options, named as its subcommand's flags (``delivery_receipt``,
+    ``receipt_webhook``, ``group``, ``custom_field``, ``dcs``, ``smsc``...), checked and
+    mapped to ``Message.extra`` by the same code as the CLI's."""
+    import importlib
+
+    module = importlib.import_module(f"smscli.commands.{info.slug}")
+    known = [p.name for p in module.options()]
+    unknown = [k for k in extra if k not in known]
+    if unknown:
+        raise UsageError(
+            f"{info.slug} has no option {', '.join(map(repr, unknown))}; "
+            f"its own options: {', '.join(known) or 'none'}",
+            code="unknown_option",
+        )
+    values: dict[str, Any] = {name: extra.get(name) for name in known}
+    custom = values.get("custom_field")
+    if isinstance(custom, Mapping):  # thingspace: {"CustomField2": "fleet-a"} is natural too
+        values["custom_field"] = [f"{k}={v}" for k, v in custom.items()]
+    elif isinstance(custom, str):
+        values["custom_field"] = [custom]
+    result: dict[str, Any] = module.extra(values)
+    return result
+
+
+def send(
+    text: str | bytes,
+    *,
+    to: str | Sequence[str],
+    profile: str | None = None,
+    provider: str | None = None,
+    sender: str | None = None,
+    encoding: str = "auto",
+    smart: bool = False,
+    max_segments: int | None = None,
+    validity: str | None = None,
+    at: str | None = None,
+    ref: str | None = None,
+    idempotency_key: str | None = None,
+    force: bool = False,
+    wait: Wait = None,
+    timeout: float | None = None,
+    base_url: str | None = None,
+    credentials: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    history: bool = True,
+    concurrency: int = 4,
+    rate: float | None = None,
+    resume: str | None = None,
+    config: str | None = None,
+    on_result: Callable[[SendResult], None] | None = None,
+) -> SendReport:
+    """Send an SMS through the same pipeline as ``smscli send``; print nothing.
+
+    Arguments mirror the command-line options (SPEC §2): ``to`` is one target or several
+    (``KIND:VALUE`` or a phone number); ``profile`` (else ``SMSCLI_PROFILE``, else the
+    config's ``default_profile``) or ``provider`` with ``credentials`` (field name → value,
+    e.g. ``{"application_token": ...}``; env vars ``SMSCLI_<PROVIDER>_<FIELD>`` work too);
+    ``text`` as ``bytes`` sends binary data; ``wait`` polls for delivery (``"30s"``, seconds,
+    or ``True`` for the default 5 minutes); ``extra`` holds the provider's own options named
+    like its subcommand's flags (``{"delivery_receipt": False}``, ``{"group": "fleet"}``);
+    ``on_result`` is called with each RESULT as it completes (from worker threads).
+
+    Returns a :class:`SendReport`. Raises ``smscli.errors.SmscliError`` (its subclass tells
+    what failed; ``.exit_code`` is the CLI's) when the run stops as a whole; per-target
+    failures of a multi-target run are RESULTs with ``error`` set instead.
+    """
+    client = Client(
+        profile=profile,
+        provider=provider,
+        credentials=credentials,
+        config=config,
+        base_url=base_url,
+        history=history,
+    )
+    return client.send(
+        text,
+        to=to,
+        sender=sender,
+        encoding=encoding,
+        smart=smart,
+        max_segments=max_segments,
+        validity=validity,
+        at=at,
+        ref=ref,
+        idempotency_key=idempotency_key,
+        force=force,
+        wait=wait,
+        timeout=timeout,
+        extra=extra,
+        concurrency=concurrency,
+        rate=rate,
+        resume=resume,
+        on_result=on_result,
+    )
+
+
+def status(
+    ident: str | None = None,
+    *,
+    last: bool = False,
+    wait: Wait = None,
+    timeout: float | None = None,
+    config: str | None = None,
+) -> SendResult:
+    """The delivery status of a sent message, as ``smscli status``; see :meth:`Client.status`."""
+    return Client(config=config).status(ident, last=last, wait=wait, timeout=timeout)
