@@ -91,7 +91,18 @@ def template_fields(text: str) -> list[str]:
 
 
 def render(text: str, row: dict[str, str]) -> str:
-    return text.format_map(row)
+    """TEXT with this row's cells; a row without a cell the template uses is an input error."""
+    try:
+        return text.format_map(row)
+    except KeyError as exc:
+        raise InputError(
+            f"--template uses {{{exc.args[0]}}}, but this row has no such cell",
+            code="template_column_missing",
+        ) from None
+    except (ValueError, IndexError, AttributeError) as exc:
+        raise InputError(
+            f"--template: {exc} (write {{{{ and }}}} for literal braces)", code="bad_template"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +124,7 @@ class Plan:
 
 
 class RateLimiter:
-    """At most ``rate`` starts per second, evenly spaced (None or 0: no limit)."""
+    """At most ``rate`` requests per second, evenly spaced (None or 0: no limit)."""
 
     def __init__(
         self,
@@ -127,13 +138,14 @@ class RateLimiter:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self, weight: int = 1) -> None:
+        """Wait for a start slot worth ``weight`` requests."""
         if not self.interval:
             return
         with self._lock:
             now = self.clock()
             start = max(now, self._next)
-            self._next = start + self.interval
+            self._next = start + self.interval * max(1, weight)
         if start > now:
             self.sleep(start - now)
 
@@ -158,6 +170,9 @@ class Outcome:
     results: list[SendResult]
     counts: dict[str, int]
     interrupted: bool = False
+    # exit code → how many targets failed with it (decides the run's exit code when the
+    # RESULTs themselves were not kept)
+    failure_codes: dict[int, int] = field(default_factory=dict)
 
 
 class Runner:
@@ -167,6 +182,7 @@ class Runner:
         self,
         send_one: Callable[[Job], list[SendResult]],
         *,
+        weight: Callable[[Job], int] = lambda job: 1,
         concurrency: int,
         limiter: RateLimiter,
         on_result: Callable[[SendResult], None],
@@ -174,6 +190,7 @@ class Runner:
         progress: Callable[[int], None] | None = None,
     ) -> None:
         self.send_one = send_one
+        self.weight = weight
         self.concurrency = max(1, concurrency)
         self.limiter = limiter
         self.on_result = on_result
@@ -188,6 +205,9 @@ class Runner:
             for r in results:
                 self.outcome.counts["total"] += 1
                 self.outcome.counts["accepted" if r.status.is_success else "failed"] += 1
+                if not r.status.is_success:
+                    code = int((r.error or {}).get("exit_code", 7))
+                    self.outcome.failure_codes[code] = self.outcome.failure_codes.get(code, 0) + 1
                 if self.keep_results:
                     self.outcome.results.append(r)
                 self.on_result(r)
@@ -197,61 +217,59 @@ class Runner:
     def _work(self, job: Job) -> None:
         if self.stop.is_set():
             return  # Ctrl-C: jobs not yet started stay unsent (and unrecorded)
-        self.limiter.acquire()
+        self.limiter.acquire(self.weight(job))
         if self.stop.is_set():
             return
         self._record(self.send_one(job))
 
     def run(self, jobs: Iterator[Job]) -> Outcome:
-        """Run every job; Ctrl-C stops new ones and lets in-flight ones finish."""
+        """Run every job in worker threads; Ctrl-C stops new ones and lets in-flight ones
+        finish and be recorded (the main thread only waits, so the signal never lands in the
+        middle of a request)."""
         first = next(jobs, None)
         if first is None:
             return self.outcome
-        try:
-            # The first job runs alone: a provider that logs in does so once, and the
-            # others reuse its cached token instead of all logging in at the same time.
-            self._work(first)
-            if self.concurrency == 1:
-                for job in jobs:
-                    if self.stop.is_set():
-                        break
-                    self._work(job)
-                return self.outcome
-            self._fan_out(jobs)
-        except KeyboardInterrupt:
-            self.stop.set()
-            self.outcome.interrupted = True
-        return self.outcome
-
-    def _fan_out(self, jobs: Iterator[Job]) -> None:
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="smscli-send")
         pending: set[Future[None]] = set()
         try:
+            # The first job runs alone: a provider that logs in does so once, and the
+            # others reuse its cached token instead of all logging in at the same time.
+            pending.add(pool.submit(self._work, first))
+            self._drain(pending)
             for job in jobs:
                 if self.stop.is_set():
                     break
                 # Bounded in flight: memory stays flat however many targets there are.
                 while len(pending) >= self.concurrency * 2:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    _raise_bugs(done)
+                    _raise_errors(done)
                 pending.add(pool.submit(self._work, job))
-            while pending:
-                done, pending = wait(pending, timeout=0.2)
-                _raise_bugs(done)
-        except KeyboardInterrupt:
+            self._drain(pending)
+        except BaseException as exc:
+            # Nothing new starts; what is in flight finishes and is recorded first.
             self.stop.set()
-            self.outcome.interrupted = True
-            # In-flight requests finish and are recorded; queued ones see `stop` and return.
             wait(pending)
-            raise
+            if not isinstance(exc, KeyboardInterrupt):
+                raise
+            self.outcome.interrupted = True
         finally:
             pool.shutdown(wait=True)
+        return self.outcome
+
+    @staticmethod
+    def _drain(pending: set[Future[None]]) -> None:
+        while pending:
+            done, _ = wait(pending, timeout=0.2)
+            pending.difference_update(done)
+            _raise_errors(done)
 
 
-def _raise_bugs(done: set[Future[None]]) -> None:
+def _raise_errors(done: set[Future[None]]) -> None:
+    """Per-target failures come back as RESULTs; an exception from a worker stops the run
+    (an idempotency key with an unknown outcome, or a bug) and is raised here."""
     for future in done:
         exc = future.exception()
-        if exc is not None and not isinstance(exc, SmscliError):
+        if exc is not None:
             raise exc
 
 

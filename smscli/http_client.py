@@ -88,6 +88,9 @@ class HttpSession:
     def now(self) -> float:
         return self._clock()
 
+    def sleep(self, seconds: float) -> None:
+        self._sleep(seconds)
+
     def add_secret(self, value: str) -> None:
         self.redactor.add(value)
 

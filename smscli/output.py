@@ -177,6 +177,10 @@ class Output:
         if self.mode == "json":
             doc_summary = dict(summary) | ({"batch": batch} if batch is not None else {})
             self.json({"results": [r.to_json() for r in results], "summary": doc_summary})
+        elif self.mode == "jsonl":
+            # stdout carries only RESULT lines; the batch (for --resume) goes to stderr.
+            if batch:
+                self._line(sys.stderr, _summary_line(summary, batch))
         elif self.mode == "human":
             shown = len(results) == summary["total"]
             if results and shown:
@@ -185,13 +189,7 @@ class Output:
                 if r.error:
                     self._line(sys.stderr, f"error: {r.target}: {r.error.get('message')}")
             if summary["total"] > 1 or not shown:
-                line = (
-                    f"{summary['total']} target(s): {summary['accepted']} accepted, "
-                    f"{summary['failed']} failed, {summary['skipped']} skipped"
-                )
-                if batch:
-                    line += f" (batch {batch}; details: smscli log --batch {batch})"
-                self._line(sys.stderr, line)
+                self._line(sys.stderr, _summary_line(summary, batch))
 
     def _results_table(self, results: Sequence[SendResult]) -> None:
         columns = ["provider", "target", "status", "message id", "request id / uuid / ref"]
@@ -349,6 +347,16 @@ class Output:
             self.print(title)
         for row in [list(columns), *cells]:
             self.print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _summary_line(summary: dict[str, int], batch: str | None) -> str:
+    line = (
+        f"{summary['total']} target(s): {summary['accepted']} accepted, "
+        f"{summary['failed']} failed, {summary['skipped']} skipped"
+    )
+    if batch:
+        line += f" (batch {batch}; details: smscli log --batch {batch})"
+    return line
 
 
 def _request_headers(request: Request) -> dict[str, str]:

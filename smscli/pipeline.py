@@ -385,7 +385,8 @@ def _run(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Confi
             if prep.wait is not None and not outcome.interrupted:
                 results = wait_all(prep, session, results, prep.wait, runtime, out)
         return finish(results, out, waited=prep.wait is not None, counts=outcome.counts,
-                      interrupted=outcome.interrupted, batch=outcome.batch)  # fmt: skip
+                      interrupted=outcome.interrupted, batch=outcome.batch,
+                      failure_codes=outcome.failure_codes)  # fmt: skip
     finally:
         prep.source.close()
         prep.history.close()
@@ -397,6 +398,7 @@ class SendOutcome:
     counts: dict[str, int]
     batch: str
     interrupted: bool = False
+    failure_codes: dict[int, int] = field(default_factory=dict)
 
 
 def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOptions) -> SendOutcome:
@@ -461,8 +463,9 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     progress = out.progress(prep.plan.total) if prep.plan.total > 1 else None
     runner = Runner(
         send_one,
+        weight=lambda job: prep.provider.request_count(job.message, job.targets),
         concurrency=opts.concurrency,
-        limiter=RateLimiter(rate or None),
+        limiter=RateLimiter(rate or None, clock=session.now, sleep=session.sleep),
         on_result=out.result_streamed,
         keep_results=keep,
         progress=progress,
@@ -479,7 +482,10 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     counts["skipped"] = skipped[0]
     counts["total"] += skipped[0]
     results = [*prep.plan.invalid, *outcome.results] if keep else outcome.results
-    return SendOutcome(results, counts, batch, outcome.interrupted)
+    codes = dict(outcome.failure_codes)
+    if prep.plan.invalid:
+        codes[int(ExitCode.INVALID)] = codes.get(int(ExitCode.INVALID), 0) + len(prep.plan.invalid)
+    return SendOutcome(results, counts, batch, outcome.interrupted, codes)
 
 
 def _previous(
@@ -607,6 +613,7 @@ def finish(
     counts: dict[str, int] | None = None,
     interrupted: bool = False,
     batch: str | None = None,
+    failure_codes: Mapping[int, int] | None = None,
 ) -> ExitCode:
     summary = counts or {
         "total": len(results),
@@ -618,12 +625,21 @@ def finish(
     if interrupted:
         out.info(f"interrupted: re-run the same command with --resume {batch} to send the rest")
         return ExitCode.INTERRUPTED
-    if len(results) < summary["total"] - summary["skipped"]:
-        # Results were not all kept (a large human-mode run): decide from the counts.
-        if summary["failed"] == 0:
-            return ExitCode.OK
-        return ExitCode.PARTIAL
+    if failure_codes is not None and len(results) < summary["total"]:
+        # Results were not all kept (a large run): the same rules, from the counts.
+        return exit_code_from_counts(summary["accepted"], failure_codes)
     return exit_code_of(results, waited=waited)
+
+
+def exit_code_from_counts(accepted: int, failure_codes: Mapping[int, int]) -> ExitCode:
+    failed = {code for code, n in failure_codes.items() if n}
+    if not failed:
+        return ExitCode.OK
+    if accepted:
+        return ExitCode.PARTIAL
+    if len(failed) == 1:
+        return ExitCode(failed.pop())
+    return ExitCode.UNKNOWN if ExitCode.UNKNOWN in failed else ExitCode.PARTIAL
 
 
 def exit_code_of(results: Sequence[SendResult], *, waited: bool = False) -> ExitCode:
@@ -638,16 +654,13 @@ def exit_code_of(results: Sequence[SendResult], *, waited: bool = False) -> Exit
         if results[0].status in (Status.FAILED, Status.EXPIRED, Status.REJECTED):
             return ExitCode.DELIVERY_FAILED
         return ExitCode.WAIT_TIMEOUT
-    ok = [r for r in results if r.status.is_success]
-    if len(ok) == len(results):
-        return ExitCode.OK
-    if ok:
-        return ExitCode.PARTIAL
-    codes = {int((r.error or {}).get("exit_code", ExitCode.UNKNOWN)) for r in results}
-    if len(codes) == 1:
-        return ExitCode(codes.pop())
-    # Nothing accepted, for different reasons: an unknown outcome matters most.
-    return ExitCode.UNKNOWN if ExitCode.UNKNOWN in codes else ExitCode.PARTIAL
+    codes: dict[int, int] = {}
+    for r in results:
+        if not r.status.is_success:
+            code = int((r.error or {}).get("exit_code", ExitCode.UNKNOWN))
+            codes[code] = codes.get(code, 0) + 1
+    # Nothing accepted for different reasons: an unknown outcome matters most.
+    return exit_code_from_counts(sum(1 for r in results if r.status.is_success), codes)
 
 
 # -- used by `status` --------------------------------------------------------------------------

@@ -96,6 +96,10 @@ class Provider:
         size = self.info.limits.max_targets_per_request
         return [list(targets[i : i + size]) for i in range(0, len(targets), size)]
 
+    def request_count(self, message: Message, targets: Sequence[Target]) -> int:
+        """How many HTTP requests send() makes for these targets (what --rate counts)."""
+        return 1 if self.info.limits.max_targets_per_request > 1 else len(targets)
+
     # -- the conversation ---------------------------------------------------------------
     def dry_run(self, message: Message, targets: Sequence[Target]) -> list[Request]:
         """The requests send() would make, built by the same builders (tokens are ***)."""

@@ -740,6 +740,11 @@ def new_reference() -> int:
 class Emnify(Provider):
     info = catalog.EMNIFY
 
+    def request_count(self, message: Message, targets: Sequence[Target]) -> int:
+        # One POST per UDH part, plus a lookup for targets named by ICCID or name: the
+        # 2,000-requests-per-5-minutes limit counts requests, not messages.
+        return sum(message.check.segments + (t.kind != "endpoint") for t in targets)
+
     def check_message(self, message: Message, targets: Sequence[Target]) -> None:
         for target in targets:
             if target.kind != "endpoint":

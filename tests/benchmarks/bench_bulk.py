@@ -1,0 +1,260 @@
+"""Bulk-sending benchmark (SPEC §9): throughput and memory of many targets.
+
+    python tests/benchmarks/bench_bulk.py [--targets 10000] [--memory-targets 100000]
+                                          [--concurrency 8] [--strict]
+
+Starts `smscli sandbox` as a separate process on a free loopback port, writes N emnify
+targets (ordinary endpoint ids: none ends in a magic suffix) and runs
+
+    smscli emnify --base-url <sandbox>/emnify --application-token … --to-file F --yes
+                  --rate 0 --concurrency 8 -q [--no-history] TEXT
+
+once without and once with the history, printing messages per second against the SPEC
+target (≥ 1,000/s). Then it sends to a 100,000-line --to-file (--no-history, like the first
+run) and compares the two runs' peak RSS (each child's own ru_maxrss, from wait4): "flat"
+means roughly equal; the slope in bytes per extra target is printed too. Each run gets a
+fresh sandbox, so the sandbox's growing message store does not slow the next one. About
+2.5 minutes on a 2-core machine (the 100,000-target send is most of it).
+
+Not collected by pytest (no test_ functions; the file name does not match test_*.py).
+``--strict`` exits 1 when the throughput is below the target or the memory is not flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+SMSCLI = str(BIN / "smscli") if (BIN / "smscli").exists() else shutil.which("smscli") or "smscli"
+TARGET_RATE = 1000.0  # messages per second, SPEC §9
+FLAT = 1.25  # the larger file may use at most this factor of the smaller one's peak RSS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class SandboxProcess:
+    """`smscli sandbox` on a free port, until close()."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        port = free_port()
+        self.proc = subprocess.Popen(
+            [SMSCLI, "sandbox", "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            if self.proc.poll() is not None:
+                raise SystemExit(f"smscli sandbox exited with {self.proc.returncode}")
+            time.sleep(0.05)
+        self.close()
+        raise SystemExit("smscli sandbox did not start within 20 s")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@dataclass
+class Measured:
+    label: str
+    targets: int
+    wall: float
+    cpu: float  # the smscli process's user + system seconds
+    max_rss_kb: int
+    sent: int
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.wall if self.wall else 0.0
+
+
+def write_targets(path: Path, count: int) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("# benchmark targets: ordinary emnify endpoint ids (value ends in 7)\n")
+        for n in range(1, count + 1):
+            fh.write(f"endpoint:{n}7\n")
+
+
+def send(
+    label: str,
+    sandbox: SandboxProcess,
+    path: Path,
+    count: int,
+    env: dict[str, str],
+    *,
+    concurrency: int,
+    history: bool,
+) -> Measured:
+    argv = [
+        SMSCLI,
+        "emnify",
+        "--base-url",
+        f"{sandbox.url}/emnify",
+        "--application-token",
+        "bench-token",
+        "--to-file",
+        str(path),
+        "--yes",
+        "--rate",
+        "0",
+        "--concurrency",
+        str(concurrency),
+        "-q",
+        *([] if history else ["--no-history"]),
+        f"bench {label}",
+    ]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        # wait4: this child's own resource usage (RUSAGE_CHILDREN would be the maximum over
+        # every child so far, the sandbox included once it has exited).
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        sent = sum(1 for line in out if line.strip())
+        if proc.returncode != 0:
+            err.seek(0)
+            tail = err.read().decode("utf-8", "replace")[-800:]
+            raise SystemExit(f"{label}: smscli exited with {proc.returncode}:\n{tail}")
+    if sent != count:
+        raise SystemExit(f"{label}: {sent} message ids printed for {count} targets")
+    return Measured(label, count, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, sent)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", type=int, default=10_000, help="throughput run size")
+    parser.add_argument(
+        "--memory-targets",
+        type=int,
+        default=100_000,
+        help="--to-file size compared with --targets for memory (0 skips it)",
+    )
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="smscli-bench-bulk-"))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SMSCLI_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    env |= {
+        "SMSCLI_CONFIG": str(home / "config.toml"),
+        "SMSCLI_DATA_DIR": str(home / "data"),
+        "SMSCLI_CACHE_DIR": str(home / "cache"),
+    }
+    rows: list[Measured] = []
+    began = time.perf_counter()
+    try:
+        path = home / f"targets-{args.targets}.txt"
+        write_targets(path, args.targets)
+        for label, history in (("--no-history", False), ("with history", True)):
+            sandbox = SandboxProcess(env)
+            try:
+                rows.append(
+                    send(
+                        f"send {label}",
+                        sandbox,
+                        path,
+                        args.targets,
+                        env,
+                        concurrency=args.concurrency,
+                        history=history,
+                    )
+                )
+            finally:
+                sandbox.close()
+        for size in [args.memory_targets] if args.memory_targets else []:
+            path = home / f"targets-{size}.txt"
+            write_targets(path, size)
+            sandbox = SandboxProcess(env)
+            try:
+                rows.append(
+                    send(
+                        "send --no-history",
+                        sandbox,
+                        path,
+                        size,
+                        env,
+                        concurrency=args.concurrency,
+                        history=False,
+                    )
+                )
+            finally:
+                sandbox.close()
+                path.unlink()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+    cpus = os.cpu_count() or 0
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"smscli bulk benchmark (SPEC §9): emnify -> `smscli sandbox` process, --rate 0 "
+        f"--concurrency {args.concurrency}, {cpus} CPU(s), load average {load}"
+    )
+    header = (
+        f"{'run':24s} {'targets':>8s} {'wall s':>8s} {'msg/s':>8s} {'CPU s':>7s} {'peak RSS':>9s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for m in rows:
+        print(
+            f"{m.label:24s} {m.targets:8d} {m.wall:8.2f} {m.rate:8.0f} {m.cpu:7.2f} "
+            f"{m.max_rss_kb / 1024:7.1f} MB"
+        )
+    print()
+    missed = False
+    for m in rows[:2]:
+        ok = m.rate >= TARGET_RATE
+        missed |= not ok
+        verdict = "ok" if ok else "BELOW TARGET"
+        print(
+            f"throughput {m.label:22s} {m.rate:6.0f} msg/s  (target >= {TARGET_RATE:.0f}) {verdict}"
+        )
+    if len(rows) == 3:
+        small, large = rows[0], rows[2]
+        ratio = large.max_rss_kb / small.max_rss_kb
+        slope = (large.max_rss_kb - small.max_rss_kb) * 1024 / (large.targets - small.targets)
+        flat = ratio <= FLAT
+        missed |= not flat
+        print(
+            f"memory     {small.targets} -> {large.targets} targets: "
+            f"{small.max_rss_kb / 1024:.1f} MB -> {large.max_rss_kb / 1024:.1f} MB peak RSS "
+            f"({ratio:.2f}x, {slope:.0f} bytes per extra target; flat = <= {FLAT}x) "
+            f"{'flat' if flat else 'NOT FLAT'}"
+        )
+    print(f"total benchmark time {time.perf_counter() - began:.0f} s")
+    return 1 if missed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,776 @@
+"""Many targets, in-process: the row source, --template, check-everything-first,
+--skip-invalid, --yes, --rate, --concurrency, --jsonl, exit codes, the history batch,
+--resume and Ctrl-C, against the in-process sandbox (no sockets)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sqlite3
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from smscli import bulk
+from smscli.bulk import RateLimiter, RowSource, render, template_fields
+from smscli.errors import InputError
+from tests.conftest import Cli, base_url, write_config
+
+EM = ["emnify", "--base-url", base_url("emnify"), "--application-token", "T0ken"]
+FD = ["fonedynamics", "--base-url", base_url("fonedynamics")]
+FD += ["--account-sid", "A", "--token", "T", "--property-sid", "P"]
+TS = ["thingspace", "--base-url", base_url("thingspace"), "--client-id", "key"]
+TS += ["--client-secret", "S3cret", "--username", "uws", "--password", "S3cret"]
+TS += ["--account-name", "0000123456-00001"]
+
+
+def ep(n: int) -> str:
+    """An ordinary emnify target: its value ends in 7, so it is never a magic suffix."""
+    return f"endpoint:{n}7"
+
+
+def write(tmp_path: Path, text: str, name: str = "targets.txt") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def targets_file(tmp_path: Path, targets: list[str], name: str = "targets.txt") -> str:
+    return write(tmp_path, "".join(t + "\n" for t in targets), name)
+
+
+def sms_posts(cli: Cli) -> list[httpx.Request]:
+    """The SMS requests the sandbox received (emnify: POST /api/v1/endpoint/{id}/sms)."""
+    return [r for r in cli.recorder.requests if r.method == "POST" and r.url.path.endswith("/sms")]
+
+
+def posted_endpoints(cli: Cli) -> list[str]:
+    return ["endpoint:" + r.url.path.split("/")[-2] for r in sms_posts(cli)]
+
+
+def history_rows(home: Path) -> list[dict[str, Any]]:
+    path = home / "data" / "history.sqlite3"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    rows = [dict(r) for r in db.execute("SELECT * FROM sends ORDER BY id")]
+    db.close()
+    return rows
+
+
+def jsonl(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+# -- RateLimiter -------------------------------------------------------------------------------
+class FakeTime:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_rate_limiter_spaces_starts_evenly() -> None:
+    t = FakeTime()
+    limiter = RateLimiter(10, clock=t.clock, sleep=t.sleep)
+    starts = []
+    for _ in range(5):
+        limiter.acquire()
+        starts.append(t.now)
+    assert starts == pytest.approx([1000.0, 1000.1, 1000.2, 1000.3, 1000.4])
+    assert t.slept == pytest.approx([0.1] * 4)
+
+
+def test_rate_limiter_after_a_pause_does_not_burst() -> None:
+    t = FakeTime()
+    limiter = RateLimiter(4, clock=t.clock, sleep=t.sleep)
+    limiter.acquire()
+    t.now += 10  # idle for a while: the next start is immediate, the one after is spaced
+    limiter.acquire()
+    limiter.acquire()
+    assert t.slept == pytest.approx([0.25])
+
+
+def test_rate_limiter_spacing_holds_across_threads() -> None:
+    slept: list[float] = []
+    lock = threading.Lock()
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            slept.append(seconds)
+
+    limiter = RateLimiter(10, clock=lambda: 0.0, sleep=sleep)
+
+    def five() -> None:
+        for _ in range(5):
+            limiter.acquire()
+
+    threads = [threading.Thread(target=five) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    # 20 starts on a frozen clock: one now, the others each in their own 0.1 s slot.
+    assert sorted(slept) == pytest.approx([0.1 * i for i in range(1, 20)])
+
+
+@pytest.mark.parametrize("rate", [None, 0, 0.0])
+def test_rate_limiter_without_a_rate_never_sleeps(rate: float | None) -> None:
+    def sleep(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds}")
+
+    limiter = RateLimiter(rate, clock=lambda: 0.0, sleep=sleep)
+    for _ in range(1000):
+        limiter.acquire()
+
+
+# -- template_fields / render ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("Hello {name}, code {code}", ["name", "code"]),
+        ("{{literal}} braces and {name}", ["name"]),
+        ("no placeholders", []),
+        ("{first_name} {dev-id} {name:>5}", ["first_name", "dev-id", "name"]),
+        ("{to}", ["to"]),
+    ],
+)
+def test_template_fields(text: str, fields: list[str]) -> None:
+    assert template_fields(text) == fields
+
+
+@pytest.mark.parametrize("text", ["{", "}", "a { b", "{}", "{a.b}", "{a[0]}"])
+def test_template_fields_rejects_bad_fields(text: str) -> None:
+    with pytest.raises(InputError) as info:
+        template_fields(text)
+    assert info.value.code == "bad_template"
+
+
+def test_render_fills_columns_and_keeps_escaped_braces() -> None:
+    assert render("{{x}} Hi {name}", {"to": "endpoint:17", "name": "Ann"}) == "{x} Hi Ann"
+
+
+# -- RowSource ---------------------------------------------------------------------------------
+def test_row_source_gives_to_values_then_file_lines(tmp_path: Path) -> None:
+    path = write(tmp_path, "# fleet A\nendpoint:27\n\n   \nendpoint:37  # the spare\n# end\n")
+    source = RowSource(["endpoint:17", "endpoint:47"], path)
+    expected = [{"to": t} for t in ("endpoint:17", "endpoint:47", "endpoint:27", "endpoint:37")]
+    assert list(source.rows()) == expected
+    assert list(source.rows()) == expected  # a file can be read again (the second pass)
+    assert source.columns() is None
+    source.close()
+
+
+def test_row_source_reads_csv_with_a_to_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "name,To,code\nAnn,endpoint:17,A1\n# skipped\nBob,endpoint:27,B2\n")
+    source = RowSource([], path)
+    assert source.columns() == ["name", "to", "code"]
+    assert list(source.rows()) == [
+        {"name": "Ann", "to": "endpoint:17", "code": "A1"},
+        {"name": "Bob", "to": "endpoint:27", "code": "B2"},
+    ]
+    source.close()
+
+
+def test_row_source_reads_stdin_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("to,name\nendpoint:17,Ann\nendpoint:27,Bob\n"))
+    source = RowSource(["endpoint:7"], "-")
+    first = list(source.rows())
+    second = list(source.rows())
+    assert (
+        first
+        == second
+        == [
+            {"to": "endpoint:7"},
+            {"to": "endpoint:17", "name": "Ann"},
+            {"to": "endpoint:27", "name": "Bob"},
+        ]
+    )
+    assert source.columns() == ["to", "name"]
+    source.close()
+
+
+def test_row_source_unreadable_file_is_an_input_error(tmp_path: Path) -> None:
+    source = RowSource([], str(tmp_path / "missing.txt"))
+    with pytest.raises(InputError) as info:
+        list(source.rows())
+    assert info.value.code == "bad_file"
+
+
+# -- the command line: reading and checking targets --------------------------------------------
+def test_to_file_plain_with_comments_and_to(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path, "# fleet\nendpoint:27\n\nendpoint:37 # second\n# end\n")
+    res = cli(*EM, "--to", ep(1), "--to-file", path, "--rate", "0", "ping", "--json")
+    assert res.exit_code == 0, res.output
+    doc = res.json()
+    assert sorted(r["target"] for r in doc["results"]) == [ep(1), ep(2), ep(3)]
+    assert sorted(posted_endpoints(cli)) == [ep(1), ep(2), ep(3)]
+    assert {m["text"] for m in cli.sandbox.messages()} == {"ping"}
+
+
+def test_to_file_from_stdin(cli: Cli) -> None:
+    res = cli(*EM, "--to-file", "-", "--rate", "0", "ping", "--json", input="endpoint:17\n")
+    assert res.exit_code == 0, res.output
+    assert posted_endpoints(cli) == ["endpoint:17"]
+
+
+def test_csv_template_renders_each_row(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path, "to,name,code\nendpoint:17,Ann,A1\nendpoint:27,Bob,B2\n")
+    res = cli(*EM, "--to-file", path, "--template", "--rate", "0", "Hi {name}: {code} {{ok}}")
+    assert res.exit_code == 0, res.output
+    bodies = {m["target"]: m["text"] for m in cli.sandbox.messages()}
+    assert bodies == {"endpoint:17": "Hi Ann: A1 {ok}", "endpoint:27": "Hi Bob: B2 {ok}"}
+    sent = {json.loads(r.content)["payload"] for r in sms_posts(cli)}
+    assert sent == {"Hi Ann: A1 {ok}", "Hi Bob: B2 {ok}"}
+
+
+def test_template_with_plain_targets_can_use_to(cli: Cli) -> None:
+    res = cli(*EM, "--to", "endpoint:17", "--template", "--rate", "0", "you are {to}")
+    assert res.exit_code == 0, res.output
+    assert [m["text"] for m in cli.sandbox.messages()] == ["you are endpoint:17"]
+
+
+def test_template_column_missing_sends_nothing(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path, "to,name\nendpoint:17,Ann\nendpoint:27,Bob\n")
+    res = cli(*EM, "--to-file", path, "--template", "Hi {name}, {code}", "--json")
+    assert res.exit_code == 4, res.output
+    error = res.json()["error"]
+    assert error["code"] == "template_column_missing"
+    assert "{code}" in error["message"]
+    assert cli.recorder.requests == []
+
+
+def test_template_row_without_the_cell_sends_nothing(cli: Cli, tmp_path: Path) -> None:
+    # The header has the column, but the second row stops short of it: an input error for
+    # that row (exit 4, nothing sent), never an internal error.
+    path = write(tmp_path, "to,name\nendpoint:17,Ann\nendpoint:27\n")
+    res = cli(*EM, "--to-file", path, "--template", "Hi {name}", "--json")
+    assert res.exit_code == 4, res.output
+    assert "target 2" in res.json()["error"]["message"]
+    assert cli.recorder.requests == []
+
+
+@pytest.mark.parametrize("text", ["Hi {to", "Hi {to.x}", "Hi {to!x}", "Hi {to:%}"])
+def test_bad_template_is_exit_4(cli: Cli, text: str) -> None:
+    # A conversion or format spec that str.format cannot apply is the user's input error
+    # (exit 4), not an internal error (exit 1).
+    res = cli(*EM, "--to", "endpoint:17", "--template", text, "--json")
+    assert res.exit_code == 4, res.output
+    assert res.json()["error"]["code"] == "bad_template"
+    assert cli.recorder.requests == []
+
+
+def test_invalid_target_in_the_middle_sends_nothing(
+    cli: Cli, tmp_path: Path, isolated: Path
+) -> None:
+    path = targets_file(tmp_path, [ep(1), ep(2), "endpoint:12ab", ep(3)])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "ping", "--json")
+    assert res.exit_code == 4, res.output
+    error = res.json()["error"]
+    assert error["message"].startswith("target 3 (endpoint:12ab)")
+    assert cli.recorder.requests == []
+    assert history_rows(isolated) == []
+
+
+def test_a_kind_the_provider_cannot_take_sends_nothing(cli: Cli, tmp_path: Path) -> None:
+    path = targets_file(tmp_path, [ep(1), "+61488023555", ep(2)])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "ping", "--json")
+    assert res.exit_code == 4, res.output
+    assert "target 2" in res.json()["error"]["message"]
+    assert cli.recorder.requests == []
+
+
+def test_too_long_rendered_message_for_one_row_sends_nothing(cli: Cli, tmp_path: Path) -> None:
+    rows = ["to,name", "+61488023555,Ann", "+61488023556," + "x" * 200, "+61488023557,Cy"]
+    path = write(tmp_path, "\n".join(rows) + "\n")
+    res = cli(*FD, "--to-file", path, "--template", "--max-segments", "1", "Hi {name}", "--json")
+    assert res.exit_code == 4, res.output
+    error = res.json()["error"]
+    assert error["message"].startswith("target 2 (+61488023556)")
+    assert cli.recorder.requests == []
+
+
+def test_skip_invalid_sends_the_rest_and_reports_the_invalid(cli: Cli, tmp_path: Path) -> None:
+    path = targets_file(tmp_path, [ep(1), "endpoint:12ab", ep(2)])
+    res = cli(*EM, "--to-file", path, "--skip-invalid", "--rate", "0", "ping", "--json")
+    assert res.exit_code == 9, res.output
+    doc = res.json()
+    by_target = {r["target"]: r for r in doc["results"]}
+    assert set(by_target) == {ep(1), "endpoint:12ab", ep(2)}
+    assert by_target[ep(1)]["status"] == by_target[ep(2)]["status"] == "accepted"
+    bad = by_target["endpoint:12ab"]
+    assert bad["status"] == "failed"
+    assert bad["error"]["exit_code"] == 4 and "target 2" in bad["error"]["message"]
+    assert {k: doc["summary"][k] for k in ("total", "accepted", "failed", "skipped")} == {
+        "total": 3,
+        "accepted": 2,
+        "failed": 0,
+        "skipped": 1,
+    }
+    assert sorted(posted_endpoints(cli)) == [ep(1), ep(2)]
+
+
+def test_skip_invalid_with_only_invalid_targets_sends_nothing(cli: Cli, tmp_path: Path) -> None:
+    path = targets_file(tmp_path, ["endpoint:12ab", "endpoint:x"])
+    res = cli(*EM, "--to-file", path, "--skip-invalid", "ping", "--json")
+    assert res.exit_code == 4, res.output
+    assert [r["status"] for r in res.json()["results"]] == ["failed", "failed"]
+    assert cli.recorder.requests == []
+
+
+def test_duplicates_are_sent_once(cli: Cli, tmp_path: Path) -> None:
+    path = targets_file(tmp_path, [ep(1), ep(2), ep(1), "endpoint:017"])
+    res = cli(*EM, "--to", ep(2), "--to-file", path, "--rate", "0", "ping", "--json")
+    assert res.exit_code == 0, res.output
+    assert sorted(posted_endpoints(cli)) == [ep(1), ep(2)]
+    assert len(res.json()["results"]) == 2
+    assert res.stderr.count("duplicate") == 3
+
+
+def test_more_than_100_targets_need_yes(cli: Cli, tmp_path: Path, isolated: Path) -> None:
+    path = targets_file(tmp_path, [ep(n) for n in range(1, 102)])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "ping", "--json")
+    assert res.exit_code == 2, res.output
+    error = res.json()["error"]
+    assert error["code"] == "confirmation_needed" and "--yes" in error["message"]
+    assert cli.recorder.requests == []
+    assert history_rows(isolated) == []
+
+
+def test_100_targets_need_no_yes(cli: Cli, tmp_path: Path) -> None:
+    path = targets_file(tmp_path, [ep(n) for n in range(1, 101)])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "ping", "-q")
+    assert res.exit_code == 0, res.output
+    assert len(sms_posts(cli)) == 100
+
+
+def test_yes_sends_to_more_than_100(cli: Cli, tmp_path: Path) -> None:
+    path = targets_file(tmp_path, [ep(n) for n in range(1, 102)])
+    res = cli(*EM, "--to-file", path, "--yes", "--rate", "0", "ping", "-q")
+    assert res.exit_code == 0, res.output
+    assert len(sms_posts(cli)) == 101
+    assert len(res.stdout.split()) == 101  # -q: one id per line
+
+
+def test_dry_run_of_many_targets_sends_nothing(cli: Cli, tmp_path: Path) -> None:
+    path = targets_file(tmp_path, [ep(1), ep(2)])
+    res = cli(*EM, "--to-file", path, "ping", "--dry-run", "--json")
+    assert res.exit_code == 0, res.output
+    urls = [r["url"] for r in res.json()["requests"]]
+    assert sum(u.endswith("/sms") for u in urls) == 2
+    assert cli.recorder.requests == []
+
+
+# -- output and the history --------------------------------------------------------------------
+def test_jsonl_prints_one_result_per_target(cli: Cli, tmp_path: Path, isolated: Path) -> None:
+    targets = [ep(n) for n in range(1, 8)]
+    res = cli(*EM, "--to-file", targets_file(tmp_path, targets), "--rate", "0", "hi", "--jsonl")
+    assert res.exit_code == 0, res.output
+    lines = jsonl(res.stdout)
+    assert sorted(line["target"] for line in lines) == sorted(targets)
+    assert all(line["status"] == "accepted" and line["message_id"] for line in lines)
+    rows = history_rows(isolated)
+    assert {r["message_id"] for r in rows} == {line["message_id"] for line in lines}
+
+
+def test_jsonl_run_ends_with_a_summary_naming_the_batch(
+    cli: Cli, tmp_path: Path, isolated: Path
+) -> None:
+    # The user of a --jsonl run needs the batch id for --resume (exit 9 says "with --resume").
+    targets = [ep(1), ep(2), "endpoint:30400"]
+    res = cli(*EM, "--to-file", targets_file(tmp_path, targets), "--rate", "0", "hi", "--jsonl")
+    assert res.exit_code == 9, res.output
+    assert len(jsonl(res.stdout)) == 3  # stdout stays one RESULT per line
+    [batch] = {r["batch"] for r in history_rows(isolated)}
+    assert batch in res.stderr
+    assert "2 accepted" in res.stderr
+
+
+def test_json_summary_counts_and_batch_in_history(cli: Cli, tmp_path: Path, isolated: Path) -> None:
+    targets = [ep(n) for n in range(1, 6)]
+    res = cli(*EM, "--to-file", targets_file(tmp_path, targets), "--rate", "0", "hi", "--json")
+    assert res.exit_code == 0, res.output
+    summary = res.json()["summary"]
+    assert {k: summary[k] for k in ("total", "accepted", "failed", "skipped")} == {
+        "total": 5,
+        "accepted": 5,
+        "failed": 0,
+        "skipped": 0,
+    }
+    batch = summary["batch"]
+    assert len(batch) == 8 and int(batch, 16) >= 0
+    rows = history_rows(isolated)
+    assert sorted(r["target"] for r in rows) == sorted(targets)
+    assert {r["batch"] for r in rows} == {batch}
+    assert {r["status"] for r in rows} == {"accepted"}
+
+
+def test_human_run_of_many_targets_prints_a_summary_with_the_batch(
+    cli: Cli, tmp_path: Path, isolated: Path
+) -> None:
+    targets = [ep(n) for n in range(1, 61)]
+    res = cli(*EM, "--to-file", targets_file(tmp_path, targets), "--rate", "0", "hi")
+    assert res.exit_code == 0, res.output
+    [batch] = {r["batch"] for r in history_rows(isolated)}
+    assert "60 target(s): 60 accepted, 0 failed, 0 skipped" in res.stderr
+    assert batch in res.stderr
+
+
+def test_each_row_is_written_before_its_request(cli: Cli, tmp_path: Path, isolated: Path) -> None:
+    inner = cli.recorder.handler
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/sms"):
+            target = "endpoint:" + request.url.path.split("/")[-2]
+            [row] = [r for r in history_rows(isolated) if r["target"] == target]
+            assert row["status"] == "unknown" and row["batch"]
+            seen.append(target)
+        return inner(request)
+
+    cli.recorder.handler = handler
+    targets = [ep(n) for n in range(1, 11)]
+    path = targets_file(tmp_path, targets)
+    res = cli(*EM, "--to-file", path, "--rate", "0", "--concurrency", "3", "hi", "--json")
+    assert res.exit_code == 0, res.output
+    assert sorted(seen) == sorted(targets)
+    assert {r["status"] for r in history_rows(isolated)} == {"accepted"}
+
+
+def test_no_history_records_nothing(cli: Cli, tmp_path: Path, isolated: Path) -> None:
+    path = targets_file(tmp_path, [ep(1), ep(2)])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "--no-history", "hi", "--json")
+    assert res.exit_code == 0, res.output
+    assert history_rows(isolated) == []
+
+
+# -- exit codes --------------------------------------------------------------------------------
+def test_accepted_and_refused_is_exit_9(cli: Cli, tmp_path: Path, isolated: Path) -> None:
+    path = targets_file(tmp_path, [ep(1), "endpoint:10400", ep(2)])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "hi", "--json")
+    assert res.exit_code == 9, res.output
+    by_target = {r["target"]: r for r in res.json()["results"]}
+    assert by_target["endpoint:10400"]["status"] == "rejected"
+    assert by_target["endpoint:10400"]["error"]["exit_code"] == 5
+    assert res.json()["summary"]["failed"] == 1
+    status = {r["target"]: r["status"] for r in history_rows(isolated)}
+    assert status == {ep(1): "accepted", ep(2): "accepted", "endpoint:10400": "rejected"}
+
+
+def test_all_refused_is_exit_5(cli: Cli, tmp_path: Path) -> None:
+    path = targets_file(tmp_path, ["endpoint:10400", "endpoint:20400", "endpoint:10404"])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "hi", "--json")
+    assert res.exit_code == 5, res.output
+    assert {r["status"] for r in res.json()["results"]} == {"rejected"}
+
+
+def test_a_500_among_others_is_unknown_and_exit_9(cli: Cli, tmp_path: Path, isolated: Path) -> None:
+    path = targets_file(tmp_path, [ep(1), "endpoint:10500", ep(2)])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "hi", "--json")
+    assert res.exit_code == 9, res.output
+    by_target = {r["target"]: r for r in res.json()["results"]}
+    assert by_target["endpoint:10500"]["status"] == "unknown"
+    assert by_target["endpoint:10500"]["error"]["exit_code"] == 7
+    status = {r["target"]: r["status"] for r in history_rows(isolated)}
+    assert status == {ep(1): "accepted", ep(2): "accepted", "endpoint:10500": "unknown"}
+    # The send that may have been processed was not retried.
+    assert posted_endpoints(cli).count("endpoint:10500") == 1
+
+
+def test_nothing_accepted_with_an_unknown_is_exit_7(cli: Cli, tmp_path: Path) -> None:
+    path = targets_file(tmp_path, ["endpoint:10400", "endpoint:10500"])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "hi", "--json")
+    assert res.exit_code == 7, res.output
+
+
+def _sixty(case: str) -> list[str]:
+    if case == "all refused":
+        return [f"endpoint:{n}0400" for n in range(1, 61)]
+    if case == "all unknown":
+        return [f"endpoint:{n}0500" for n in range(1, 61)]
+    return [ep(n) for n in range(1, 60)] + ["endpoint:12ab"]  # one invalid, --skip-invalid
+
+
+@pytest.mark.parametrize("mode", ["--json", "--jsonl", "-q", "human"])
+@pytest.mark.parametrize(
+    ("case", "expected"), [("all refused", 5), ("all unknown", 7), ("skip invalid", 9)]
+)
+def test_exit_code_of_a_large_run_does_not_depend_on_the_output_mode(
+    cli: Cli, tmp_path: Path, mode: str, case: str, expected: int
+) -> None:
+    # More than 50 targets: human/--jsonl/-q runs do not keep every RESULT, and must still
+    # give the exit code SPEC §5 gives (--json keeps them all).
+    path = targets_file(tmp_path, _sixty(case))
+    args = [*EM, "--to-file", path, "--rate", "0", "--concurrency", "8", "hi"]
+    if case == "skip invalid":
+        args.append("--skip-invalid")
+    if mode != "human":
+        args.append(mode)
+    res = cli(*args)
+    assert res.exit_code == expected, res.stderr[-500:]
+
+
+# -- --rate and --concurrency ------------------------------------------------------------------
+@pytest.fixture
+def limiter_rates(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+    """The rate each run's RateLimiter is built with (and no real sleeping)."""
+    rates: list[float | None] = []
+
+    class Spy(RateLimiter):
+        def __init__(self, rate: float | None, **kw: Any) -> None:
+            rates.append(rate)
+            super().__init__(rate, clock=lambda: 0.0, sleep=lambda s: None)
+
+    monkeypatch.setattr(bulk, "RateLimiter", Spy)
+    return rates
+
+
+@pytest.mark.parametrize(
+    ("args", "rate"),
+    [([], 2000 / 300), (["--rate", "0"], None), (["--rate", "2.5"], 2.5)],
+    ids=["emnify default: 2000 per 5 min", "0 = unlimited", "explicit"],
+)
+def test_rate_default_and_flag(
+    cli: Cli, limiter_rates: list[float | None], args: list[str], rate: float | None
+) -> None:
+    res = cli(*EM, "--to", ep(1), "--to", ep(2), *args, "hi", "--json")
+    assert res.exit_code == 0, res.output
+    assert limiter_rates == [pytest.approx(rate) if rate else None]
+
+
+def test_rate_from_the_profile(cli: Cli, isolated: Path, limiter_rates: list[float | None]) -> None:
+    write_config(
+        isolated,
+        'default_profile = "fleet"\n[profiles.fleet]\nprovider = "emnify"\n'
+        f'base_url = "{base_url("emnify")}"\napplication_token = "T0ken"\nrate = 3\n',
+    )
+    res = cli("send", "--to", ep(1), "--to", ep(2), "hi", "--json")
+    assert res.exit_code == 0, res.output
+    assert limiter_rates == [3]
+
+
+def test_default_rate_counts_requests_not_messages(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # emnify documents 2,000 requests per 5 minutes; a 2-part message is 2 POSTs per target.
+    # The limiter is a token bucket: a message's parts may go together, but the 5 messages
+    # (10 POSTs) are spaced 2 intervals of 0.15 s apart, so the first and last POSTs of the
+    # run are at least 4 * 2 * 0.15 s apart (counting messages would give only 4 * 0.15 s).
+    class OnCliClock(RateLimiter):
+        def __init__(self, rate: float | None, **kw: Any) -> None:
+            super().__init__(rate, clock=lambda: cli.clock[0], sleep=cli.advance)
+
+    monkeypatch.setattr(bulk, "RateLimiter", OnCliClock)
+    inner = cli.recorder.handler
+    times: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/sms"):
+            times.append(cli.clock[0])
+        return inner(request)
+
+    cli.recorder.handler = handler
+    targets = [arg for n in range(1, 6) for arg in ("--to", ep(n))]
+    res = cli(*EM, *targets, "--concurrency", "1", "x" * 200, "--json")
+    assert res.exit_code == 0, res.output
+    assert len(times) == 10
+    assert times[-1] - times[0] >= 4 * 2 * (300 / 2000) - 1e-6  # epoch floats: ulp ~2e-7
+
+
+def test_concurrency_shares_one_login(cli: Cli, tmp_path: Path, isolated: Path) -> None:
+    targets = [ep(n) for n in range(1, 51)]
+    path = targets_file(tmp_path, targets)
+    res = cli(*EM, "--to-file", path, "--concurrency", "8", "--rate", "0", "hi", "--json")
+    assert res.exit_code == 0, res.output
+    assert {r["status"] for r in res.json()["results"]} == {"accepted"}
+    logins = [p for p in cli.recorder.paths() if p == "POST /emnify/api/v1/authenticate"]
+    assert len(logins) == 1
+    assert sorted(posted_endpoints(cli)) == sorted(targets)
+    rows = history_rows(isolated)
+    assert sorted(r["target"] for r in rows) == sorted(targets)
+    assert len({r["batch"] for r in rows}) == 1
+
+
+def test_concurrency_really_overlaps_requests(cli: Cli, tmp_path: Path) -> None:
+    inner = cli.recorder.handler
+    lock = threading.Lock()
+    state = {"now": 0, "max": 0}
+    gate = threading.Barrier(4, timeout=10)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        is_sms = request.method == "POST" and request.url.path.endswith("/sms")
+        if is_sms:
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+            if request.url.path.split("/")[-2] in ("27", "37", "47", "57"):
+                gate.wait()  # these four can only get past together
+        try:
+            return inner(request)
+        finally:
+            if is_sms:
+                with lock:
+                    state["now"] -= 1
+
+    cli.recorder.handler = handler
+    path = targets_file(tmp_path, [ep(n) for n in range(1, 9)])
+    res = cli(*EM, "--to-file", path, "--concurrency", "4", "--rate", "0", "hi", "--json")
+    assert res.exit_code == 0, res.output
+    assert state["max"] == 4
+
+
+# -- ThingSpace batches natively ---------------------------------------------------------------
+def test_thingspace_sends_many_devices_in_one_request(cli: Cli, isolated: Path) -> None:
+    devices = ["mdn:5555550117", "mdn:5555550127", "mdn:5555550137"]
+    res = cli(*TS, *(a for d in devices for a in ("--to", d)), "reboot", "--json")
+    assert res.exit_code == 0, res.output
+    sends = [r for r in cli.recorder.requests if r.url.path == "/thingspace/api/m2m/v1/sms"]
+    assert len(sends) == 1
+    body = json.loads(sends[0].content)
+    assert body["deviceIds"] == [{"kind": "mdn", "id": d.split(":")[1]} for d in devices]
+    results = res.json()["results"]
+    assert sorted(r["target"] for r in results) == devices
+    [request_id] = {r["request_id"] for r in results}
+    assert request_id
+    rows = history_rows(isolated)
+    assert {r["request_id"] for r in rows} == {request_id}
+    assert len({r["batch"] for r in rows}) == 1 and len(rows) == 3
+
+
+def test_thingspace_splits_at_10000_devices(cli: Cli, tmp_path: Path) -> None:
+    devices = [f"mdn:55{n:07d}7" for n in range(10_001)]
+    path = targets_file(tmp_path, devices)
+    res = cli(*TS, "--to-file", path, "--yes", "reboot", "-q", "--no-history")
+    assert res.exit_code == 0, res.output[-2000:]
+    sends = [r for r in cli.recorder.requests if r.url.path == "/thingspace/api/m2m/v1/sms"]
+    sizes = sorted(len(json.loads(r.content)["deviceIds"]) for r in sends)
+    assert sizes == [1, 10_000]
+
+
+# -- --resume ----------------------------------------------------------------------------------
+def test_resume_skips_accepted_and_refuses_unknown(
+    cli: Cli, tmp_path: Path, isolated: Path
+) -> None:
+    path = targets_file(tmp_path, [ep(1), "endpoint:10400", ep(2), "endpoint:10500"])
+    first = cli(*EM, "--to-file", path, "--rate", "0", "hi", "--json")
+    assert first.exit_code == 9, first.output
+    batch = first.json()["summary"]["batch"]
+    cli.recorder.requests.clear()
+
+    again = cli(*EM, "--to-file", path, "--rate", "0", "--resume", batch, "hi", "--json")
+    # Only the refused target goes out again; the unknown one is reported, not sent.
+    assert posted_endpoints(cli) == ["endpoint:10400"]
+    by_target = {r["target"]: r for r in again.json()["results"]}
+    assert set(by_target) == {"endpoint:10400", "endpoint:10500"}
+    unknown = by_target["endpoint:10500"]
+    assert unknown["status"] == "unknown"
+    assert unknown["error"]["code"] == "resume_unknown"
+    assert again.json()["summary"]["skipped"] == 2
+    assert again.exit_code == 7, again.output  # nothing accepted; an unknown outcome
+    cli.recorder.requests.clear()
+
+    forced = cli(*EM, "--to-file", path, "--rate", "0", "--resume", batch, "--force", "hi")
+    assert forced.exit_code == 7, forced.output
+    assert sorted(posted_endpoints(cli)) == ["endpoint:10400", "endpoint:10500"]
+    rows = history_rows(isolated)
+    assert {r["batch"] for r in rows} == {batch}
+    assert Counter(r["target"] for r in rows) == {
+        ep(1): 1,
+        ep(2): 1,
+        "endpoint:10400": 3,
+        "endpoint:10500": 2,
+    }
+
+
+def test_resume_sends_only_what_the_batch_has_not_accepted(
+    cli: Cli, tmp_path: Path, isolated: Path
+) -> None:
+    first = cli(*EM, "--to", ep(1), "--to", ep(2), "--rate", "0", "hi", "--json")
+    assert first.exit_code == 0, first.output
+    batch = first.json()["summary"]["batch"]
+    cli.recorder.requests.clear()
+    path = targets_file(tmp_path, [ep(n) for n in range(1, 6)])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "--resume", batch, "hi", "--json")
+    assert res.exit_code == 0, res.output
+    assert sorted(posted_endpoints(cli)) == [ep(3), ep(4), ep(5)]
+    assert res.json()["summary"]["skipped"] == 2
+    assert res.json()["summary"]["batch"] == batch
+    cli.recorder.requests.clear()
+    done = cli(*EM, "--to-file", path, "--rate", "0", "--resume", batch, "hi", "--json")
+    assert done.exit_code == 0, done.output
+    assert sms_posts(cli) == []
+    assert done.json()["summary"]["skipped"] == 5
+    assert Counter(r["target"] for r in history_rows(isolated)) == {ep(n): 1 for n in range(1, 6)}
+
+
+def test_resume_of_an_unknown_batch_is_exit_4(cli: Cli) -> None:
+    res = cli(*EM, "--to", ep(1), "--resume", "deadbeef", "hi", "--json")
+    assert res.exit_code == 4, res.output
+    assert res.json()["error"]["code"] == "unknown_batch"
+    assert sms_posts(cli) == []
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------
+def interrupt_on_sms(cli: Cli, nth: int) -> list[str]:
+    """SIGINT arrives while the ``nth`` SMS request is in flight (after the sandbox took it,
+    before its reply reaches smscli). Returns the endpoints the sandbox took."""
+    inner = cli.recorder.handler
+    lock = threading.Lock()
+    taken: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = inner(request)
+        if request.method == "POST" and request.url.path.endswith("/sms"):
+            with lock:
+                taken.append("endpoint:" + request.url.path.split("/")[-2])
+                fire = len(taken) == nth
+            if fire:
+                os.kill(os.getpid(), signal.SIGINT)
+        return response
+
+    cli.recorder.handler = handler
+    return taken
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "nth"),
+    [("4", 6), ("1", 3), ("4", 1)],
+    ids=["in a worker thread", "concurrency 1", "during the first request"],
+)
+def test_ctrl_c_finishes_and_records_in_flight_sends(
+    cli: Cli, tmp_path: Path, isolated: Path, concurrency: str, nth: int
+) -> None:
+    targets = [ep(n) for n in range(1, 31)]
+    path = targets_file(tmp_path, targets)
+    plain = cli.recorder.handler
+    taken = interrupt_on_sms(cli, nth)
+    args = [*EM, "--to-file", path, "--rate", "0", "--concurrency", concurrency, "hi"]
+    res = cli(*args, "--jsonl")
+    assert res.exit_code == 130, res.output
+    assert nth <= len(taken) < len(targets)
+    rows = history_rows(isolated)
+    [batch] = {r["batch"] for r in rows}
+    assert f"--resume {batch}" in res.stderr
+    # Every request that went out was finished and recorded: nothing is left unknown.
+    status = {r["target"]: r["status"] for r in rows}
+    assert status == dict.fromkeys(taken, "accepted")
+    assert sorted(line["target"] for line in jsonl(res.stdout)) == sorted(taken)
+
+    cli.recorder.handler = plain
+    resumed = cli(*args, "--resume", batch, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert Counter(m["target"] for m in cli.sandbox.messages()) == dict.fromkeys(targets, 1)
