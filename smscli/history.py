@@ -12,7 +12,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -120,25 +119,12 @@ class History:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for ONE write statement: in autocommit mode a single statement is
+        its own atomic transaction, and SQLite's busy timeout (30 s) waits for other
+        processes' writes. One statement, not BEGIN/COMMIT around it: three times fewer
+        round trips per target in a bulk run."""
         with self._lock:
-            yield from self._transaction()
-
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        for attempt in range(5):
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError:
-                if attempt == 4:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            yield self._db()
 
     def start(
         self,
