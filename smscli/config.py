@@ -263,6 +263,7 @@ def resolve_settings(
                 code="config_invalid",
             )
     values: dict[str, str] = {}
+    unresolved: list[str] = []  # secret references that did not resolve (reported with the rest)
     for f in info.fields:
         flag_value = flags.get(f.name)
         env_value = os.environ.get(f.env_var(info.slug))
@@ -271,7 +272,13 @@ def resolve_settings(
         elif env_value:
             values[f.name] = env_value
         else:
-            resolved = resolve_value(body.get(f.name), f"{where}.{f.name}")
+            try:
+                resolved = resolve_value(body.get(f.name), f"{where}.{f.name}")
+            except ConfigError as err:
+                if err.code != "credential_missing":
+                    raise
+                unresolved.append(err.message.removeprefix(f"{where}."))
+                continue
             if resolved:
                 values[f.name] = resolved
     if sandbox:
@@ -279,11 +286,13 @@ def resolve_settings(
         for f in info.fields:
             if f.required or _in_first_set(info, f.name):
                 values.setdefault(f.name, "sandbox")
-    missing = _missing(info, values)
-    if missing:
-        lines = "; ".join(f"{f.name} ({field_source(info, f)})" for f in missing)
+    missing = [
+        f for f in _missing(info, values) if not any(u.startswith(f.name + ":") for u in unresolved)
+    ]
+    if missing or unresolved:
+        parts = [f"{f.name} ({field_source(info, f)})" for f in missing] + unresolved
         raise ConfigError(
-            f"{where}: missing {lines}",
+            f"{where}: missing {'; '.join(parts)}",
             hint=_alternatives_hint(info),
             code="credential_missing",
         )
