@@ -169,3 +169,14 @@ def sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.terminate()
     proc.wait(timeout=10)
     log.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test fails the run: this suite skips nothing, so a skip means a broken
+    environment (a missing tool, an unreachable sandbox) that must not pass as green."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+    if skipped and exitstatus == 0:
+        if reporter is not None:
+            reporter.write_line(f"{skipped} test(s) were skipped; failing the run", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
