@@ -55,6 +55,10 @@ class RowSource:
         try:
             with open(self.to_file, encoding="utf-8-sig") as fh:
                 yield from fh
+        except UnicodeDecodeError:
+            raise InputError(
+                f"--to-file {self.to_file} is not UTF-8 text", code="bad_file"
+            ) from None
         except OSError as exc:
             raise InputError(
                 f"cannot read --to-file {self.to_file}: {exc.strerror}", code="bad_file"

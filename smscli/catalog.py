@@ -44,6 +44,9 @@ class Limits:
     max_binary_octets: int | None = None  # None: binary not supported
     max_targets_per_request: int = 1
     default_rate: float | None = None  # messages per second (None: not documented)
+    # Non-GSM text travels as UTF-8 bytes with this cap instead of UCS-2 segments
+    # (ThingSpace's 8-bit-UTF-8 dataEncoding: 140 bytes).
+    utf8_bytes: int | None = None
     notes: str = ""
 
 
@@ -149,6 +152,7 @@ THINGSPACE = ProviderInfo(
         max_segments=1,
         max_binary_octets=140,
         max_targets_per_request=10_000,
+        utf8_bytes=140,
         notes="160 GSM-7 characters or 140 bytes; ≤10,000 devices per request",
     ),
     features=Features(binary=True),
@@ -236,8 +240,13 @@ def limit_problems(
         )
     if check.encoding is Encoding.BINARY and limits is not None:
         if limits.max_binary_octets is None:
+            others = ", ".join(supporting("binary")) or "none"
             problems.append(
-                InputError(f"{label} does not send binary messages", code="binary_unsupported")
+                InputError(
+                    f"{label} does not send binary messages (--hex/--base64); providers that "
+                    f"do: {others}",
+                    code="binary_unsupported",
+                )
             )
         elif check.units > limits.max_binary_octets:
             problems.append(
@@ -248,6 +257,18 @@ def limit_problems(
                 )
             )
             return problems
+    if limits and limits.utf8_bytes is not None and check.encoding is Encoding.UCS2:
+        size = len(check.text.encode("utf-8"))
+        if size > limits.utf8_bytes:
+            problems.append(
+                InputError(
+                    f"message is {size} bytes of UTF-8; {label} takes at most "
+                    f"{limits.utf8_bytes} bytes for text outside GSM-7",
+                    hint="--smart may make it GSM-7 (160 characters)",
+                    code="message_too_long",
+                )
+            )
+        return problems
     caps = [c for c in (limits.max_segments if limits else None, max_segments) if c is not None]
     if not caps and limits and limits.default_max_segments is not None:
         caps.append(limits.default_max_segments)

@@ -8,6 +8,7 @@ into one line on stderr (or the JSON error object with ``--json``) and exit 2.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from importlib.util import find_spec
@@ -23,12 +24,28 @@ from smscli.catalog import SLUGS
 OPTIONAL_VALUE_OPTIONS = ("--wait",)
 
 
+_DURATION = re.compile(r"^\d+(\.\d+)?[smhdSMHD]?$")
+
+
 def expand_optional_values(args: Sequence[str]) -> list[str]:
+    """`--wait` alone means `--wait=default`; `--wait 5m` (a duration next) means `--wait=5m`."""
     out: list[str] = []
+    skip = False
     for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
         if arg == "--":
             return out + list(args[i:])
-        out.append(f"{arg}=default" if arg in OPTIONAL_VALUE_OPTIONS else arg)
+        if arg in OPTIONAL_VALUE_OPTIONS:
+            following = args[i + 1] if i + 1 < len(args) else ""
+            if _DURATION.match(following):
+                out.append(f"{arg}={following}")
+                skip = True
+            else:
+                out.append(f"{arg}=default")
+        else:
+            out.append(arg)
     return out
 
 
@@ -67,6 +84,8 @@ class SmscliGroup(TyperGroup):
 def _usage_error(exc: Exception, argv: Sequence[str]) -> int:
     fmt = getattr(exc, "format_message", None)
     message = fmt() if callable(fmt) else str(exc)
+    if not message.strip():
+        return int(getattr(exc, "exit_code", 2))  # the help was shown (no arguments)
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "smscli"
     code = int(getattr(exc, "exit_code", 2))

@@ -70,7 +70,13 @@ class Config:
 
     @property
     def history_enabled(self) -> bool:
-        return self.data.get("history", True) is not False
+        value = self.data.get("history", True)
+        if not isinstance(value, bool):
+            raise ConfigError(
+                f"{self.path}: history must be true or false, not {value!r}",
+                code="config_invalid",
+            )
+        return value
 
     @property
     def history_body(self) -> str:
@@ -138,13 +144,18 @@ def write(path: Path, data: Mapping[str, Any]) -> None:
     import tomli_w
 
     text = tomli_w.dumps(dict(data))
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {path}: {exc.strerror}", code="config_unwritable"
+        ) from None
 
 
 # -- secrets -------------------------------------------------------------------------------
@@ -216,6 +227,12 @@ def choose(config: Config, profile: str | None, provider: str | None) -> Profile
     name = profile or (None if provider else os.environ.get("SMSCLI_PROFILE"))
     if name is None and provider is None:
         name = config.default_profile
+    if name is None and provider is not None:
+        # `smscli emnify …` without -p: the usual profile, when it is for that provider.
+        usual = os.environ.get("SMSCLI_PROFILE") or config.default_profile
+        body = config.profiles.get(usual or "")
+        if isinstance(body, dict) and _same_provider(body.get("provider"), provider):
+            name = usual
     if name is None:
         if provider is None:
             where = f"{config.path}" if config.exists else f"{config.path} (not created yet)"
@@ -239,6 +256,13 @@ def choose(config: Config, profile: str | None, provider: str | None) -> Profile
             code="config_invalid",
         )
     return ProfileChoice(info, name, body)
+
+
+def _same_provider(value: Any, provider: str) -> bool:
+    try:
+        return isinstance(value, str) and get_info(value).slug == get_info(provider).slug
+    except ConfigError:
+        return False
 
 
 def field_source(info: ProviderInfo, f: CredentialField) -> str:
@@ -285,7 +309,8 @@ def resolve_settings(
         # The sandbox accepts any credentials: a new user needs none to see it work.
         for f in info.fields:
             if f.required or _in_first_set(info, f.name):
-                values.setdefault(f.name, "sandbox")
+                # Shorter than the redactor's minimum, so it is not masked in output.
+                values.setdefault(f.name, "sbx")
     missing = [
         f for f in _missing(info, values) if not any(u.startswith(f.name + ":") for u in unresolved)
     ]

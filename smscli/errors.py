@@ -13,7 +13,8 @@ line on stderr (or the JSON error object) and its exit code, in one place::
     ├── OutcomeUnknown              7          may have been processed: check before re-running
     ├── DeliveryFailed              8          --wait: failed, expired or rejected by the network
     ├── PartialFailure              9          several targets, some not accepted
-    └── WaitTimeout                 10         --wait: no final status in time
+    ├── WaitTimeout                 10         --wait: no final status in time
+    └── Interrupted                 130        Ctrl-C
 
 ``SessionExpired`` is not shown to users: providers raise it when a cached session or token
 is refused, and ``providers.base.with_reauth`` answers it with one fresh login and one retry.
@@ -140,6 +141,11 @@ class PartialFailure(SmscliError):
 class WaitTimeout(SmscliError):
     exit_code = ExitCode.WAIT_TIMEOUT
     default_code = "wait_timeout"
+
+
+class Interrupted(SmscliError):
+    exit_code = ExitCode.INTERRUPTED
+    default_code = "interrupted"
 
 
 class SessionExpired(Exception):

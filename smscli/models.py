@@ -270,11 +270,11 @@ class Settings:
 
     @property
     def cache_key(self) -> str:
-        """Token-cache key: the profile, and who logs in where (so accounts never mix)."""
+        """Token-cache key: the profile, and who logs in where with which credentials, so
+        that accounts never mix and a rotated or revoked secret is never answered by a
+        session the old one opened. Only a digest is stored, never a secret."""
         import hashlib
 
-        identity = "|".join(
-            f"{k}={v}" for k, v in sorted(self.values.items()) if k not in self.secret_names
-        )
-        digest = hashlib.sha256(f"{self.base_url}|{identity}".encode()).hexdigest()[:12]
+        identity = "|".join(f"{k}={v}" for k, v in sorted(self.values.items()))
+        digest = hashlib.sha256(f"{self.base_url}|{identity}".encode()).hexdigest()[:16]
         return f"{self.profile or '-'}:{self.slug}:{digest}"

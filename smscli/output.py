@@ -139,9 +139,11 @@ class Output:
                 self.json(result.to_json())
         elif self.mode == "quiet":
             ident = result.message_id or result.request_id or result.uuid or result.reference
-            if ident and result.status.is_success:
-                with self._lock:
+            with self._lock:
+                if ident and result.status.is_success:
                     self.print(ident)
+                elif result.error:  # ids on stdout, failures still visible on stderr
+                    self._line(sys.stderr, f"error: {result.target}: {result.error.get('message')}")
 
     def progress(self, total: int) -> Any:
         """A progress bar on stderr (a terminal, human mode only): returns advance(n)."""

@@ -188,6 +188,8 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
 
     choice = config_mod.choose(cfg, opts.profile, opts.provider)
     info = choice.info
+    if opts.to_file == "-" and opts.text is None and opts.file is None:
+        raise UsageError("--to-file - reads targets from stdin: give the message as TEXT or --file")
     body = read_body(opts.text, opts.file)
     profile_max = choice.body.get("max_segments")
     max_segments = opts.max_segments or (profile_max if isinstance(profile_max, int) else None)
@@ -234,6 +236,7 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
     settings = config_mod.resolve_settings(
         choice, opts.credentials, base_url=opts.base_url, sandbox=opts.sandbox
     )
+    check_timeout(opts.timeout)
     if opts.timeout is not None:
         settings = _replace(settings, timeout=opts.timeout)
     from smscli.providers import load
@@ -279,6 +282,8 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
             plan.total += 1
     if plan.total == 0 and not plan.invalid:
         implicit = provider.implicit_targets(base_message) if base_message else []
+        if not implicit and opts.to_file is not None:
+            raise InputError(f"--to-file {opts.to_file} has no targets", code="no_targets")
         if not implicit:
             raise UsageError("no target: give --to TARGET (or --to-file PATH)")
         assert base_message is not None
@@ -312,6 +317,13 @@ def _invalid(provider: str, profile: str | None, raw: str, err: SmscliError) -> 
     from smscli.bulk import invalid_result
 
     return invalid_result(provider, profile, raw, err)
+
+
+def check_timeout(timeout: float | None) -> None:
+    import math
+
+    if timeout is not None and not (math.isfinite(timeout) and 0 < timeout <= 3600):
+        raise UsageError(f"--timeout must be between 0.1 and 3600 seconds, not {timeout}")
 
 
 def _replace(settings: Settings, **changes: Any) -> Settings:
@@ -383,7 +395,11 @@ def _run(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Confi
             outcome = send_all(prep, session, out, opts)
             results = outcome.results
             if prep.wait is not None and not outcome.interrupted:
-                results = wait_all(prep, session, results, prep.wait, runtime, out)
+                try:
+                    results = wait_all(prep, session, results, prep.wait, runtime, out)
+                except KeyboardInterrupt:
+                    outcome.interrupted = True  # the messages went out: show them
+                outcome.counts = _counts(results, skipped=outcome.counts["skipped"])
         return finish(results, out, waited=prep.wait is not None, counts=outcome.counts,
                       interrupted=outcome.interrupted, batch=outcome.batch,
                       failure_codes=outcome.failure_codes)  # fmt: skip
@@ -476,7 +492,7 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
         outcome = runner.run(prep.plan.build())
     finally:
         out.progress_done()
-    if fatal:
+    if fatal and not outcome.interrupted:
         raise fatal[0]
     counts = dict(outcome.counts)
     counts["skipped"] = skipped[0]
@@ -486,6 +502,13 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     if prep.plan.invalid:
         codes[int(ExitCode.INVALID)] = codes.get(int(ExitCode.INVALID), 0) + len(prep.plan.invalid)
     return SendOutcome(results, counts, batch, outcome.interrupted, codes)
+
+
+def _counts(results: Sequence[SendResult], *, skipped: int) -> dict[str, int]:
+    accepted = sum(1 for r in results if r.status.is_success)
+    total = len(results) + skipped
+    return {"total": total, "accepted": accepted, "failed": len(results) - accepted,
+            "skipped": skipped}  # fmt: skip
 
 
 def _previous(
@@ -647,13 +670,14 @@ def exit_code_of(results: Sequence[SendResult], *, waited: bool = False) -> Exit
     if not results:
         return ExitCode.OK
     if waited:
-        if all(r.status is Status.DELIVERED for r in results):
+        delivered = sum(1 for r in results if r.status is Status.DELIVERED)
+        if delivered == len(results):
             return ExitCode.OK
-        if len(results) > 1:
-            return ExitCode.PARTIAL
-        if results[0].status in (Status.FAILED, Status.EXPIRED, Status.REJECTED):
+        if not delivered and all(r.status.is_final for r in results):
             return ExitCode.DELIVERY_FAILED
-        return ExitCode.WAIT_TIMEOUT
+        if not delivered and not any(r.status.is_final for r in results):
+            return ExitCode.WAIT_TIMEOUT
+        return ExitCode.PARTIAL
     codes: dict[int, int] = {}
     for r in results:
         if not r.status.is_success:
@@ -750,6 +774,7 @@ def _status(
     first = records[0]
     info = get_info(first["provider"])
     settings = settings_for_record(first, cfg, credentials)
+    check_timeout(timeout)
     if timeout is not None:
         settings = _replace(settings, timeout=timeout)
     for secret in settings.secret_values():
@@ -759,10 +784,13 @@ def _status(
     for record, result in zip(records, results, strict=True):
         result.details["history_id"] = record["id"]
     # A single message is always asked about; in a batch, only those the provider took.
+    # Ask about messages the provider took (or may have: unknown); a refused or failed send
+    # has nothing to look up, its recorded status is the answer.
     todo = [
         (rec, res)
         for rec, res in zip(records, results, strict=True)
-        if batch is None or (res.status.is_success and not res.status.is_final)
+        if (res.status.is_success and not res.status.is_final)
+        or (batch is None and res.status is Status.UNKNOWN)
     ]
     deadline = None
     if wait is not None:

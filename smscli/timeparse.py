@@ -9,6 +9,7 @@ from smscli.errors import InputError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_SECONDS = 10 * 365 * 86400
 
 
 def parse_duration(value: str, option: str = "duration") -> float:
@@ -22,6 +23,10 @@ def parse_duration(value: str, option: str = "duration") -> float:
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
     if seconds <= 0:
         raise InputError(f"invalid {option} {value!r}: must be positive", code="invalid_duration")
+    if seconds > MAX_SECONDS:
+        raise InputError(
+            f"invalid {option} {value!r}: longer than ten years", code="invalid_duration"
+        )
     return seconds
 
 
@@ -33,7 +38,7 @@ def parse_when(value: str, now: datetime | None = None) -> datetime:
         return now + timedelta(seconds=parse_duration(text[1:], "--at"))
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InputError(
             f"invalid --at {value!r}: expected ISO 8601 (2026-12-24T09:00+01:00) or +DURATION",
             code="invalid_time",

@@ -115,7 +115,9 @@ def logout(
 
 def sandbox(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port (0 = any free port).")] = 8025,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port (0 = any free port).")
+    ] = 8025,
 ) -> None:
     """Serve local emulators of all five provider APIs (for trying and testing scripts).
 

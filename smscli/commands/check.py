@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from smscli.commands.common import ConfigOpt, JsonOpt, ProfileOpt, QuietOpt, execute, output_mode
+from smscli.commands.common import ConfigOpt, JsonOpt, ProfileOpt, execute, output_mode
 from smscli.errors import ExitCode
 
 
@@ -20,14 +20,16 @@ def check(
         int | None, typer.Option("--max-segments", min=1, help="Fail above N segments.")
     ] = None,
     smart: Annotated[bool, typer.Option("--smart", help="Apply look-alike replacements.")] = False,
-    encoding: Annotated[str, typer.Option("--encoding", help="auto | gsm7 | ucs2.")] = "auto",
+    encoding: Annotated[
+        str, typer.Option("--encoding", help="auto | gsm7 | ucs2 | binary.")
+    ] = "auto",
     hex_input: Annotated[bool, typer.Option("--hex", help="TEXT is hex binary data.")] = False,
     base64_input: Annotated[bool, typer.Option("--base64", help="TEXT is base64 data.")] = False,
     file: Annotated[
         str | None, typer.Option("--file", help="Read the message from a file.")
     ] = None,
     json: JsonOpt = False,
-    quiet: QuietOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the segment count.")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Report encoding, length and segments of a message; exit 4 if it does not fit.

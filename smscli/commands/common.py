@@ -8,7 +8,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from smscli.errors import ExitCode, SmscliError, UsageError
+from smscli.errors import ExitCode, Interrupted, SmscliError, UsageError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="One JSON RESULT per line.")]
@@ -49,7 +49,7 @@ def execute(mode: Callable[[], str] | str, body: Callable[[Any], int]) -> NoRetu
         out.error(err)
         code = int(err.exit_code)
     except KeyboardInterrupt:
-        out.error(SmscliError("interrupted", code="interrupted"))
+        out.error(Interrupted("interrupted (Ctrl-C)"))
         code = int(ExitCode.INTERRUPTED)
     except typer.Exit:
         raise

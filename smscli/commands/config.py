@@ -25,20 +25,22 @@ def _load(config: str | None) -> Any:
 
 
 def _masked(data: dict[str, Any]) -> dict[str, Any]:
-    """The config with every secret string masked (references are shown: they hold no secret)."""
-    from smscli.catalog import get_info
-    from smscli.errors import ConfigError
+    """The config with every secret value masked: any provider's secret field, or a
+    secret-looking key, whatever the value's type and even if the provider is misspelled.
+    References ({env=…}, {file=…}, {command=…}) are shown: they hold no secret."""
+    from smscli.catalog import REGISTRY
+    from smscli.redaction import is_secret_name
 
+    secret_fields = {f.name for p in REGISTRY.values() for f in p.fields if f.secret}
     shown = dict(data)
     profiles = {}
     for name, body in (data.get("profiles") or {}).items():
+        if not isinstance(body, dict):
+            profiles[name] = body
+            continue
         body = dict(body)
-        try:
-            secrets = get_info(str(body.get("provider", ""))).secret_names
-        except ConfigError:
-            secrets = frozenset()
-        for key in body:
-            if key in secrets and isinstance(body[key], str):
+        for key, value in body.items():
+            if (key in secret_fields or is_secret_name(key)) and not isinstance(value, dict):
                 body[key] = "***"
         profiles[name] = body
     if profiles:

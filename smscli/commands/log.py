@@ -35,6 +35,13 @@ def log(
         from smscli.pipeline import open_history
 
         assert isinstance(out, Output)
+        from smscli.errors import UsageError
+        from smscli.models import Status
+
+        words = {s.value for s in Status}
+        bad = [s for s in status or () if s not in words]
+        if bad:
+            raise UsageError(f"--status {bad[0]!r}: one of {', '.join(sorted(words))}")
         cfg = config_mod.load(config_mod.config_path(config))
         history = open_history(cfg)
         if not history.enabled:
