@@ -533,7 +533,13 @@ def _previous(
                         "exit_code": int(ExitCode.UNKNOWN),
                     },
                 )
-    return _idempotent(prep, opts, target)
+    previous = _idempotent(prep, opts, target)
+    if previous is not None:
+        out.info(
+            f"{target}: already accepted under --idempotency-key {opts.idempotency_key!r}; "
+            "not sent again (the earlier result is shown)"
+        )
+    return previous
 
 
 def _placeholder_message(prep: Prepared, row: dict[str, Any]) -> Message:
