@@ -167,7 +167,6 @@ def build_app(only: str | None = None) -> typer.Typer:
             app.command(alias, hidden=True)(make_send_command(slug))
     simple: dict[str, Callable[..., Any]] = {
         "check": check.check,
-        "status": status.status,
         "log": log.log,
         "providers": admin.providers,
         "doctor": admin.doctor,
@@ -177,6 +176,8 @@ def build_app(only: str | None = None) -> typer.Typer:
     for name, function in simple.items():
         if wanted(name):
             app.command(name)(function)
+    if wanted("status"):
+        app.command("status")(status.make_status_command())
     if wanted("config"):
         app.add_typer(config_cmd.app, name="config")
     return app

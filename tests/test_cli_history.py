@@ -54,3 +54,22 @@ def test_status_batch_waits_for_every_message(cli: Cli) -> None:
     assert res.exit_code == 9  # some delivered, one failed
     assert cli("status", "--batch", "nope", **ENV).exit_code == 4
     assert cli("status", "--last", "--batch", batch, **ENV).exit_code == 2
+
+
+def test_status_takes_credential_flags(cli: Cli) -> None:
+    send(cli, "+61488023555")
+    cli.advance(5)
+    res = cli(
+        "status",
+        "--last",
+        "--json",
+        "--account-sid",
+        "AC1",
+        "--token",
+        "tok-secret-1",
+        "--property-sid",
+        "PR1",
+    )
+    assert res.exit_code == 0, res.output
+    assert res.json()["results"][0]["status"] == "delivered"
+    assert "tok-secret-1" not in res.output

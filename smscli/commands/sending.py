@@ -282,7 +282,7 @@ def credential_parameters(fields: list[CredentialField]) -> list[inspect.Paramet
     return params
 
 
-def _fields_of(slug: str | None) -> list[CredentialField]:
+def fields_of(slug: str | None) -> list[CredentialField]:
     infos = [REGISTRY[slug]] if slug else list(REGISTRY.values())
     seen: dict[str, CredentialField] = {}
     for info in infos:
@@ -310,7 +310,7 @@ def make_send_command(slug: str | None) -> Callable[..., None]:
                 ],
             )
         ]
-    fields = _fields_of(slug)
+    fields = fields_of(slug)
     extra_names = [p.name for p in extra_params]
 
     def command(ctx: typer.Context, **kwargs: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -9,7 +11,7 @@ import typer
 from smscli.commands.common import ConfigOpt, JsonOpt, QuietOpt, execute, output_mode, runtime_of
 
 
-def status(
+def _options(
     ctx: typer.Context,
     ident: Annotated[
         str | None,
@@ -31,15 +33,36 @@ def status(
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Ask the provider what happened to a message you sent.
+    """The options `status` shares with no other command (its signature is read, not run)."""
 
-    Example: smscli status --last --wait=5m
-    """
-    runtime = runtime_of(ctx)
 
-    def body(out: Any) -> int:
-        from smscli.pipeline import run_status
+def make_status_command() -> Callable[..., None]:
+    """`smscli status`, with the credential flags of every provider's fields."""
+    from smscli.commands.sending import credential_parameters, fields_of
 
-        return run_status(ident, last, wait, timeout, verbose, config, runtime, out, batch)
+    fields = fields_of(None)
 
-    execute(lambda: output_mode(json=json, quiet=quiet), body)
+    def status(**kwargs: Any) -> None:
+        """Ask the provider what happened to a message you sent.
+
+        Example: smscli status --last --wait=5m
+        """
+        runtime = runtime_of(kwargs["ctx"])
+        credentials = {f.name: kwargs["cred_" + f.name] for f in fields}
+
+        def body(out: Any) -> int:
+            from smscli.pipeline import run_status
+
+            return run_status(
+                kwargs["ident"], kwargs["last"], kwargs["wait"], kwargs["timeout"],
+                kwargs["verbose"], kwargs["config"], runtime, out, kwargs["batch"],
+                credentials=credentials,
+            )  # fmt: skip
+
+        execute(lambda: output_mode(json=kwargs["json"], quiet=kwargs["quiet"]), body)
+
+    base = list(inspect.signature(_options, eval_str=True).parameters.values())
+    status.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*base, *credential_parameters(fields)]
+    )
+    return status
