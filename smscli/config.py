@@ -324,21 +324,59 @@ def resolve_settings(
     return Settings(
         slug=info.slug,
         profile=choice.name,
-        base_url=(
-            base_url
-            or os.environ.get(f"SMSCLI_{info.slug.upper()}_BASE_URL")
-            or _common_str(body, "base_url", where)
-            or info.default_base_url
-        ),
+        base_url=base_url or common(choice, "base_url") or info.default_base_url,
         values=values,
         secret_names=info.secret_names,
-        sender=_common_str(body, "sender", where),
-        timeout=_common_float(body, "timeout", where, positive=True) or 30.0,
-        max_segments=_common_int(body, "max_segments", where),
-        smart=body.get("smart") is True,
-        rate=_common_float(body, "rate", where),
+        sender=common(choice, "sender"),
+        timeout=common(choice, "timeout") or 30.0,
+        max_segments=common(choice, "max_segments"),
+        smart=common(choice, "smart") is True,
+        rate=common(choice, "rate"),
         sandbox=sandbox,
     )
+
+
+def common(choice: ProfileChoice, key: str) -> Any:
+    """A common profile field (COMMON_KEYS), typed and checked: the env var
+    ``SMSCLI_<PROVIDER>_<FIELD>`` first, then the profile's value."""
+    where = f"profile {choice.name!r}" if choice.name else choice.info.slug
+    env_name = f"SMSCLI_{choice.info.slug.upper()}_{key.upper()}"
+    body: Mapping[str, Any] = choice.body
+    raw = os.environ.get(env_name)
+    if raw:
+        where = env_name
+        body = {key: _from_env(key, raw, env_name)}
+    if key in ("base_url", "sender"):
+        return _common_str(body, key, where)
+    if key == "timeout":
+        return _common_float(body, key, where, positive=True)
+    if key == "rate":
+        return _common_float(body, key, where)
+    if key == "max_segments":
+        return _common_int(body, key, where)
+    if key == "smart":
+        value = body.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise ConfigError(f"{where}.smart must be true or false", code="config_invalid")
+        return value
+    raise KeyError(key)
+
+
+def _from_env(key: str, raw: str, env_name: str) -> Any:
+    try:
+        if key in ("timeout", "rate"):
+            return float(raw)
+        if key == "max_segments":
+            return int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{env_name} must be a number, not {raw!r}", code="config_invalid"
+        ) from None
+    if key == "smart":
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{env_name} must be true or false", code="config_invalid")
+        return raw.lower() in ("true", "1", "yes")
+    return raw
 
 
 def _in_first_set(info: ProviderInfo, name: str) -> bool:

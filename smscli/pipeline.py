@@ -191,9 +191,9 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
     if opts.to_file == "-" and opts.text is None and opts.file is None:
         raise UsageError("--to-file - reads targets from stdin: give the message as TEXT or --file")
     body = read_body(opts.text, opts.file)
-    profile_max = choice.body.get("max_segments")
-    max_segments = opts.max_segments or (profile_max if isinstance(profile_max, int) else None)
-    profile_sender = choice.body.get("sender")
+    max_segments = opts.max_segments or config_mod.common(choice, "max_segments")
+    profile_sender = config_mod.common(choice, "sender")
+    profile_smart = config_mod.common(choice, "smart") is True
     now = datetime.fromtimestamp(runtime.clock(), UTC)
 
     def make_message(text: str) -> Message:
@@ -202,15 +202,14 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
             encoding=opts.encoding,
             hex_input=opts.hex,
             base64_input=opts.base64,
-            smart=opts.smart or choice.body.get("smart") is True,
+            smart=opts.smart or profile_smart,
         )
         if check.units == 0:
             raise InputError("the message is empty; nothing to send", code="empty_message")
         problems = limit_problems(check, info, max_segments)
         if problems:
             raise problems[0]
-        sender = profile_sender if isinstance(profile_sender, str) else None
-        return build_message(opts, info, sender, check, now)
+        return build_message(opts, info, profile_sender, check, now)
 
     source = RowSource(opts.to, opts.to_file)
     base_message: Message | None = None

@@ -161,3 +161,25 @@ def test_binary_on_a_text_only_provider_names_those_that_can(offline_cli: Cli) -
 
 def test_log_rejects_an_unknown_status(offline_cli: Cli) -> None:
     assert offline_cli("log", "--status", "bogus").exit_code == 2
+
+
+def test_common_profile_fields_come_from_env_too(cli: Cli, isolated: Path) -> None:
+    write_config(isolated, f'[profiles.au]\nprovider = "fonedynamics"\nbase_url = "{base_url("fonedynamics")}"\n'
+                 'account_sid = "A"\ntoken = "tttt"\nproperty_sid = "P"\nsender = "FromFile"\n')  # fmt: skip
+    res = cli(
+        "send",
+        "-p",
+        "au",
+        "-t",
+        "+61488023555",
+        "hi",
+        "--json",
+        SMSCLI_FONEDYNAMICS_SENDER="FromEnv",
+    )
+    assert res.json()["results"][0]["details"]["from"] == "FromEnv"
+    too_long = cli(
+        "send", "-p", "au", "-t", "+61488023555", "x" * 161, SMSCLI_FONEDYNAMICS_MAX_SEGMENTS="1"
+    )
+    assert too_long.exit_code == 4
+    bad = cli("send", "-p", "au", "-t", "+61488023555", "hi", SMSCLI_FONEDYNAMICS_TIMEOUT="soon")
+    assert bad.exit_code == 3 and "SMSCLI_FONEDYNAMICS_TIMEOUT" in bad.stderr

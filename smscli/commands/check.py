@@ -52,8 +52,7 @@ def check(
                 config_mod.load(config_mod.config_path(config)), profile, None
             )
             info = choice.info
-            value = choice.body.get("max_segments")
-            profile_max = value if isinstance(value, int) else None
+            profile_max = config_mod.common(choice, "max_segments")
         if provider is not None:
             info = get_info(provider)
         check = build_check(
