@@ -222,13 +222,6 @@ class History:
             row = db.execute("SELECT * FROM sends WHERE id=?", (int(ident),)).fetchone()
         return _row(row) if row is not None else None
 
-    def batch_exists(self, batch: str) -> bool:
-        if not self.enabled:
-            return False
-        with self._lock:
-            row = self._db().execute("SELECT 1 FROM sends WHERE batch=? LIMIT 1", (batch,))
-            return row.fetchone() is not None
-
     def in_batch(self, batch: str, target: str) -> dict[str, Any] | None:
         """The latest row for ``target`` in ``batch`` (for --resume)."""
         if not self.enabled:

@@ -33,6 +33,7 @@ from smscli.message import build_check, read_body
 from smscli.models import (
     Message,
     MessageCheck,
+    Request,
     SendResult,
     Settings,
     Status,
@@ -381,10 +382,12 @@ def _run(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Confi
         for secret in prep.settings.secret_values():
             out.redactor.add(secret)
         if opts.dry_run:
-            jobs = list(prep.plan.build())
-            requests = [
-                req for job in jobs for req in prep.provider.dry_run(job.message, job.targets)
-            ]
+            requests: list[Request] = []
+            for job in prep.plan.build():
+                for request in prep.provider.dry_run(job.message, job.targets):
+                    # A login the real run makes once is shown once.
+                    if request not in requests:
+                        requests.append(request)
             out.dry_run(requests)
             return ExitCode.OK
         from smscli.bulk import confirm
@@ -399,6 +402,10 @@ def _run(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Confi
                 except KeyboardInterrupt:
                     outcome.interrupted = True  # the messages went out: show them
                 outcome.counts = _counts(results, skipped=outcome.counts["skipped"])
+        if outcome.interrupted:
+            not_sent = prep.plan.total - (outcome.counts["total"] - outcome.counts["skipped"])
+            if not_sent > 0:
+                out.info(f"{not_sent} target(s) were not sent")
         return finish(results, out, waited=prep.wait is not None, counts=outcome.counts,
                       interrupted=outcome.interrupted, batch=outcome.batch,
                       failure_codes=outcome.failure_codes)  # fmt: skip
@@ -424,8 +431,8 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     from smscli.bulk import HUMAN_TABLE_LIMIT, RateLimiter, Runner
 
     batch = opts.resume or secrets.token_hex(4)
-    if opts.resume is not None and not prep.history.batch_exists(opts.resume):
-        raise InputError(f"no batch {opts.resume!r} in the history", code="unknown_batch")
+    if opts.resume is not None:
+        _check_resumable(prep, opts.resume)
     single = prep.plan.total == 1 and not prep.plan.invalid
     fatal: list[SmscliError] = []
     skipped = [len(prep.plan.invalid)]
@@ -501,6 +508,19 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     if prep.plan.invalid:
         codes[int(ExitCode.INVALID)] = codes.get(int(ExitCode.INVALID), 0) + len(prep.plan.invalid)
     return SendOutcome(results, counts, batch, outcome.interrupted, codes)
+
+
+def _check_resumable(prep: Prepared, batch: str) -> None:
+    rows = prep.history.query(batch=batch, limit=1)
+    if not rows:
+        raise InputError(f"no batch {batch!r} in the history", code="unknown_batch")
+    row = rows[0]
+    if row["provider"] != prep.info.slug or row["profile"] != prep.settings.profile:
+        was = row["provider"] + (f" (profile {row['profile']})" if row["profile"] else "")
+        raise InputError(
+            f"batch {batch} was sent with {was}; resume it with the same command",
+            code="resume_mismatch",
+        )
 
 
 def _counts(results: Sequence[SendResult], *, skipped: int) -> dict[str, int]:

@@ -50,9 +50,19 @@ class TokenCache:
             return {}
         return {k: v for k, v in data.items() if isinstance(v, dict)}
 
+    def _prune(self) -> None:
+        """Drop profiles whose every token has expired (each --sandbox run adds one)."""
+        now = self.clock()
+        for key in list(self._data):
+            entries = self._data[key].values()
+            expiries = [e.get("expires_at") for e in entries if isinstance(e, dict)]
+            if expiries and all(isinstance(x, int | float) and x < now for x in expiries):
+                del self._data[key]
+
     def _write(self) -> None:
         if self.path is None:
             return
+        self._prune()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmp = self.path.with_suffix(".tmp")

@@ -183,3 +183,30 @@ def test_common_profile_fields_come_from_env_too(cli: Cli, isolated: Path) -> No
     assert too_long.exit_code == 4
     bad = cli("send", "-p", "au", "-t", "+61488023555", "hi", SMSCLI_FONEDYNAMICS_TIMEOUT="soon")
     assert bad.exit_code == 3 and "SMSCLI_FONEDYNAMICS_TIMEOUT" in bad.stderr
+
+
+def test_resume_refuses_a_batch_from_another_provider(cli: Cli) -> None:
+    first = cli("fonedynamics", *FD, "-t", "+61488023555", "-t", "+61488000500", "hi", "--json")
+    batch = first.json()["summary"]["batch"]
+    other = cli("emnify", "--base-url", base_url("emnify"), "--application-token", "tok-1234",
+                "-t", "endpoint:17", "hi", "--resume", batch)  # fmt: skip
+    assert other.exit_code == 4 and "resume it with the same command" in other.stderr
+
+
+def test_dry_run_shows_one_login_for_many_targets(offline_cli: Cli) -> None:
+    res = offline_cli("emnify", "--base-url", base_url("emnify"), "--application-token", "tok-1234",
+                      "-t", "endpoint:17", "-t", "endpoint:27", "hi", "--dry-run", "--json")  # fmt: skip
+    urls = [r["url"] for r in res.json()["requests"]]
+    assert sum(u.endswith("/authenticate") for u in urls) == 1
+    assert sum(u.endswith("/sms") for u in urls) == 2
+
+
+def test_token_cache_prunes_expired_profiles(tmp_path: Path) -> None:
+    from smscli.tokens import TokenCache
+
+    now = [1000.0]
+    cache = TokenCache(tmp_path / "t.json", clock=lambda: now[0])
+    cache.set("old", "token", "a", 1100.0)
+    now[0] = 2000.0
+    cache.set("new", "token", "b", 9000.0)
+    assert set(TokenCache(tmp_path / "t.json", clock=lambda: now[0])._data) == {"new"}
