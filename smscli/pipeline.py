@@ -26,6 +26,7 @@ from smscli.errors import (
     LoginRefused,
     OutcomeUnknown,
     ProviderRefused,
+    ProviderUnavailable,
     SmscliError,
     UsageError,
 )
@@ -523,6 +524,13 @@ def _check_resumable(prep: Prepared, batch: str) -> None:
         )
 
 
+def _sent_to_a_temporary_sandbox(record: Mapping[str, Any]) -> bool:
+    url = str(record.get("base_url") or "")
+    return record.get("profile") is None and url.startswith(
+        ("http://127.0.0.1:", "http://localhost:")
+    )
+
+
 def _counts(results: Sequence[SendResult], *, skipped: int) -> dict[str, int]:
     accepted = sum(1 for r in results if r.status.is_success)
     total = len(results) + skipped
@@ -723,7 +731,9 @@ def settings_for_record(
     else:
         choice = config_mod.choose(cfg, None, record["provider"])
     base_url = record.get("base_url") if not profile else None
-    return config_mod.resolve_settings(choice, credentials, base_url=base_url)
+    # A --sandbox emulator accepted any credentials; do not ask for real ones to reach it.
+    sandbox = _sent_to_a_temporary_sandbox(record)
+    return config_mod.resolve_settings(choice, credentials, base_url=base_url, sandbox=sandbox)
 
 
 def run_status(
@@ -826,7 +836,17 @@ def _status(
     with open_session(settings, runtime, out, verbose) as session:
         while todo:
             for record, result in list(todo):
-                report = provider.status(session, record)
+                try:
+                    report = provider.status(session, record)
+                except ProviderUnavailable as err:
+                    if _sent_to_a_temporary_sandbox(record):
+                        raise ProviderUnavailable(
+                            f"history #{record['id']} was sent to a --sandbox emulator that ran "
+                            "only for that command; there is nothing to ask any more",
+                            hint="to try status, run `smscli sandbox` and point a profile at it",
+                            code="sandbox_gone",
+                        ) from None
+                    raise err
                 apply_report(result, report)
                 history.set_status(record["id"], result.status, result.details)
                 if deadline is None or report.status.is_final:

@@ -210,3 +210,17 @@ def test_token_cache_prunes_expired_profiles(tmp_path: Path) -> None:
     now[0] = 2000.0
     cache.set("new", "token", "b", 9000.0)
     assert set(TokenCache(tmp_path / "t.json", clock=lambda: now[0])._data) == {"new"}
+
+
+def test_status_of_a_message_sent_to_a_temporary_sandbox_says_so(isolated: Path) -> None:
+    import subprocess
+
+    from tests.conftest import SCRIPT
+
+    sent = subprocess.run([SCRIPT, "send", "--sandbox", "--provider", "emnify", "-t", "endpoint:17", "hi"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    status = subprocess.run([SCRIPT, "status", "--last"], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL)  # fmt: skip
+    assert status.returncode == 6
+    assert "--sandbox emulator that ran only for that command" in status.stderr
