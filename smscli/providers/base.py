@@ -33,7 +33,6 @@ from smscli.models import (
     Target,
 )
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 
