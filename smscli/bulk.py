@@ -9,13 +9,15 @@ to a temporary file so that it can be read twice.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import signal
 import string
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from smscli.models import Message, SendResult, Target
 
 if TYPE_CHECKING:
     from smscli.catalog import ProviderInfo
+    from smscli.history import Attempt, History
 
 CONFIRM_ABOVE = 100  # more targets than this need --yes (or a terminal to confirm)
 HUMAN_TABLE_LIMIT = 50  # above this, human output is a summary, not a table of every result
@@ -179,13 +182,51 @@ class Outcome:
     failure_codes: dict[int, int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class Dispatch:
+    """One job handed to the send threads, with the history rows of its targets."""
+
+    job: Job
+    targets: list[Target]  # what is sent (a resume leaves out what was accepted)
+    rows: list[int | None] = field(default_factory=list)
+    results: list[SendResult] = field(default_factory=list)
+    sent: bool = False  # False: stopped before its request went out (its rows are dropped)
+    error: BaseException | None = None  # a bug, or an error that stops the run
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    """What to do with a job's targets before anything is sent (see Runner.triage)."""
+
+    send: list[Target]
+    known: list[SendResult] = field(default_factory=list)  # RESULTs of an earlier run
+    skipped: int = 0  # accepted in the batch being resumed
+
+
 class Runner:
-    """Sends jobs with up to ``concurrency`` in flight, each recorded before and after."""
+    """Sends jobs from ``concurrency`` threads, recording each target in the history.
+
+    The main thread is the only one that writes the history and the output. It works in
+    rounds: it waits for answers, then in ONE transaction records them, drops the rows of
+    requests that never went out and writes the rows of the next jobs, and only then hands
+    those jobs to the send threads and prints the answers. So every row is written before its
+    request goes out, every printed RESULT is already in the history, and a commit is shared
+    by a round of targets instead of paid twice per target. At most ``2 × concurrency`` jobs
+    are handed out and not yet recorded: memory stays flat, and a killed process leaves at
+    most that many targets ``unknown``.
+
+    Ctrl-C (in the main thread) stops handing out jobs; jobs not yet started are dropped,
+    requests in flight finish and are recorded, and ``outcome.interrupted`` is set. A second
+    Ctrl-C stops waiting for them.
+    """
 
     def __init__(
         self,
-        send_one: Callable[[Job], list[SendResult]],
+        send: Callable[[Job, list[Target]], list[SendResult]],
         *,
+        history: History,
+        attempt: Callable[[Job, Target], Attempt],
+        triage: Callable[[Job], Triage] = lambda job: Triage(job.targets),
         weight: Callable[[Job], int] = lambda job: 1,
         concurrency: int,
         limiter: RateLimiter,
@@ -193,7 +234,10 @@ class Runner:
         keep_results: bool,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        self.send_one = send_one
+        self.send = send
+        self.history = history
+        self.attempt = attempt
+        self.triage = triage
         self.weight = weight
         self.concurrency = max(1, concurrency)
         self.limiter = limiter
@@ -201,80 +245,181 @@ class Runner:
         self.keep_results = keep_results
         self.progress = progress
         self.stop = threading.Event()
-        self._lock = threading.Lock()
         self.outcome = Outcome([], {"total": 0, "accepted": 0, "failed": 0, "skipped": 0})
+        self._todo: queue.SimpleQueue[Dispatch | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Dispatch] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._error: BaseException | None = None
 
-    def _record(self, results: list[SendResult]) -> None:
-        with self._lock:
-            for r in results:
-                self.outcome.counts["total"] += 1
-                self.outcome.counts["accepted" if r.status.is_success else "failed"] += 1
-                if not r.status.is_success:
-                    code = int((r.error or {}).get("exit_code", 7))
-                    self.outcome.failure_codes[code] = self.outcome.failure_codes.get(code, 0) + 1
-                if self.keep_results:
-                    self.outcome.results.append(r)
-                self.on_result(r)
-            if self.progress is not None:
-                self.progress(len(results))
+    # -- the send threads ------------------------------------------------------------------
+    def _worker(self) -> None:
+        while (dispatch := self._todo.get()) is not None:
+            try:
+                if not self.stop.is_set():
+                    self.limiter.acquire(self.weight(dispatch.job))
+                    if not self.stop.is_set():
+                        dispatch.sent = True  # from here on it may have reached the provider
+                        dispatch.results = self.send(dispatch.job, dispatch.targets)
+            except BaseException as exc:  # a bug: stop the run, report it from the main thread
+                dispatch.error = exc
+            self._done.put(dispatch)
 
-    def _work(self, job: Job) -> None:
-        if self.stop.is_set():
-            return  # Ctrl-C: jobs not yet started stay unsent (and unrecorded)
-        self.limiter.acquire(self.weight(job))
-        if self.stop.is_set():
-            return
-        self._record(self.send_one(job))
+    def _start_threads(self, count: int) -> None:
+        while len(self._threads) < count:
+            thread = threading.Thread(
+                target=self._worker, name=f"smscli-send-{len(self._threads)}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
 
+    # -- the main thread -------------------------------------------------------------------
     def run(self, jobs: Iterator[Job]) -> Outcome:
-        """Run every job in worker threads; Ctrl-C stops new ones and lets in-flight ones
-        finish and be recorded (the main thread only waits, so the signal never lands in the
-        middle of a request)."""
-        first = next(jobs, None)
-        if first is None:
-            return self.outcome
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="smscli-send")
-        pending: set[Future[None]] = set()
+        restore = self._catch_ctrl_c()
         try:
-            # The first job runs alone: a provider that logs in does so once, and the
-            # others reuse its cached token instead of all logging in at the same time.
-            pending.add(pool.submit(self._work, first))
-            self._drain(pending)
-            for job in jobs:
-                if self.stop.is_set():
-                    break
-                # Bounded in flight: memory stays flat however many targets there are.
-                while len(pending) >= self.concurrency * 2:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    _raise_errors(done)
-                pending.add(pool.submit(self._work, job))
-            self._drain(pending)
-        except BaseException as exc:
-            # Nothing new starts; what is in flight finishes and is recorded first.
+            self._rounds(jobs)
+        except BaseException:
             self.stop.set()
-            wait(pending)
-            if not isinstance(exc, KeyboardInterrupt):
-                raise
-            self.outcome.interrupted = True
+            self._drop_unstarted()
+            raise
         finally:
-            pool.shutdown(wait=True)
+            restore()
+            for _ in self._threads:
+                self._todo.put(None)
+        if self._error is not None:
+            raise self._error
         return self.outcome
 
-    @staticmethod
-    def _drain(pending: set[Future[None]]) -> None:
-        while pending:
-            done, _ = wait(pending, timeout=0.2)
-            pending.difference_update(done)
-            _raise_errors(done)
+    def _rounds(self, jobs: Iterator[Job]) -> None:
+        window = 2 * self.concurrency
+        outstanding = 0  # handed to the send threads and not yet collected
+        answered: list[Dispatch] = []
+        known: list[SendResult] = []
+        exhausted = False
+        first = True
+        while True:
+            fresh: list[Dispatch] = []
+            if not self.stop.is_set() and not exhausted:
+                # The first job goes alone: a provider that logs in does so once, and the
+                # others reuse its token instead of all logging in at the same time.
+                room = 1 if first else window - outstanding
+                while len(fresh) < room:
+                    job = next(jobs, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    triage = self.triage(job)
+                    known += triage.known
+                    self.outcome.counts["skipped"] += triage.skipped
+                    self.outcome.counts["total"] += triage.skipped
+                    if triage.send:
+                        fresh.append(Dispatch(job, triage.send))
+            self._journal(answered, fresh)
+            for dispatch in fresh:
+                self._todo.put(dispatch)
+            outstanding += len(fresh)
+            if fresh:
+                self._start_threads(min(self.concurrency, outstanding))
+                first = False
+            self._report(answered, known)
+            answered, known = [], []
+            if outstanding == 0 and (exhausted or self.stop.is_set()):
+                return
+            # Collect answers until the window is half empty (a round shares one commit);
+            # never sit on an answer for long when they come slowly (a rate limit).
+            more_to_hand_out = not exhausted and not self.stop.is_set()
+            keep = self.concurrency if more_to_hand_out and not first else 0
+            answered.append(self._next_answer())
+            while outstanding - len(answered) > keep:
+                try:
+                    answered.append(self._done.get(timeout=0.05))
+                except queue.Empty:
+                    break
+            outstanding -= len(answered)
 
+    def _next_answer(self) -> Dispatch:
+        while True:
+            try:
+                return self._done.get(timeout=0.5)
+            except queue.Empty:
+                continue
 
-def _raise_errors(done: set[Future[None]]) -> None:
-    """Per-target failures come back as RESULTs; an exception from a worker stops the run
-    (an idempotency key with an unknown outcome, or a bug) and is raised here."""
-    for future in done:
-        exc = future.exception()
-        if exc is not None:
-            raise exc
+    def _journal(self, answered: list[Dispatch], fresh: list[Dispatch]) -> None:
+        """One history transaction: answers, rows of requests never sent, rows of new jobs."""
+        for dispatch in answered:
+            if dispatch.error is not None and self._error is None:
+                self._error = dispatch.error
+                self.stop.set()
+        started = [self.attempt(d.job, t) for d in fresh for t in d.targets]
+        ids = self.history.record(
+            finished=[
+                (row, result)
+                for d in answered
+                if d.sent and d.error is None
+                for row, result in zip(d.rows, d.results, strict=True)
+            ],
+            abandoned=[row for d in answered if not d.sent for row in d.rows],
+            started=started,
+        )
+        position = 0
+        for dispatch in fresh:
+            dispatch.rows = ids[position : position + len(dispatch.targets)]
+            position += len(dispatch.targets)
+
+    def _report(self, answered: list[Dispatch], known: list[SendResult]) -> None:
+        results = known + [r for d in answered if d.sent and d.error is None for r in d.results]
+        counts = self.outcome.counts
+        for r in results:
+            counts["total"] += 1
+            counts["accepted" if r.status.is_success else "failed"] += 1
+            if not r.status.is_success:
+                code = int((r.error or {}).get("exit_code", 7))
+                self.outcome.failure_codes[code] = self.outcome.failure_codes.get(code, 0) + 1
+            if self.keep_results:
+                self.outcome.results.append(r)
+            self.on_result(r)
+        if results and self.progress is not None:
+            self.progress(len(results))
+
+    def _drop_unstarted(self) -> None:
+        """Leaving early (a second Ctrl-C, an error): rows of jobs no thread has started are
+        deleted (nothing was sent); requests in flight keep their ``unknown`` rows."""
+        unstarted: list[Dispatch] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                item = self._todo.get_nowait()
+                if item is not None:
+                    unstarted.append(item)
+        with contextlib.suppress(queue.Empty):
+            while True:
+                item = self._done.get_nowait()
+                if not item.sent:
+                    unstarted.append(item)
+        rows = [row for d in unstarted for row in d.rows]
+        if rows:
+            with contextlib.suppress(SmscliError):
+                self.history.record(abandoned=rows)
+
+    def _catch_ctrl_c(self) -> Callable[[], None]:
+        """The first Ctrl-C sets ``stop`` instead of raising wherever the main thread is
+        (it could be in the middle of a history transaction); the second one raises."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            return lambda: None  # someone else's handler (an embedding program): leave it
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if self.outcome.interrupted:
+                raise KeyboardInterrupt
+            self.outcome.interrupted = True
+            self.stop.set()
+
+        signal.signal(signal.SIGINT, on_sigint)
+
+        def restore() -> None:
+            signal.signal(signal.SIGINT, previous)
+
+        return restore
 
 
 def invalid_result(provider: str, profile: str | None, raw: str, err: SmscliError) -> SendResult:

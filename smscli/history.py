@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -121,8 +122,7 @@ class History:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """The connection, for ONE write statement: in autocommit mode a single statement is
         its own atomic transaction, and SQLite's busy timeout (30 s) waits for other
-        processes' writes. One statement, not BEGIN/COMMIT around it: three times fewer
-        round trips per target in a bulk run."""
+        processes' writes."""
         with self._lock:
             yield self._db()
 
@@ -141,57 +141,72 @@ class History:
         idempotency_key: str | None = None,
     ) -> int | None:
         """Record an attempt as ``unknown`` before its request goes out; returns the row id."""
-        if not self.enabled:
-            return None
-        now = _now()
-        with self._write() as db:
-            cur = db.execute(
-                "INSERT INTO sends (created_at, updated_at, batch, provider, profile, base_url,"
-                " target, status, reference, segments, encoding, idempotency_key, body)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    now,
-                    now,
-                    batch,
+        [row_id] = self.record(
+            started=[
+                Attempt(
                     provider,
                     profile,
                     base_url,
                     target,
-                    Status.UNKNOWN.value,
-                    reference,
+                    text,
                     segments,
                     encoding,
+                    reference,
+                    batch,
                     idempotency_key,
-                    stored_body(text, self.body_mode),
-                ),
-            )
-            return cur.lastrowid
+                )
+            ]
+        )
+        return row_id
 
     def finish(self, row_id: int | None, result: SendResult) -> None:
         """Record what the provider answered (or what went wrong)."""
-        if row_id is None or not self.enabled:
-            return
-        with self._write() as db:
-            db.execute(
-                "UPDATE sends SET updated_at=?, status=?, message_id=?, request_id=?, uuid=?,"
-                " reference=COALESCE(?, reference), date=?, segments=?, encoding=?, parts=?,"
-                " error=?, details=? WHERE id=?",
-                (
-                    _now(),
-                    result.status.value,
-                    result.message_id,
-                    result.request_id,
-                    result.uuid,
-                    result.reference,
-                    result.date,
-                    result.segments,
-                    result.encoding,
-                    _dumps(result.parts),
-                    _dumps(result.error),
-                    _dumps(result.details or None),
-                    row_id,
-                ),
-            )
+        self.record(finished=[(row_id, result)])
+
+    def record(
+        self,
+        *,
+        finished: Sequence[tuple[int | None, SendResult]] = (),
+        abandoned: Sequence[int | None] = (),
+        started: Sequence[Attempt] = (),
+    ) -> list[int | None]:
+        """One transaction: the answers that came back, the rows of requests that never went
+        out (deleted: nothing was sent), and rows for the requests about to go out (as
+        ``unknown``). Returns the new rows' ids, in order.
+
+        A bulk run writes one of these per round instead of two statements per target: a
+        commit costs more than the statements in it."""
+        if not self.enabled:
+            return [None] * len(started)
+        updates = [_finish_values(row_id, r) for row_id, r in finished if row_id is not None]
+        deletes = [(row_id,) for row_id in abandoned if row_id is not None]
+        if not (updates or deletes or started):
+            return []
+        body_mode = self.body_mode
+        with self._lock:
+            db = self._db()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if updates:
+                        db.executemany(_UPDATE, updates)
+                    if deletes:
+                        db.executemany("DELETE FROM sends WHERE id=?", deletes)
+                    ids: list[int | None] = [
+                        db.execute(_INSERT, a.values(body_mode)).lastrowid for a in started
+                    ]
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise ConfigError(
+                    f"cannot write the history at {self.path}: {exc}",
+                    hint="free disk space or fix the permissions; or use --no-history",
+                    code="history_unavailable",
+                ) from None
+        return ids
 
     def set_status(self, row_id: int, status: Status, details: dict[str, Any] | None) -> None:
         if not self.enabled:
@@ -300,6 +315,47 @@ class History:
         args.append(limit)
         rows = self._db().execute(sql, args).fetchall()
         return [_row(r) for r in reversed(rows)]
+
+
+_INSERT = (
+    "INSERT INTO sends (created_at, updated_at, batch, provider, profile, base_url, target,"
+    " status, reference, segments, encoding, idempotency_key, body)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPDATE = (
+    "UPDATE sends SET updated_at=?, status=?, message_id=?, request_id=?, uuid=?,"
+    " reference=COALESCE(?, reference), date=?, segments=?, encoding=?, parts=?, error=?,"
+    " details=? WHERE id=?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What a history row records before its request goes out."""
+
+    provider: str
+    profile: str | None
+    base_url: str
+    target: str
+    text: str
+    segments: int
+    encoding: str
+    reference: str | None
+    batch: str | None = None
+    idempotency_key: str | None = None
+
+    def values(self, body_mode: str) -> tuple[Any, ...]:
+        now = _now()
+        return (now, now, self.batch, self.provider, self.profile, self.base_url, self.target,
+                Status.UNKNOWN.value, self.reference, self.segments, self.encoding,
+                self.idempotency_key, stored_body(self.text, body_mode))  # fmt: skip
+
+
+def _finish_values(row_id: int, result: SendResult) -> tuple[Any, ...]:
+    return (_now(), result.status.value, result.message_id, result.request_id, result.uuid,
+            result.reference, result.date, result.segments, result.encoding,
+            _dumps(result.parts), _dumps(result.error), _dumps(result.details or None),
+            row_id)  # fmt: skip
 
 
 def _dumps(value: Any) -> str | None:

@@ -427,57 +427,55 @@ class SendOutcome:
 def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOptions) -> SendOutcome:
     """Send every job: each target's history row is written before its request goes out."""
     import secrets
-    import threading
 
-    from smscli.bulk import HUMAN_TABLE_LIMIT, RateLimiter, Runner
+    from smscli.bulk import HUMAN_TABLE_LIMIT, RateLimiter, Runner, Triage
+    from smscli.history import Attempt
 
     batch = opts.resume or secrets.token_hex(4)
     if opts.resume is not None:
         _check_resumable(prep, opts.resume)
     single = prep.plan.total == 1 and not prep.plan.invalid
     fatal: list[SmscliError] = []
-    skipped = [len(prep.plan.invalid)]
-    lock = threading.Lock()
 
-    def send_one(job: Job) -> list[SendResult]:
-        results: list[SendResult] = []
-        todo: list[Target] = []
+    def triage(job: Job) -> Triage:
+        """Main thread, before the job's rows are written: what an earlier run did."""
+        send: list[Target] = []
+        known: list[SendResult] = []
+        skipped = 0
         for target in job.targets:
             previous = _previous(prep, opts, batch, target, out)
             if previous is None:
-                todo.append(target)
+                send.append(target)
             elif isinstance(previous, str):  # "skip": accepted in the batch being resumed
-                with lock:
-                    skipped[0] += 1
+                skipped += 1
             else:
-                results.append(previous)
-        if not todo:
-            return results
-        rows = [
-            prep.history.start(
-                provider=prep.info.slug,
-                profile=prep.settings.profile,
-                base_url=prep.settings.base_url,
-                target=str(t),
-                text=job.message.text,
-                segments=job.message.check.segments,
-                encoding=job.message.encoding.value,
-                reference=job.message.reference,
-                batch=batch,
-                idempotency_key=opts.idempotency_key,
-            )
-            for t in todo
-        ]
+                known.append(previous)
+        return Triage(send, known, skipped)
+
+    def attempt(job: Job, target: Target) -> Attempt:
+        message = job.message
+        return Attempt(
+            provider=prep.info.slug,
+            profile=prep.settings.profile,
+            base_url=prep.settings.base_url,
+            target=str(target),
+            text=message.text,
+            segments=message.check.segments,
+            encoding=message.encoding.value,
+            reference=message.reference,
+            batch=batch,
+            idempotency_key=opts.idempotency_key,
+        )
+
+    def send(job: Job, targets: list[Target]) -> list[SendResult]:
+        """A send thread: the request(s), and every failure as a RESULT."""
         try:
-            sent = prep.provider.send(session, job.message, todo)
+            return prep.provider.send(session, job.message, targets)
         except SmscliError as err:
-            sent = [_failed(prep, job.message, t, err) for t in todo]
             if single or isinstance(err, LoginRefused | ConfigError):
                 fatal.append(err)  # the same for every target: stop, and show it as the error
                 runner.stop.set()
-        for row, r in zip(rows, sent, strict=True):
-            prep.history.finish(row, r)
-        return results + sent
+            return [_failed(prep, job.message, t, err) for t in targets]
 
     keep = out.mode == "json" or prep.wait is not None or prep.plan.total <= HUMAN_TABLE_LIMIT
     rate = opts.rate if opts.rate is not None else prep.settings.rate
@@ -485,7 +483,10 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
         rate = prep.info.limits.default_rate
     progress = out.progress(prep.plan.total) if prep.plan.total > 1 else None
     runner = Runner(
-        send_one,
+        send,
+        history=prep.history,
+        attempt=attempt,
+        triage=triage,
         weight=lambda job: prep.provider.request_count(job.message, job.targets),
         concurrency=opts.concurrency,
         limiter=RateLimiter(rate or None, clock=session.now, sleep=session.sleep),
@@ -502,8 +503,8 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     if fatal and not outcome.interrupted:
         raise fatal[0]
     counts = dict(outcome.counts)
-    counts["skipped"] = skipped[0]
-    counts["total"] += skipped[0]
+    counts["skipped"] += len(prep.plan.invalid)
+    counts["total"] += len(prep.plan.invalid)
     results = [*prep.plan.invalid, *outcome.results] if keep else outcome.results
     codes = dict(outcome.failure_codes)
     if prep.plan.invalid:

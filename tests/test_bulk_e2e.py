@@ -174,12 +174,14 @@ def test_sigkill_half_way_then_resume_sends_every_target_once(
     unknown = {t for t, s in before.items() if s == "unknown"}
     accepted = {t for t, s in before.items() if s == "accepted"}
     assert set(before.values()) <= {"accepted", "unknown"}
-    # At most the in-flight requests (one per worker) are left unknown; the slow one is.
+    # At most the jobs handed to the send threads and not yet recorded (2 per thread: a
+    # round's window, bulk.Runner) are left unknown; the slow one is.
     assert slow in unknown
-    assert 1 <= len(unknown) <= CONCURRENCY
+    assert 1 <= len(unknown) <= 2 * CONCURRENCY
     printed = {r["target"] for r in first.results()}
     assert len(printed) >= 150
-    assert printed <= accepted and len(accepted - printed) <= CONCURRENCY
+    # Every printed RESULT was recorded first; recorded ones not yet printed: one round.
+    assert printed <= accepted and len(accepted - printed) <= 2 * CONCURRENCY
     got = received(sandbox_process, text)
     assert max(got.values()) == 1
     assert accepted <= set(got) <= accepted | unknown
