@@ -206,7 +206,8 @@ class Request:
             return self.url
         from urllib.parse import urlencode
 
-        return f"{self.url}?{urlencode(self.params)}"
+        joiner = "&" if "?" in self.url else "?"
+        return f"{self.url}{joiner}{urlencode(self.params)}"
 
 
 @dataclass(frozen=True, slots=True)
