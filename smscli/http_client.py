@@ -11,12 +11,15 @@ errors, 429).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smscli import __version__
 from smscli.errors import ConfigError, OutcomeUnknown, ProviderUnavailable
@@ -24,7 +27,8 @@ from smscli.models import Request, Response
 from smscli.redaction import Redactor
 
 if TYPE_CHECKING:
-    import httpcore
+    import http.client
+
     import httpx
 
     from smscli.providers.base import TokenStore
@@ -60,52 +64,36 @@ class HttpSession:
         self._sleep = sleep
         self._transport = transport
         self._clients: dict[str, httpx.Client] = {}
-        self._pools: dict[str, httpcore.ConnectionPool] = {}
+        self._wire: Wire | None = None
         self._use_direct: bool | None = None
 
     def _client_for(self, url: str) -> httpx.Client:
         """One pooled httpx client per scheme, made on first use: for an injected transport
         (tests) and whenever a proxy variable is set (httpx applies HTTP(S)_PROXY, ALL_PROXY
         and NO_PROXY exactly as curl does)."""
-        import httpx
-
         scheme = "https" if url.lower().startswith("https:") else "http"
         if scheme not in self._clients:
-            self._clients[scheme] = httpx.Client(
-                timeout=self.timeout,
-                transport=self._transport,
-                headers=_DEFAULT_HEADERS,
-                follow_redirects=False,
-                # Certificates are verified whenever TLS is used; a plain-HTTP client has no
-                # TLS to verify (and redirects are never followed).
-                verify=scheme == "https",
-            )
+            try:
+                self._clients[scheme] = self._new_client(scheme)
+            except OSError as exc:  # ssl.SSLError is an OSError too
+                raise _certificates_error(exc) from None
         return self._clients[scheme]
 
-    def _pool_for(self, url: str) -> httpcore.ConnectionPool:
-        """httpcore's connection pool (the one under httpx.Client), used directly: half the
-        CPU per request of httpx.Client, which is what a 1,000-message/s bulk run needs."""
-        import httpcore
+    def _new_client(self, scheme: str) -> httpx.Client:
+        import httpx
 
-        scheme = "https" if url.lower().startswith("https:") else "http"
-        if scheme not in self._pools:
-            ssl_context = None
-            if scheme == "https":
-                import httpx  # only for the TLS context httpx.Client would build
-
-                # Building it loads the CA bundle (~45 ms), so a plain-HTTP run skips it.
-                ssl_context = httpx.create_ssl_context()
-            # httpx.Client's defaults: 100 connections, 20 kept alive for 5 s, HTTP/1.1.
-            self._pools[scheme] = httpcore.ConnectionPool(
-                ssl_context=ssl_context,
-                max_connections=100,
-                max_keepalive_connections=20,
-                keepalive_expiry=5.0,
-            )
-        return self._pools[scheme]
+        return httpx.Client(
+            timeout=self.timeout,
+            transport=self._transport,
+            headers=_DEFAULT_HEADERS,
+            follow_redirects=False,
+            # Certificates are verified whenever TLS is used; a plain-HTTP client has no
+            # TLS to verify (and redirects are never followed).
+            verify=scheme == "https",
+        )
 
     def _direct(self, url: str) -> bool:
-        """httpcore directly, or httpx.Client (injected transport, proxy, unusual URL)?"""
+        """Wire (http.client), or httpx.Client (injected transport, proxy, unusual URL)?"""
         if self._transport is not None:
             return False
         if self._use_direct is None:
@@ -124,35 +112,9 @@ class HttpSession:
     def _transfer_direct(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None
     ) -> tuple[int, dict[str, str], bytes]:
-        import httpcore
-
-        timeout = self.timeout
-        try:
-            raw = self._pool_for(url).request(
-                method,
-                url,
-                headers=_merged_headers(headers),
-                content=content,
-                extensions={
-                    "timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)
-                },
-            )
-        except httpcore.UnsupportedProtocol as exc:
-            raise _Failure(_BAD_URL, exc) from None
-        except (httpcore.ConnectError, httpcore.ConnectTimeout, httpcore.ProxyError) as exc:
-            raise _Failure(_NOT_SENT, exc) from None
-        except httpcore.TimeoutException as exc:
-            raise _Failure(_TIMED_OUT, exc) from None
-        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
-            raise _Failure(_LOST, exc) from None
-        response_headers = {
-            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw.headers
-        }
-        body = raw.content
-        encoding = response_headers.get("content-encoding", "").strip().lower()
-        if encoding not in ("", "identity"):
-            body = _decode(body, encoding)
-        return raw.status, response_headers, body
+        if self._wire is None:
+            self._wire = Wire(self.timeout)
+        return self._wire.exchange(method, url, _merged_headers(headers), content)
 
     def _transfer_httpx(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None
@@ -175,8 +137,8 @@ class HttpSession:
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
-        for pool in self._pools.values():
-            pool.close()
+        if self._wire is not None:
+            self._wire.close()
 
     def __enter__(self) -> HttpSession:
         return self
@@ -256,6 +218,12 @@ class HttpSession:
                         f"cannot reach {_host(request.url)}: {_describe(exc)}",
                         hint="check the network, proxy settings and base_url; nothing was sent",
                         code="unreachable",
+                    ) from None
+                if failure.kind == _INVALID:
+                    raise ProviderUnavailable(
+                        f"cannot send the request to {_host(request.url)}: {_describe(exc)}",
+                        hint="nothing was sent; a login reply may have been malformed",
+                        code="invalid_request",
                     ) from None
                 raise self._after_send_error(
                     request, exc, sends_message, timed_out=failure.kind == _TIMED_OUT
@@ -347,6 +315,7 @@ _BAD_URL = "bad-url"  # refused before any I/O
 _NOT_SENT = "not-sent"  # never connected: safe to retry, even a send
 _TIMED_OUT = "timed-out"  # sent (or partly): no reply in time
 _LOST = "lost"  # sent (or partly): the connection broke
+_INVALID = "invalid"  # a request that cannot be written (a header with a line break)
 
 
 class _Failure(Exception):
@@ -365,6 +334,7 @@ _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
 def _merged_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
+    """The default headers a request does not set itself, then its own."""
     names = {name.lower() for name in headers}
     defaults = [(k, v) for k, v in _DEFAULT_HEADERS.items() if k.lower() not in names]
     return [*defaults, *headers.items()]
@@ -408,3 +378,229 @@ def _describe(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     # httpx wraps OS errors as "[Errno 111] Connection refused"; keep it short and readable.
     return text.splitlines()[0][:200]
+
+
+# -- the direct path -------------------------------------------------------------------------
+KEEPALIVE_SECONDS = 5.0  # an idle connection older than this is closed, not reused (as httpx)
+
+
+class Wire:
+    """Keep-alive HTTP/1.1 over the standard library's http.client: one connection per send
+    thread and origin, reused while it stays open.
+
+    Why not httpx.Client here: a bulk run is CPU-bound in the client, and per request
+    httpx.Client costs ~620 us, httpcore's pool used directly ~310 us, http.client ~180 us
+    (measured against `smscli sandbox` on the 2-core CI machine); it also imports in ~20 ms
+    instead of ~70 ms, which a single send pays at start-up (SPEC §9). httpx stays for
+    proxies, injected test transports and unusual URLs (HttpSession._direct).
+
+    What httpx/httpcore did that is done here too: a connection is checked before it is
+    reused (the server may have closed it while idle: it is then readable) and dropped after
+    KEEPALIVE_SECONDS idle, so a request is not written into a dead connection; TLS verifies
+    certificates against certifi's bundle (or SSL_CERT_FILE / SSL_CERT_DIR); failures are
+    classified by whether the request can have reached the server.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[http.client.HTTPConnection] = []
+        self._ssl_context: Any = None
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._open = self._open, []
+        for connection in connections:
+            connection.close()
+
+    def exchange(
+        self, method: str, url: str, headers: list[tuple[str, str]], content: bytes | None
+    ) -> tuple[int, dict[str, str], bytes]:
+        import http.client
+
+        scheme, _, rest = url.partition("://")
+        cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+        origin, target = rest[:cut], rest[cut:]
+        if not target.startswith("/"):
+            target = "/" + target
+        for name, value in headers:
+            if _BAD_HEADER_CHARS.search(name) or _BAD_HEADER_CHARS.search(value):
+                # A token from a login reply with a line break, say: refused before any I/O.
+                raise _Failure(_INVALID, ValueError(f"the {name} header has a line break"))
+        connection = self._connection(scheme.lower(), origin)
+        try:
+            # putrequest/putheader send the headers exactly as given (request() would add
+            # Accept-Encoding and Host itself).
+            connection.putrequest(method, target, skip_accept_encoding=True)
+            for name, value in headers:
+                connection.putheader(name, value)
+            if content is not None or method in ("POST", "PUT", "PATCH"):
+                connection.putheader("Content-Length", str(len(content or b"")))
+            connection.endheaders(content)
+            reply = connection.getresponse()
+            body = reply.read()
+        except TimeoutError as exc:
+            self._discard(connection)
+            raise _Failure(_TIMED_OUT, exc) from None
+        except (OSError, http.client.HTTPException) as exc:
+            self._discard(connection)
+            raise _Failure(_LOST, exc) from None
+        except BaseException:
+            self._discard(connection)  # never reuse a connection left mid-request
+            raise
+        if reply.will_close:
+            self._discard(connection)
+        else:
+            self._local.used[connection] = time.monotonic()
+        response_headers: dict[str, str] = {}
+        for name, value in reply.getheaders():
+            key = name.lower()
+            response_headers[key] = (
+                f"{response_headers[key]}, {value}" if key in response_headers else value
+            )
+        encoding = response_headers.get("content-encoding", "").strip().lower()
+        if body and encoding not in ("", "identity"):
+            body = _decode(body, encoding)
+        return reply.status, response_headers, body
+
+    def _connection(self, scheme: str, origin: str) -> http.client.HTTPConnection:
+        """This thread's open connection to the origin, or a new, connected one."""
+        import http.client
+
+        if not hasattr(self._local, "connections"):
+            self._local.connections = {}
+            self._local.used = {}
+        key = (scheme, origin)
+        connection: http.client.HTTPConnection | None = self._local.connections.get(key)
+        if connection is not None and not self._reusable(connection):
+            self._discard(connection)
+            connection = None
+        if connection is None or connection.sock is None:
+            try:
+                if scheme == "https":
+                    connection = http.client.HTTPSConnection(
+                        origin, timeout=self.timeout, context=self._tls()
+                    )
+                else:
+                    connection = http.client.HTTPConnection(origin, timeout=self.timeout)
+            except http.client.InvalidURL as exc:
+                raise _Failure(_BAD_URL, exc) from None
+            if not 0 < connection.port < 65536:  # http.client would wrap it round
+                raise _Failure(_BAD_URL, ValueError(f"port {connection.port} is out of range"))
+            connection.response_class = _checked_response_class()
+            try:
+                connection.connect()  # DNS, TCP, TLS: a failure here sent nothing
+            except OSError as exc:
+                connection.close()
+                raise _Failure(_NOT_SENT, exc) from None
+            self._local.connections[key] = connection
+            self._local.used[connection] = time.monotonic()
+            with self._lock:
+                self._open.append(connection)
+        return connection
+
+    def _reusable(self, connection: http.client.HTTPConnection) -> bool:
+        sock = connection.sock
+        if sock is None:
+            return False
+        if time.monotonic() - self._local.used.get(connection, 0.0) > KEEPALIVE_SECONDS:
+            return False
+        import select
+
+        try:
+            # Readable while idle = the server closed it (or sent something unasked).
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def _discard(self, connection: http.client.HTTPConnection) -> None:
+        connection.close()
+        for key, known in list(self._local.connections.items()):
+            if known is connection:
+                del self._local.connections[key]
+        self._local.used.pop(connection, None)
+        with self._lock, contextlib.suppress(ValueError):
+            self._open.remove(connection)
+
+    def _tls(self) -> Any:
+        """The TLS context httpx.Client would build: certificates verified against certifi's
+        bundle, or SSL_CERT_FILE / SSL_CERT_DIR when set. Made once (loading the bundle
+        takes ~45 ms, so a plain-HTTP run never does it)."""
+        with self._lock:
+            if self._ssl_context is None:
+                import ssl
+
+                cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+                try:  # the order httpx follows
+                    if cafile:
+                        context = ssl.create_default_context(cafile=cafile)
+                    elif capath:
+                        context = ssl.create_default_context(capath=capath)
+                    else:
+                        import certifi
+
+                        context = ssl.create_default_context(cafile=certifi.where())
+                except (OSError, ssl.SSLError) as exc:
+                    raise _certificates_error(exc) from None
+                context.set_alpn_protocols(["http/1.1"])
+                self._ssl_context = context
+            return self._ssl_context
+
+
+_BAD_HEADER_CHARS = re.compile(r"[\r\n\0]")
+
+
+def _certificates_error(exc: Exception) -> ConfigError:
+    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if cafile or capath:
+        where = f"SSL_CERT_FILE={cafile}" if cafile else f"SSL_CERT_DIR={capath}"
+    else:
+        where = "certifi's bundle"
+    return ConfigError(
+        f"cannot load the CA certificates ({where}): {_describe(exc)}",
+        hint="point SSL_CERT_FILE at a PEM bundle, or unset it",
+        code="tls_certificates",
+    )
+
+
+@functools.cache
+def _checked_response_class() -> type[http.client.HTTPResponse]:
+    import http.client
+
+    class CheckedResponse(http.client.HTTPResponse):
+        """http.client takes a reply cut off inside its headers (EOF before the blank line)
+        as complete; httpx/h11 and this class call it what it is: a reply cut short."""
+
+        def begin(self) -> None:
+            raw = self.fp
+            watched = _EofWatch(raw)
+            self.fp = watched  # type: ignore[assignment]
+            try:
+                super().begin()
+            finally:
+                if self.fp is not None:  # (None: begin() closed it, a reply without a body)
+                    self.fp = raw
+            if watched.eof:
+                self.close()
+                raise http.client.RemoteDisconnected("the reply ended inside its headers")
+
+    return CheckedResponse
+
+
+class _EofWatch:
+    """Records whether a readline() hit the end of the stream (while the headers are read)."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.eof = False
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self._raw.readline(limit)
+        if not line:
+            self.eof = True
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)

@@ -1,0 +1,1022 @@
+"""smscli.http_client.Wire: the keep-alive http.client path, against real sockets on
+127.0.0.1 (never the internet, never a provider).
+
+Each test starts a small raw-socket HTTP/1.1 server in a thread (``serve``) whose replies
+come from a per-test handler and which records every request and every TCP connection, so
+keep-alive, the bytes on the wire and misbehaving servers (silence, a dropped connection,
+garbage) can be checked for real. Sessions are built without a transport, so HttpSession
+takes the Wire path unless a proxy variable is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import http
+import json
+import socket
+import ssl
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+import pytest
+
+import smscli.http_client
+from smscli.errors import (
+    ConfigError,
+    ExitCode,
+    OutcomeUnknown,
+    ProviderUnavailable,
+    SmscliError,
+)
+from smscli.http_client import USER_AGENT, HttpSession
+from smscli.models import Request
+from smscli.redaction import Redactor
+from smscli.tokens import TokenCache
+from tests.conftest import free_port
+
+_ENV_TO_CLEAR = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conftest clears only the upper-case HTTP(S)/ALL_PROXY; any proxy variable would send
+    these sessions through httpx instead of the Wire, and SSL_* would change the TLS trust."""
+    for name in _ENV_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+@dataclass
+class Seen:
+    """One request as the server read it."""
+
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]  # as received: order, case and repeats kept
+    body: bytes
+    connection: int  # which TCP connection (1, 2, ...) it came on
+
+    def header(self, name: str) -> str | None:
+        values = [v for n, v in self.headers if n.lower() == name.lower()]
+        assert len(values) <= 1, f"header {name} sent {len(values)} times"
+        return values[0] if values else None
+
+    def lower_headers(self) -> list[tuple[str, str]]:
+        return sorted((n.lower(), v) for n, v in self.headers)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: Sequence[tuple[str, str]] = ()
+    body: bytes = b'{"ok": true}'
+    close: bool = False  # close the connection after this reply, without saying so
+    raw: bytes | None = None  # send these bytes (then close) instead of a formatted reply
+    delay: float = 0.0  # wait this long before replying (cut short at teardown)
+    drop: bool = False  # close the connection instead of replying
+
+    def encode(self) -> bytes:
+        lines = [f"HTTP/1.1 {self.status} {http.HTTPStatus(self.status).phrase}"]
+        headers = list(self.headers)
+        if not any(n.lower() == "content-length" for n, _ in headers):
+            headers.append(("Content-Length", str(len(self.body))))
+        lines += [f"{n}: {v}" for n, v in headers]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
+
+Handler = Callable[[Seen], Reply]
+
+
+def ok(seen: Seen) -> Reply:
+    return Reply()
+
+
+class Server:
+    """A threaded HTTP/1.1 server on 127.0.0.1:<free port> answering with ``handler``."""
+
+    def __init__(self, handler: Handler, tls: ssl.SSLContext | None = None) -> None:
+        self.handler = handler
+        self.tls = tls
+        self.requests: list[Seen] = []
+        self.connections = 0  # TCP connections accepted
+        self.open = 0  # of those, how many the server still has open
+        self.errors: list[BaseException] = []  # unexpected exceptions in the server itself
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.02)
+        self.port: int = self._listener.getsockname()[1]
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    def url(self, path: str = "/", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def close(self) -> None:
+        self._stop.set()
+        self._acceptor.join(5)
+        self._listener.close()
+        with self._cond:
+            socks = list(self._socks)
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            thread.join(5)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            sock.settimeout(5)
+            with self._cond:
+                self.connections += 1
+                self.open += 1
+                self._socks.append(sock)
+                number = self.connections
+                self._cond.notify_all()
+            thread = threading.Thread(target=self._serve, args=(sock, number), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, sock: socket.socket, number: int) -> None:
+        reader: BinaryIO | None = None
+        try:
+            if self.tls is not None:
+                sock = self.tls.wrap_socket(sock, server_side=True)
+                with self._cond:
+                    self._socks.append(sock)
+            reader = sock.makefile("rb")
+            while True:
+                seen = _read_request(reader, number)
+                if seen is None:
+                    break  # the client closed the connection
+                with self._cond:
+                    self.requests.append(seen)
+                    self._cond.notify_all()
+                reply = self.handler(seen)
+                if reply.delay:
+                    self._stop.wait(reply.delay)
+                if reply.drop:
+                    break
+                sock.sendall(reply.raw if reply.raw is not None else reply.encode())
+                if reply.close or reply.raw is not None:
+                    break
+        except (OSError, ValueError):
+            pass  # the client went away, or sent something that is not HTTP
+        except BaseException as exc:  # a bug in the test server: fail the test
+            self.errors.append(exc)
+        finally:
+            if reader is not None:
+                reader.close()
+            sock.close()
+            with self._cond:
+                self.open -= 1
+                self._cond.notify_all()
+
+
+def _read_request(reader: BinaryIO, number: int) -> Seen | None:
+    line = reader.readline(65537)
+    if not line:
+        return None
+    method, target, version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+    headers: list[tuple[str, str]] = []
+    while True:
+        raw = reader.readline(65537)
+        if raw in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = raw.decode("latin-1").partition(":")
+        headers.append((name, value.strip()))
+    length = int(next((v for n, v in headers if n.lower() == "content-length"), "0"))
+    body = reader.read(length) if length else b""
+    return Seen(method, target, version, headers, body, number)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Server]]:
+    """``serve(handler=ok, tls=None)``: a running Server, shut down after the test."""
+    servers: list[Server] = []
+
+    def factory(handler: Handler = ok, tls: ssl.SSLContext | None = None) -> Server:
+        server = Server(handler, tls)
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.close()
+    for server in servers:
+        assert not server.errors, server.errors
+
+
+def replies(*items: Reply) -> Handler:
+    """A handler answering each request with the next reply (the last one repeats)."""
+    queue = list(items)
+
+    def handler(seen: Seen) -> Reply:
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return handler
+
+
+# --------------------------------------------------------------------------- the client
+
+
+@dataclass
+class Client:
+    session: HttpSession
+    delays: list[float]
+    trace: list[str] = field(default_factory=list)
+
+    def get(self, url: str, *, sends_message: bool = False) -> int:
+        return self.session.call(Request("GET", url), sends_message=sends_message).status_code
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., Client]]:
+    """``make(timeout=2, retries=2, transport=None)``: a session on the Wire path (no
+    transport) whose sleeps are recorded, not slept, and whose -v trace is collected."""
+    sessions: list[HttpSession] = []
+
+    def factory(
+        *, timeout: float = 2.0, retries: int = 2, transport: httpx.BaseTransport | None = None
+    ) -> Client:
+        delays: list[float] = []
+        trace: list[str] = []
+        session = HttpSession(
+            tokens=TokenCache(None).for_key("k"),
+            redactor=Redactor(),
+            timeout=timeout,
+            retries=retries,
+            sleep=delays.append,
+            trace=trace.append,
+            transport=transport,
+        )
+        sessions.append(session)
+        return Client(session, delays, trace)
+
+    yield factory
+    for session in sessions:
+        session.close()
+
+
+# --------------------------------------------------------------------------- bytes on the wire
+
+
+def test_json_post_reaches_the_server_with_exactly_the_expected_headers(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    c = make()
+    payload = {"To": "+61400000100", "Text": "Grüße €"}
+    request = Request(
+        "POST",
+        server.url("/v1/messages"),
+        headers={"Authorization": "Bearer t0k3n", "accept": "application/json"},
+        json=payload,
+    )
+    response = c.session.call(request, sends_message=True)
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+    [seen] = server.requests
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    assert (seen.method, seen.target, seen.version) == ("POST", "/v1/messages", "HTTP/1.1")
+    assert seen.body == body
+    # Every header once: the request's own "accept" replaces the default Accept, whatever
+    # the case, and Content-Length counts bytes (the text has multi-byte characters).
+    assert seen.lower_headers() == sorted(
+        [
+            ("host", f"127.0.0.1:{server.port}"),
+            ("user-agent", USER_AGENT),
+            ("accept", "application/json"),
+            ("accept-encoding", "identity"),
+            ("authorization", "Bearer t0k3n"),
+            ("content-type", "application/json"),
+            ("content-length", str(len(body))),
+        ]
+    )
+    assert len(body) > len(json.dumps(payload, ensure_ascii=False))
+
+
+def test_get_sends_the_default_headers_and_no_body_headers(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    make().get(server.url("/status"))
+    [seen] = server.requests
+    assert (seen.method, seen.target) == ("GET", "/status")
+    assert seen.lower_headers() == sorted(
+        [
+            ("host", f"127.0.0.1:{server.port}"),
+            ("user-agent", USER_AGENT),
+            ("accept", "*/*"),
+            ("accept-encoding", "identity"),
+        ]
+    )
+
+
+def test_form_post_and_empty_post(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    c = make()
+    c.session.call(Request("POST", server.url("/form"), form={"a": "1 2", "b": "é"}))
+    c.session.call(Request("POST", server.url("/empty")))
+    form, empty = server.requests
+    assert form.body == b"a=1+2&b=%C3%A9"
+    assert form.header("content-type") == "application/x-www-form-urlencoded"
+    assert form.header("content-length") == str(len(form.body))
+    assert empty.body == b""
+    assert empty.header("content-length") == "0"
+    assert empty.header("content-type") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "target"),
+    [
+        ("/x", {"b": "2", "q": "a b&c"}, "/x?b=2&q=a+b%26c"),
+        ("/x?a=1", {"b": "2"}, "/x?a=1&b=2"),
+        ("/x?a=1", {}, "/x?a=1"),
+        ("", {"b": "2"}, "/?b=2"),  # no path at all: the query still goes to "/"
+        ("", {}, "/"),
+    ],
+)
+def test_params_end_up_in_the_query_string(
+    serve: Callable[..., Server],
+    make: Callable[..., Client],
+    path: str,
+    params: dict[str, str],
+    target: str,
+) -> None:
+    server = serve()
+    make().session.call(Request("GET", server.url(path), params=params))
+    assert [s.target for s in server.requests] == [target]
+
+
+# --------------------------------------------------------------------------- keep-alive
+
+
+def test_sequential_calls_share_one_connection(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    c = make()
+    statuses = [c.get(server.url(f"/n/{i}")) for i in range(20)]
+    assert statuses == [200] * 20
+    assert server.connections == 1
+    assert [s.target for s in server.requests] == [f"/n/{i}" for i in range(20)]
+    assert c.delays == []
+
+
+def test_each_thread_keeps_its_own_connection(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    c = make()
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+    failures: list[BaseException] = []
+
+    def work(number: int) -> None:
+        try:
+            barrier.wait(5)
+            for i in range(5):
+                request = Request(
+                    "GET", server.url(f"/t{number}/{i}"), headers={"X-T": str(number)}
+                )
+                statuses.append(c.session.call(request).status_code)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert failures == []
+    assert statuses == [200] * 20
+    assert len(server.requests) == 20
+    assert server.connections <= 4
+    # One connection per thread, kept for all of its calls.
+    by_thread = {
+        n: {s.connection for s in server.requests if s.header("x-t") == str(n)} for n in range(4)
+    }
+    assert all(len(conns) == 1 for conns in by_thread.values()), by_thread
+
+
+def test_idle_connection_closed_by_the_server_is_replaced(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    # The server closes after each reply without saying so (no "Connection: close"): the
+    # client only learns it from the idle socket becoming readable (EOF).
+    server = serve(lambda seen: Reply(close=True))
+    c = make()
+    assert c.get(server.url("/1")) == 200
+    wait_for(lambda: server.open == 0)
+    time.sleep(0.05)  # let the FIN reach the client's socket
+    response = c.session.call(Request("POST", server.url("/2"), json={}), sends_message=True)
+    assert response.status_code == 200
+    assert [s.connection for s in server.requests] == [1, 2]
+    assert c.delays == []
+
+
+def test_connection_idle_longer_than_keepalive_is_not_reused(
+    serve: Callable[..., Server], make: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(smscli.http_client, "KEEPALIVE_SECONDS", 0.0)
+    server = serve()
+    c = make()
+    assert [c.get(server.url(f"/{i}")) for i in range(3)] == [200] * 3
+    assert [s.connection for s in server.requests] == [1, 2, 3]
+    # Each expired connection was closed by the client, not left open.
+    wait_for(lambda: server.open == 1)
+
+
+def test_connection_close_header_means_a_new_connection(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve(lambda seen: Reply(headers=[("Connection", "close")], close=True))
+    c = make()
+    for i in range(3):
+        response = c.session.call(Request("POST", server.url(f"/{i}"), json={}), sends_message=True)
+        assert response.status_code == 200
+    assert [s.connection for s in server.requests] == [1, 2, 3]
+    assert c.delays == []
+
+
+def test_a_429_is_retried_on_the_same_connection(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve(replies(Reply(429, headers=[("Retry-After", "1")]), Reply()))
+    c = make()
+    response = c.session.call(Request("POST", server.url("/send"), json={}), sends_message=True)
+    assert response.status_code == 200
+    assert c.delays == [1.0]
+    assert [s.connection for s in server.requests] == [1, 1]
+
+
+def test_a_5xx_is_not_retried_for_a_send_but_is_for_a_lookup(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve(lambda seen: Reply(503))
+    c = make(retries=2)
+    send = c.session.call(Request("POST", server.url("/send"), json={}), sends_message=True)
+    assert send.status_code == 503
+    assert len(server.requests) == 1
+    assert c.delays == []
+    lookup = c.session.call(Request("GET", server.url("/status")))
+    assert lookup.status_code == 503
+    assert len(server.requests) == 4
+    assert len(c.delays) == 2
+    assert server.connections == 1
+
+
+# --------------------------------------------------------------------------- failures
+
+
+@pytest.mark.parametrize("sends_message", [True, False])
+def test_connection_refused_is_retried_then_unreachable(
+    make: Callable[..., Client], sends_message: bool
+) -> None:
+    port = free_port()  # bound, then closed: nothing listens there
+    c = make(retries=2)
+    with pytest.raises(ProviderUnavailable) as info:
+        c.session.call(
+            Request("POST", f"http://127.0.0.1:{port}/send", json={}), sends_message=sends_message
+        )
+    assert info.value.code == "unreachable"
+    assert info.value.exit_code == ExitCode.UNAVAILABLE
+    assert int(info.value.exit_code) == 6
+    assert "127.0.0.1" in info.value.message
+    assert "refused" in info.value.message.lower()
+    assert "nothing was sent" in (info.value.hint or "")
+    # Retried `retries` times with backoff, slept through the injected sleep.
+    assert len(c.delays) == 2
+    assert 0.25 <= c.delays[0] <= 0.5
+    assert 0.5 <= c.delays[1] <= 1.0
+
+
+def test_connection_refused_without_retries(make: Callable[..., Client]) -> None:
+    c = make(retries=0)
+    with pytest.raises(ProviderUnavailable):
+        c.get(f"http://127.0.0.1:{free_port()}/")
+    assert c.delays == []
+
+
+@pytest.mark.parametrize(
+    ("sends_message", "error", "exit_code"),
+    [(True, OutcomeUnknown, 7), (False, ProviderUnavailable, 6)],
+)
+def test_connection_dropped_after_the_request(
+    serve: Callable[..., Server],
+    make: Callable[..., Client],
+    sends_message: bool,
+    error: type[SmscliError],
+    exit_code: int,
+) -> None:
+    server = serve(replies(Reply(drop=True), Reply()))
+    c = make(retries=2)
+    with pytest.raises(error) as info:
+        c.session.call(Request("POST", server.url("/send"), json={}), sends_message=sends_message)
+    assert type(info.value) is error
+    assert info.value.code == "connection_lost"
+    assert info.value.exit_code == exit_code
+    assert "connection lost" in info.value.message
+    assert "127.0.0.1" in info.value.message
+    # Never retried: the server saw the request exactly once.
+    assert len(server.requests) == 1
+    assert c.delays == []
+    # The dead connection is not reused: the next call works on a new one.
+    assert c.get(server.url("/next")) == 200
+    assert [s.connection for s in server.requests] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("sends_message", "error"), [(True, OutcomeUnknown), (False, ProviderUnavailable)]
+)
+def test_no_reply_within_the_timeout(
+    serve: Callable[..., Server],
+    make: Callable[..., Client],
+    sends_message: bool,
+    error: type[SmscliError],
+) -> None:
+    server = serve(replies(Reply(delay=0.8, body=b"late"), Reply(body=b"fresh")))
+    c = make(timeout=0.3, retries=2)
+    started = time.monotonic()
+    with pytest.raises(error) as info:
+        c.session.call(Request("POST", server.url("/send"), json={}), sends_message=sends_message)
+    assert time.monotonic() - started < 0.75
+    assert type(info.value) is error
+    assert info.value.code == "timeout"
+    assert "no reply within 0.3s" in info.value.message
+    assert len(server.requests) == 1
+    assert c.delays == []
+    # The late reply must never be taken as the answer to the next request.
+    response = c.session.call(Request("GET", server.url("/next")))
+    assert response.content == b"fresh"
+    assert [s.connection for s in server.requests] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"NOT HTTP\r\n\r\n", id="garbage"),
+        pytest.param(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"ok"', id="body-cut"),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", id="chunk-cut"
+        ),
+    ],
+)
+def test_unreadable_reply_to_a_send_is_outcome_unknown(
+    serve: Callable[..., Server], make: Callable[..., Client], raw: bytes
+) -> None:
+    server = serve(replies(Reply(raw=raw), Reply()))
+    c = make()
+    with pytest.raises(OutcomeUnknown) as info:
+        c.session.call(Request("POST", server.url("/send"), json={}), sends_message=True)
+    assert info.value.code == "connection_lost"
+    assert info.value.exit_code == 7
+    assert len(server.requests) == 1
+    assert c.delays == []
+    assert c.get(server.url("/next")) == 200
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Le", id="header-cut"),
+        pytest.param(b"HTTP/1.1 200 OK\r\n", id="status-line-only"),
+    ],
+)
+def test_reply_cut_inside_its_headers_is_outcome_unknown(
+    serve: Callable[..., Server], make: Callable[..., Client], raw: bytes
+) -> None:
+    server = serve(lambda seen: Reply(raw=raw))
+    c = make()
+    try:
+        response = c.session.call(Request("POST", server.url("/send"), json={}), sends_message=True)
+    except OutcomeUnknown as exc:
+        assert exc.code == "connection_lost"
+    else:
+        pytest.fail(
+            f"a cut-off reply was accepted: HTTP {response.status_code} {response.content!r}"
+        )
+
+
+def test_unparsable_port_is_a_config_error_and_nothing_is_sent(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    c = make()
+    for url in ("http://127.0.0.1:notaport/x", f"http://127.0.0.1:{server.port}x/x"):
+        with pytest.raises(ConfigError) as info:
+            c.session.call(Request("POST", url, json={}), sends_message=True)
+        assert info.value.code == "invalid_base_url"
+        assert info.value.exit_code == 3
+        assert url in info.value.message
+    assert server.connections == 0
+    assert c.delays == []
+
+
+def test_out_of_range_port_is_a_config_error_and_nothing_is_sent(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    c = make()
+    url = f"http://127.0.0.1:{server.port + 65536}/send"
+    try:
+        c.session.call(Request("POST", url, json={}), sends_message=True)
+    except ConfigError as exc:
+        assert exc.code == "invalid_base_url"
+    else:
+        pytest.fail(f"{url} was accepted; the server on port {server.port} got the request")
+    assert server.connections == 0
+
+
+# --------------------------------------------------------------------------- replies
+
+
+def _deflate_raw(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("GZIP", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", _deflate_raw),
+        ("identity", lambda body: body),
+    ],
+)
+def test_compressed_reply_is_decoded(
+    serve: Callable[..., Server],
+    make: Callable[..., Client],
+    encoding: str,
+    encode: Callable[[bytes], bytes],
+) -> None:
+    body = json.dumps({"id": "m-1", "text": "x" * 500}).encode()
+    server = serve(lambda seen: Reply(headers=[("Content-Encoding", encoding)], body=encode(body)))
+    response = make().session.call(Request("GET", server.url("/")))
+    assert response.content == body
+    assert response.json()["id"] == "m-1"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [("br", b"\x1b\x0b\x00\xf8\xa5\x40\x42\x62"), ("gzip", b"not gzip at all"), ("compress", b"x")],
+)
+@pytest.mark.parametrize(
+    ("sends_message", "error"), [(True, OutcomeUnknown), (False, ProviderUnavailable)]
+)
+def test_undecodable_reply_is_a_failure_not_a_wrong_body(
+    serve: Callable[..., Server],
+    make: Callable[..., Client],
+    encoding: str,
+    body: bytes,
+    sends_message: bool,
+    error: type[SmscliError],
+) -> None:
+    server = serve(lambda seen: Reply(headers=[("Content-Encoding", encoding)], body=body))
+    c = make()
+    with pytest.raises(error) as info:
+        c.session.call(Request("POST", server.url("/send"), json={}), sends_message=sends_message)
+    # Classified like a reply that could not be read (the request did reach the server).
+    assert type(info.value) is error
+    assert info.value.code == "connection_lost"
+    if encoding == "br":
+        assert "unsupported Content-Encoding 'br'" in info.value.message
+    assert len(server.requests) == 1
+    assert c.delays == []
+
+
+def test_empty_body_with_content_encoding_is_an_empty_reply(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve(lambda seen: Reply(202, headers=[("Content-Encoding", "gzip")], body=b""))
+    response = make().session.call(
+        Request("POST", server.url("/send"), json={}), sends_message=True
+    )
+    assert response.status_code == 202
+    assert response.content == b""
+
+
+def test_repeated_headers_are_joined_and_names_lower_cased(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    date = formatdate(usegmt=True)
+    headers = [
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+        ("X-Dup", "one"),
+        ("x-dup", "two"),
+        ("X-Request-ID", "r-42"),
+        ("Date", date),
+        ("Content-Type", "application/json"),
+    ]
+    server = serve(lambda seen: Reply(headers=headers))
+    c = make()
+    assert c.session.last_date is None
+    response = c.session.call(Request("GET", server.url("/")))
+    assert response.headers == {
+        "set-cookie": "a=1, b=2",
+        "x-dup": "one, two",
+        "x-request-id": "r-42",
+        "date": date,
+        "content-type": "application/json",
+        "content-length": str(len(b'{"ok": true}')),
+    }
+    assert response.header("X-DUP") == "one, two"
+    assert c.session.last_date == date
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        pytest.param(
+            Reply(headers=[("Content-Encoding", "gzip")], body=gzip.compress(b"{}")), id="gzip"
+        ),
+        pytest.param(
+            Reply(headers=[("Content-Encoding", "deflate")], body=_deflate_raw(b"{}")),
+            id="raw-deflate",
+        ),
+        pytest.param(
+            Reply(headers=[("X-A", "1"), ("x-a", "2"), ("Date", "Sun, 01 Jan 2023 00:00:00 GMT")]),
+            id="headers",
+        ),
+        pytest.param(Reply(201, body=b""), id="empty"),
+    ],
+)
+def test_wire_and_httpx_see_the_same_reply(
+    serve: Callable[..., Server], make: Callable[..., Client], reply: Reply
+) -> None:
+    """Both paths turn the same bytes into the same Response."""
+    server = serve(lambda seen: reply)
+    wire = make().session.call(Request("GET", server.url("/")))
+    via_httpx = make(transport=httpx.HTTPTransport()).session.call(Request("GET", server.url("/")))
+    assert (wire.status_code, dict(wire.headers), wire.content) == (
+        via_httpx.status_code,
+        dict(via_httpx.headers),
+        via_httpx.content,
+    )
+
+
+# --------------------------------------------------------------------------- proxies
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY"])
+def test_proxy_variable_sends_the_request_through_httpx_and_the_proxy(
+    serve: Callable[..., Server],
+    make: Callable[..., Client],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+) -> None:
+    origin = serve()
+    proxy = serve(lambda seen: Reply(body=b'{"via": "proxy"}'))
+    monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.port}")
+    c = make()
+    response = c.session.call(Request("GET", origin.url("/v1/status"), params={"id": "7"}))
+    assert response.json() == {"via": "proxy"}
+    [seen] = proxy.requests
+    # httpx's absolute-form request line: the proxy is told the whole URL.
+    assert seen.target == f"http://127.0.0.1:{origin.port}/v1/status?id=7"
+    assert seen.header("user-agent") == USER_AGENT
+    assert origin.connections == 0
+
+
+def test_no_proxy_lets_httpx_go_direct(
+    serve: Callable[..., Server], make: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin = serve()
+    proxy = serve()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    c = make()
+    assert c.get(origin.url("/direct")) == 200
+    assert [s.target for s in origin.requests] == ["/direct"]
+    assert proxy.connections == 0
+
+
+# --------------------------------------------------------------------------- close
+
+
+def test_close_closes_the_connections_and_a_later_call_reconnects(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    c = make()
+    assert c.get(server.url("/1")) == 200
+    assert server.open == 1
+    c.session.close()
+    wait_for(lambda: server.open == 0)  # the server saw EOF
+    # Wire.close() empties its list; the thread's closed connection is then replaced.
+    assert c.get(server.url("/2")) == 200
+    assert [s.connection for s in server.requests] == [1, 2]
+    c.session.close()
+    c.session.close()  # closing twice is fine
+    wait_for(lambda: server.open == 0)
+
+
+# --------------------------------------------------------------------------- TLS
+
+# A self-signed certificate for IP 127.0.0.1 (CA:TRUE, valid 2000-2100), test-only.
+_CERT = """-----BEGIN CERTIFICATE-----
+MIIBjjCCATOgAwIBAgIBATAKBggqhkjOPQQDAjAUMRIwEAYDVQQDDAkxMjcuMC4w
+LjEwIBcNMDAwMTAxMDAwMDAwWhgPMjEwMDAxMDEwMDAwMDBaMBQxEjAQBgNVBAMM
+CTEyNy4wLjAuMTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABDr3PC9p6q/n+DHU
+01hyRWecRL+zHPT/pjxHvhCv26TQa1UDmFvKXquDCaZRsrF3ShefGDmgaHk9gF+U
+ckRBG9SjdDByMA8GA1UdEQQIMAaHBH8AAAEwDwYDVR0TAQH/BAUwAwEB/zAOBgNV
+HQ8BAf8EBAMCAoQwHQYDVR0OBBYEFIo+CxAFZd915HEbWYxhCQfhfvxoMB8GA1Ud
+IwQYMBaAFIo+CxAFZd915HEbWYxhCQfhfvxoMAoGCCqGSM49BAMCA0kAMEYCIQDC
+tovmEm2fktv7zHWRVqxzJg1jwe5GHhmeS0LaRRhjrwIhAM3nSYGKRjhoNkoTJ/hH
+1na9aD8T+6YfNzoIdiIVWGVX
+-----END CERTIFICATE-----
+"""
+_KEY = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgJZu9SK0QTGm/6Vov
+3BuEEi2WZBNDjZxdUgxAJHx7YtuhRANCAAQ69zwvaeqv5/gx1NNYckVnnES/sxz0
+/6Y8R74Qr9uk0GtVA5hbyl6rgwmmUbKxd0oXnxg5oGh5PYBflHJEQRvU
+-----END PRIVATE KEY-----
+"""
+
+
+@dataclass
+class Tls:
+    cert_file: Path
+    server: ssl.SSLContext
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    cert.write_text(_CERT)
+    key.write_text(_KEY)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return Tls(cert, context)
+
+
+def test_https_with_ssl_cert_file_verifies_and_keeps_alive(
+    serve: Callable[..., Server],
+    make: Callable[..., Client],
+    monkeypatch: pytest.MonkeyPatch,
+    tls: Tls,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls.cert_file))
+    server = serve(tls=tls.server)
+    c = make()
+    for i in range(3):
+        response = c.session.call(Request("POST", server.url(f"/{i}", "https"), json={"i": i}))
+        assert response.json() == {"ok": True}
+    assert [s.body for s in server.requests] == [b'{"i": 0}', b'{"i": 1}', b'{"i": 2}']
+    assert server.connections == 1
+
+
+def test_https_with_an_untrusted_certificate_is_unreachable(
+    serve: Callable[..., Server], make: Callable[..., Client], tls: Tls
+) -> None:
+    server = serve(tls=tls.server)  # no SSL_CERT_FILE: certifi's bundle does not trust it
+    c = make(retries=1)
+    with pytest.raises(ProviderUnavailable) as info:
+        c.session.call(Request("POST", server.url("/send", "https"), json={}), sends_message=True)
+    assert info.value.code == "unreachable"
+    assert "CERTIFICATE_VERIFY_FAILED" in info.value.message
+    assert server.requests == []
+    assert len(c.delays) == 1
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "not-pem"])
+def test_bad_ssl_cert_file_is_a_config_error(
+    make: Callable[..., Client], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
+) -> None:
+    path = _bad_ca_file(tmp_path, kind)
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    c = make()
+    with pytest.raises(ConfigError) as info:
+        c.get(f"https://127.0.0.1:{free_port()}/")
+    assert info.value.code == "tls_certificates"
+    assert info.value.exit_code == 3
+    assert f"SSL_CERT_FILE={path}" in info.value.message
+    assert c.delays == []
+
+
+@pytest.mark.parametrize("kind", ["missing", "not-pem"])
+def test_bad_ssl_cert_file_behind_a_proxy_is_a_config_error(
+    make: Callable[..., Client], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(_bad_ca_file(tmp_path, kind)))
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{free_port()}")
+    c = make(retries=0)
+    with pytest.raises(SmscliError) as info:
+        c.get(f"https://127.0.0.1:{free_port()}/")
+    assert info.value.exit_code == 3
+
+
+def _bad_ca_file(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / "ca.pem"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "not-pem":
+        path.write_text("not a certificate\n")
+    return path
+
+
+# --------------------------------------------------------------------------- header values
+
+
+def test_header_value_with_a_line_break_is_an_smscli_error(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    c = make()
+    with pytest.raises(ProviderUnavailable) as info:
+        c.session.call(Request("GET", server.url("/"), headers={"Authorization": "Bearer abc\n"}))
+    assert info.value.exit_code is ExitCode.UNAVAILABLE
+    assert info.value.code == "invalid_request"
+    assert "nothing was sent" in (info.value.hint or "")
+    assert "abc" not in info.value.message  # names the header, not its value
+    assert server.requests == []
+
+
+def test_connection_is_usable_after_a_rejected_header(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    c = make()
+    with pytest.raises(ProviderUnavailable):
+        c.session.call(Request("GET", server.url("/"), headers={"Authorization": "Bearer abc\n"}))
+    response = c.session.call(Request("POST", server.url("/send"), json={}), sends_message=True)
+    assert response.status_code == 200
+    assert [s.target for s in server.requests] == ["/send"]
+
+
+# --------------------------------------------------------------------------- -v trace
+
+
+def test_trace_of_a_wire_exchange_has_no_secret(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    token = "s3cr3t-t0k3n-value"
+    server = serve(lambda seen: Reply(body=json.dumps({"echo": token}).encode()))
+    c = make()
+    c.session.add_secret(token)
+    url = server.url("/v1/send")
+    response = c.session.call(
+        Request(
+            "POST",
+            url,
+            headers={"Authorization": f"Bearer {token}"},
+            json={"note": token, "to": "+61400000100"},
+        ),
+        sends_message=True,
+    )
+    assert response.status_code == 200
+    trace = "\n".join(c.trace)
+    assert f"> POST {url}" in c.trace
+    assert any(line.startswith("< HTTP 200 (") for line in c.trace)
+    assert "> Authorization: Bearer ***" in c.trace
+    assert "+61400000100" in trace
+    assert token not in trace
+    # Redaction is for the trace only: the server got the real token.
+    [seen] = server.requests
+    assert seen.header("authorization") == f"Bearer {token}"
