@@ -9,6 +9,7 @@ Two layers, so that a secret is hidden even where nobody thought to look:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -42,6 +43,7 @@ def _xml_escape(value: str, *, quotes: bool = False) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=1024)  # a run sees the same few dozen names again and again
 def is_secret_name(name: str) -> bool:
     lowered = name.lower()
     return lowered not in _NOT_SECRET and bool(_SECRET_NAME.search(lowered))
@@ -52,6 +54,7 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
+        self._longest_first: list[str] = []
         for value in secrets:
             self.add(value)
 
@@ -62,12 +65,14 @@ class Redactor:
         self._values.add(json.dumps(value)[1:-1])
         self._values.add(_xml_escape(value))
         self._values.add(_xml_escape(value, quotes=True))
+        # Longest first, so that a secret containing another is masked whole.
+        self._longest_first = sorted(self._values, key=len, reverse=True)
 
     def text(self, text: str) -> str:
         """Scrub a free text (an error message, a response body, a log line)."""
-        text = _XML_SECRET.sub(lambda m: f"<{m['tag']}{m['attrs']}>{MASK}</{m['tag']}>", text)
-        # Longest first, so that a secret containing another is masked whole.
-        for value in sorted(self._values, key=len, reverse=True):
+        if "<" in text:
+            text = _XML_SECRET.sub(lambda m: f"<{m['tag']}{m['attrs']}>{MASK}</{m['tag']}>", text)
+        for value in self._longest_first:
             if value in text:
                 text = text.replace(value, MASK)
         return text

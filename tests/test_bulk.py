@@ -774,3 +774,136 @@ def test_ctrl_c_finishes_and_records_in_flight_sends(
     resumed = cli(*args, "--resume", batch, "--json")
     assert resumed.exit_code == 0, resumed.output
     assert Counter(m["target"] for m in cli.sandbox.messages()) == dict.fromkeys(targets, 1)
+
+
+# -- bulk.Runner on its own: rounds, the history, a crash, a second Ctrl-C -----------------------
+class RunnerHarness:
+    """A Runner over a real History in tmp_path and a fake send that checks, from the send
+    thread, what the history holds at the moment a request would go out."""
+
+    def __init__(self, tmp_path: Path, *, concurrency: int = 4) -> None:
+        from smscli.encoding import analyze
+        from smscli.history import History
+        from smscli.models import Message
+
+        self.path = tmp_path / "history.sqlite3"
+        self.history = History(self.path)
+        self.message = Message(check=analyze("hi"))
+        self.concurrency = concurrency
+        self.records = 0
+        self.sent: list[str] = []
+        self.printed: list[str] = []
+        self.unknown_at_send: list[int] = []
+        self.problems: list[str] = []
+        self.fail_on: str | None = None
+        self.on_send: Any = None
+        self.lock = threading.Lock()
+        record = self.history.record
+
+        def counting_record(**kwargs: Any) -> list[int | None]:
+            self.records += 1
+            return record(**kwargs)
+
+        self.history.record = counting_record  # type: ignore[method-assign]
+
+    def rows(self) -> dict[str, str]:
+        db = sqlite3.connect(self.path)
+        try:
+            return dict(db.execute("SELECT target, status FROM sends ORDER BY id").fetchall())
+        finally:
+            db.close()
+
+    def send(self, job: bulk.Job, targets: list[Any]) -> list[Any]:
+        from smscli.models import SendResult, Status
+
+        [target] = targets
+        rows = self.rows()
+        if rows.get(str(target)) != "unknown":
+            self.problems.append(f"{target}: no unknown row before the request ({rows})")
+        self.unknown_at_send.append(sum(1 for s in rows.values() if s == "unknown"))
+        if self.on_send is not None:
+            self.on_send(str(target))
+        if str(target) == self.fail_on:
+            raise RuntimeError("a bug in a send thread")
+        with self.lock:
+            self.sent.append(str(target))
+        return [SendResult("emnify", None, str(target), Status.ACCEPTED, message_id=str(target))]
+
+    def on_result(self, result: Any) -> None:
+        # Called from the main thread after the round's transaction: already recorded.
+        if self.rows().get(result.target) != "accepted":
+            self.problems.append(f"{result.target} printed before it was recorded")
+        self.printed.append(result.target)
+
+    def run(self, count: int) -> bulk.Outcome:
+        from smscli.history import Attempt
+        from smscli.models import Target
+
+        jobs = (bulk.Job([Target("endpoint", f"{n}7")], self.message, n) for n in range(count))
+        runner = bulk.Runner(
+            self.send,
+            history=self.history,
+            attempt=lambda job, t: Attempt("emnify", None, "x", str(t), "hi", 1, "gsm7", None),
+            concurrency=self.concurrency,
+            limiter=RateLimiter(None),
+            on_result=self.on_result,
+            keep_results=False,
+        )
+        try:
+            return runner.run(jobs)
+        finally:
+            self.history.close()
+
+
+def test_runner_records_before_each_request_and_prints_only_what_is_recorded(
+    tmp_path: Path,
+) -> None:
+    h = RunnerHarness(tmp_path, concurrency=4)
+    outcome = h.run(200)
+    assert h.problems == []
+    assert outcome.counts == {"total": 200, "accepted": 200, "failed": 0, "skipped": 0}
+    assert sorted(h.printed) == sorted(h.sent) and len(set(h.sent)) == 200
+    assert set(h.rows().values()) == {"accepted"}
+    # The window: never more than 2 jobs per thread handed out and not yet recorded.
+    assert max(h.unknown_at_send) <= 2 * 4
+    # Rounds share a commit: far fewer transactions than the 400 of two writes per target.
+    assert h.records <= 200 // 2
+
+
+def test_runner_bug_in_a_send_thread_stops_and_drops_rows_never_sent(tmp_path: Path) -> None:
+    h = RunnerHarness(tmp_path, concurrency=3)
+    h.fail_on = "endpoint:207"
+    with pytest.raises(RuntimeError, match="a bug in a send thread"):
+        h.run(100)
+    rows = h.rows()
+    # What went out is recorded; the crashed request stays unknown; jobs handed out but never
+    # started have no row (nothing was sent for them).
+    assert {t for t, s in rows.items() if s == "accepted"} == set(h.sent)
+    assert {t for t, s in rows.items() if s == "unknown"} == {"endpoint:207"}
+    assert len(rows) == len(h.sent) + 1 < 100
+
+
+def test_runner_second_ctrl_c_stops_waiting(tmp_path: Path) -> None:
+    h = RunnerHarness(tmp_path, concurrency=2)
+    release = threading.Event()
+
+    def on_send(target: str) -> None:
+        if target == "endpoint:57":
+            os.kill(os.getpid(), signal.SIGINT)  # first: stop handing out jobs
+            release.wait(2)
+            os.kill(os.getpid(), signal.SIGINT)  # second: stop waiting for this one
+            release.wait(0.5)
+
+    h.on_send = on_send
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    timer = threading.Timer(0.2, release.set)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        h.run(50)
+    timer.cancel()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    rows = h.rows()
+    assert rows["endpoint:57"] == "unknown"  # in flight when the run was abandoned
+    assert "endpoint:497" not in rows  # never handed out
+    assert set(rows.values()) <= {"accepted", "unknown"}
+    assert sum(1 for s in rows.values() if s == "unknown") <= 2 * 2
