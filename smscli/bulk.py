@@ -83,6 +83,46 @@ class RowSource:
         return csv_columns(self._lines())
 
 
+class DistinctTargets:
+    """The targets seen so far, for the duplicate check: a set for the first
+    ``IN_MEMORY`` of them, then a private temporary SQLite database on disk, so that memory
+    stays flat however long the --to-file (its page cache is bounded; the file is deleted
+    when it is closed)."""
+
+    IN_MEMORY = 20_000
+
+    def __init__(self) -> None:
+        self._set: set[str] = set()
+        self._db: Any = None
+
+    def add(self, key: str) -> bool:
+        """Remember ``key``; False when it was seen before."""
+        if key in self._set:
+            return False
+        if len(self._set) < self.IN_MEMORY:
+            self._set.add(key)
+            return True
+        if self._db is None:
+            import sqlite3
+
+            # "": a temporary on-disk database, deleted on close (SQLite's own rule).
+            self._db = sqlite3.connect("", isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=OFF")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+            self._db.execute("BEGIN")  # never committed: it is thrown away
+        cursor = self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (key,))
+        return bool(cursor.rowcount == 1)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
 def template_fields(text: str) -> list[str]:
     """The ``{column}`` names a --template text uses."""
     try:

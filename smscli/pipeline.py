@@ -186,7 +186,7 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
 
     Every target and every (rendered) message is checked before the first request.
     """
-    from smscli.bulk import Job, Plan, RowSource, render, template_fields
+    from smscli.bulk import DistinctTargets, Job, Plan, RowSource, render, template_fields
 
     choice = config_mod.choose(cfg, opts.profile, opts.provider)
     info = choice.info
@@ -245,33 +245,41 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
 
     provider = load(info)(settings)
 
+    duplicates: set[int] = set()  # row numbers (memory grows with duplicates, not targets)
+
     def checked(
         report: bool,
     ) -> Iterator[tuple[int, str, Target | None, Message | None, SmscliError | None]]:
-        """(row, raw, target, message, error) for every row, duplicates dropped."""
-        seen: set[str] = set()
-        for n, row in enumerate(source.rows(), 1):
-            raw = row["to"]
-            try:
-                target, warnings = parse_target(raw, info.target_kinds)
-                if str(target) in seen:
-                    if report:
-                        out.warn(f"target {n}: duplicate {target}; sent once")
+        """(row, raw, target, message, error) for every row, duplicates dropped. The first
+        pass (report=True) finds the duplicates; the second skips the rows it found."""
+        seen = DistinctTargets() if report else None
+        try:
+            for n, row in enumerate(source.rows(), 1):
+                if n in duplicates:
                     continue
-                seen.add(str(target))
-                message = make_message(render(body, row)) if opts.template else base_message
-                assert message is not None
-                provider.check_message(message, [target])
-            except SmscliError as err:
-                if not isinstance(err, InputError):
-                    raise
-                err.message = f"target {n} ({raw}): {err.message}"
-                yield n, raw, None, None, err
-                continue
-            if report:
-                for w in warnings:
-                    out.warn(f"target {n}: {w}")
-            yield n, raw, target, message, None
+                raw = row["to"]
+                try:
+                    target, warnings = parse_target(raw, info.target_kinds)
+                    if seen is not None and not seen.add(str(target)):
+                        duplicates.add(n)
+                        out.warn(f"target {n}: duplicate {target}; sent once")
+                        continue
+                    message = make_message(render(body, row)) if opts.template else base_message
+                    assert message is not None
+                    provider.check_message(message, [target])
+                except SmscliError as err:
+                    if not isinstance(err, InputError):
+                        raise
+                    err.message = f"target {n} ({raw}): {err.message}"
+                    yield n, raw, None, None, err
+                    continue
+                if report:
+                    for w in warnings:
+                        out.warn(f"target {n}: {w}")
+                yield n, raw, target, message, None
+        finally:
+            if seen is not None:
+                seen.close()
 
     plan = Plan(total=0)
     for _n, raw, _target, _message, err in checked(report=True):

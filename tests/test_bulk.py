@@ -341,6 +341,35 @@ def test_duplicates_are_sent_once(cli: Cli, tmp_path: Path) -> None:
     assert res.stderr.count("duplicate") == 3
 
 
+def test_distinct_targets_spill_to_disk_past_the_in_memory_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bulk.DistinctTargets, "IN_MEMORY", 3)
+    seen = bulk.DistinctTargets()
+    first = [seen.add(f"endpoint:{n}") for n in range(10)]
+    assert first == [True] * 10
+    assert len(seen._set) == 3 and seen._db is not None  # the rest went to SQLite
+    # Duplicates are found on both sides of the boundary.
+    assert [seen.add(k) for k in ("endpoint:0", "endpoint:2", "endpoint:3", "endpoint:9")] == [
+        False
+    ] * 4
+    assert seen.add("endpoint:10") is True
+    seen.close()
+    assert seen._db is None
+
+
+def test_duplicates_past_the_in_memory_limit_are_sent_once(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bulk.DistinctTargets, "IN_MEMORY", 4)
+    targets = [ep(n) for n in range(1, 13)]
+    path = targets_file(tmp_path, [*targets, ep(11), ep(2), "endpoint:0097", *targets[:3]])
+    res = cli(*EM, "--to-file", path, "--rate", "0", "ping", "--json")
+    assert res.exit_code == 0, res.output
+    assert sorted(posted_endpoints(cli)) == sorted(targets)
+    assert res.stderr.count("duplicate") == 6
+
+
 def test_more_than_100_targets_need_yes(cli: Cli, tmp_path: Path, isolated: Path) -> None:
     path = targets_file(tmp_path, [ep(n) for n in range(1, 102)])
     res = cli(*EM, "--to-file", path, "--rate", "0", "ping", "--json")

@@ -1,31 +1,37 @@
 """Bulk-sending benchmark (SPEC §9): throughput and memory of many targets.
 
     python tests/benchmarks/bench_bulk.py [--targets 10000] [--memory-targets 100000]
-                                          [--concurrency 8] [--strict]
+                                          [--concurrency N] [--strict]
 
 Starts `smscli sandbox` as a separate process on a free loopback port, writes N emnify
 targets (ordinary endpoint ids: none ends in a magic suffix) and runs
 
     smscli emnify --base-url <sandbox>/emnify --application-token … --to-file F --yes
-                  --rate 0 --concurrency 8 -q [--no-history] TEXT
+                  --rate 0 [--concurrency N] (-q --no-history | --jsonl) TEXT
 
-once without and once with the history, printing messages per second against the SPEC
-target (≥ 1,000/s). Then it sends to a 100,000-line --to-file (--no-history, like the first
-run) and compares the two runs' peak RSS (each child's own ru_maxrss, from wait4): "flat"
-means roughly equal; the slope in bytes per extra target is printed too. Each run gets a
-fresh sandbox, so the sandbox's growing message store does not slow the next one. About
-2.5 minutes on a 2-core machine (the 100,000-target send is most of it).
+twice: once lean (-q: message ids only, no history), and once as the issue's "done when"
+asks, with every RESULT streamed as --jsonl and recorded in the history; that run is then
+checked: N RESULT lines, all accepted, and N accepted rows of its batch in the history.
+Messages per second are printed against the SPEC target (≥ 1,000/s). Then it sends to a
+100,000-line --to-file (lean, like the first run) and compares the two lean runs' peak RSS
+(each child's own ru_maxrss, from wait4): "flat" means roughly equal; the slope in bytes per
+extra target is printed too. Each run gets a fresh sandbox, so the sandbox's growing message
+store does not slow the next one. About 1.5 minutes on a 2-core machine (the 100,000-target
+send is most of it). --concurrency defaults to smscli's own default.
 
 Not collected by pytest (no test_ functions; the file name does not match test_*.py).
-``--strict`` exits 1 when the throughput is below the target or the memory is not flat.
+``--strict`` exits 1 when the throughput is below the target, a RESULT or history row is
+missing, or the memory is not flat.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -108,8 +114,8 @@ def send(
     count: int,
     env: dict[str, str],
     *,
-    concurrency: int,
-    history: bool,
+    concurrency: int | None,
+    lean: bool,
 ) -> Measured:
     argv = [
         SMSCLI,
@@ -123,10 +129,8 @@ def send(
         "--yes",
         "--rate",
         "0",
-        "--concurrency",
-        str(concurrency),
-        "-q",
-        *([] if history else ["--no-history"]),
+        *(["--concurrency", str(concurrency)] if concurrency else []),
+        *(["-q", "--no-history"] if lean else ["--jsonl"]),
         f"bench {label}",
     ]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -138,7 +142,16 @@ def send(
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        sent = sum(1 for line in out if line.strip())
+        if lean:
+            sent = sum(1 for line in out if line.strip())
+        else:  # every RESULT is a JSON line, and accepted
+            # Streamed, not kept: ru_maxrss of a child that was vfork()ed counts this
+            # process's own peak RSS (Linux records the old mm's high-water mark at exec),
+            # so a benchmark that grew would make every later child look bigger.
+            sent = sum(
+                1 for line in out if line.strip() and json.loads(line)["status"] == "accepted"
+            )
+            check_history(env, label, count)
         if proc.returncode != 0:
             err.seek(0)
             tail = err.read().decode("utf-8", "replace")[-800:]
@@ -146,6 +159,15 @@ def send(
     if sent != count:
         raise SystemExit(f"{label}: {sent} message ids printed for {count} targets")
     return Measured(label, count, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, sent)
+
+
+def check_history(env: dict[str, str], label: str, count: int) -> None:
+    """The run's batch has ``count`` rows, all accepted (a fresh data dir per run)."""
+    db = Path(env["SMSCLI_DATA_DIR"]) / "history.sqlite3"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT status, COUNT(*) FROM sends GROUP BY status").fetchall()
+    if dict(rows) != {"accepted": count}:
+        raise SystemExit(f"{label}: history has {dict(rows)}, expected {count} accepted rows")
 
 
 def main() -> int:
@@ -157,7 +179,7 @@ def main() -> int:
         default=100_000,
         help="--to-file size compared with --targets for memory (0 skips it)",
     )
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=None, help="default: smscli's")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
 
@@ -177,18 +199,19 @@ def main() -> int:
     try:
         path = home / f"targets-{args.targets}.txt"
         write_targets(path, args.targets)
-        for label, history in (("--no-history", False), ("with history", True)):
+        for label, lean in (("-q --no-history", True), ("--jsonl + history", False)):
             sandbox = SandboxProcess(env)
+            run_env = env | {"SMSCLI_DATA_DIR": str(home / f"data-{len(rows)}")}
             try:
                 rows.append(
                     send(
-                        f"send {label}",
+                        label,
                         sandbox,
                         path,
                         args.targets,
-                        env,
+                        run_env,
                         concurrency=args.concurrency,
-                        history=history,
+                        lean=lean,
                     )
                 )
             finally:
@@ -200,13 +223,13 @@ def main() -> int:
             try:
                 rows.append(
                     send(
-                        "send --no-history",
+                        "-q --no-history",
                         sandbox,
                         path,
                         size,
                         env,
                         concurrency=args.concurrency,
-                        history=False,
+                        lean=True,
                     )
                 )
             finally:
@@ -218,8 +241,8 @@ def main() -> int:
     cpus = os.cpu_count() or 0
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"smscli bulk benchmark (SPEC §9): emnify -> `smscli sandbox` process, --rate 0 "
-        f"--concurrency {args.concurrency}, {cpus} CPU(s), load average {load}"
+        f"smscli bulk benchmark (SPEC §9): emnify -> `smscli sandbox` process, --rate 0, "
+        f"--concurrency {args.concurrency or 'default'}, {cpus} CPU(s), load average {load}"
     )
     header = (
         f"{'run':24s} {'targets':>8s} {'wall s':>8s} {'msg/s':>8s} {'CPU s':>7s} {'peak RSS':>9s}"
