@@ -346,7 +346,7 @@ def _proxy_configured() -> bool:
 
 
 def _plain_url(url: str) -> bool:
-    """An http(s) URL in printable ASCII with a host: what httpcore takes as it is. Anything
+    """An http(s) URL in printable ASCII with a host: what Wire takes as it is. Anything
     else (an IDN host, a space, another scheme) goes through httpx, which encodes it or
     reports it exactly."""
     lowered = url[:8].lower()

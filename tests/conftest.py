@@ -29,7 +29,14 @@ SCRIPT = str(Path(sys.executable).with_name("smscli"))
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own config, history and token cache, and no SMSCLI_* from outside."""
     for name in list(os.environ):
-        if name.startswith("SMSCLI_") or name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        # Proxy variables in any case: with one set, requests would go through httpx
+        # instead of http_client.Wire, and the tests would not test what users run.
+        if name.startswith("SMSCLI_") or name.lower() in (
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+        ):
             monkeypatch.delenv(name)
     home = tmp_path / "home"
     home.mkdir()

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 HEAVY = ("httpx", "xmltodict", "smscli.providers", "smscli.sandbox", "smscli.http_client")
@@ -65,3 +66,31 @@ def test_a_dry_run_loads_no_http_library() -> None:
     )
     assert "smscli.providers.fonedynamics" in loaded
     assert "httpx" not in loaded
+
+
+def test_a_real_send_over_plain_http_loads_http_client_not_httpx(
+    sandbox_process: str, isolated: object
+) -> None:
+    """A single send to the sandbox (over real HTTP) goes through http_client.Wire: the
+    standard library's http.client, not httpx (SPEC §9's start-up budget for a real send)."""
+    loaded = modules_after(
+        "fonedynamics",
+        "--base-url",
+        f"{sandbox_process}/fonedynamics",
+        "--account-sid",
+        "AC1",
+        "--token",
+        "tttt",
+        "--property-sid",
+        "PR1",
+        "-t",
+        "+61488023555",
+        "--no-history",
+        "speed probe over http.client",
+    )
+    messages = httpx.get(f"{sandbox_process}/_sandbox/messages").json()["messages"]
+    texts = [m["text"] for m in messages]
+    assert "speed probe over http.client" in texts  # it really sent
+    assert "http.client" in loaded
+    for name in ("httpx", "httpcore", "h11"):
+        assert name not in loaded, name
