@@ -141,6 +141,7 @@ class _Capture(Output):
         rows: Any,
         title: str | None = None,
         status_column: int | None = None,
+        whole: Sequence[int] = (),
     ) -> None:
         pass
 

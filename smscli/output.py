@@ -217,7 +217,7 @@ class Output:
             if has_details:
                 row.append(", ".join(f"{k}={v}" for k, v in r.details.items() if v is not None))
             rows.append(row)
-        self.table(columns, rows, status_column=2)
+        self.table(columns, rows, status_column=2, whole=(1, 3, 4))
 
     def dry_run(self, requests: Sequence[Request]) -> None:
         rendered = [
@@ -317,18 +317,51 @@ class Output:
         rows: Iterable[Sequence[Any]],
         title: str | None = None,
         status_column: int | None = None,
+        whole: Sequence[int] = (),
     ) -> None:
         """A table on stdout: rich on a terminal; plain aligned columns otherwise (pipes,
-        cron, CI), which also keeps start-up short there (SPEC §9) and suits grep/awk."""
+        cron, CI), which also keeps start-up short there (SPEC §9) and suits grep/awk.
+        ``whole``: columns (identifiers) that are never folded on a narrow terminal, so
+        they can be copied; the other columns give up the width."""
         cells = [[self.redactor.text("" if c is None else str(c)) for c in row] for row in rows]
         if not sys.stdout.isatty():
             self._plain_table(columns, cells, title)
             return
         from rich.table import Table
 
+        if cells:  # on a terminal only (piped columns stay put for awk): drop empty columns
+            keep = [i for i in range(len(columns)) if any(row[i] for row in cells)]
+            if status_column is not None:
+                status_column = keep.index(status_column) if status_column in keep else None
+            whole = [keep.index(i) for i in whole if i in keep]
+            columns = [columns[i] for i in keep]
+            cells = [[row[i] for i in keep] for row in cells]
+        # Identifier columns never fold (their headers may: "request id / uuid / ref"); the
+        # others may, down to their longest header word or 12 characters. When even that
+        # does not fit, one "column  value" line per cell reads better than a table of
+        # slivers ("accept/ed").
+        longest = [max([1, *(len(row[i]) for row in cells)]) for i in range(len(columns))]
+        least = [
+            max(*map(len, name.split()), longest[i] if i in whole else min(longest[i], 12))
+            for i, name in enumerate(columns)
+        ]
+        room = self.out.width - 3 * len(columns)  # padding and rules
+        if whole and sum(least) > room:
+            self._records(columns, cells, title, status_column)
+            return
+        natural = [max(len(name), longest[i]) for i, name in enumerate(columns)]
+        widths: list[int | None] = [None] * len(columns)  # None: rich decides (all fits)
+        if sum(natural) > room:
+            # Fixed widths, so that rich never squeezes a column below what its cells need
+            # (it then drops characters): the least each needs, plus a share of what is
+            # left for the columns that would like more.
+            spare, wants = room - sum(least), [n - m for n, m in zip(natural, least, strict=True)]
+            widths = [
+                m + spare * w // max(1, sum(wants)) for m, w in zip(least, wants, strict=True)
+            ]
         table = Table(title=title, show_edge=False, header_style="bold")
-        for name in columns:
-            table.add_column(name, overflow="fold")
+        for i, name in enumerate(columns):
+            table.add_column(name, overflow="fold", min_width=least[i], width=widths[i])
         for row in cells:
             shown = [_escape(c) for c in row]
             if status_column is not None:
@@ -337,6 +370,30 @@ class Output:
                     shown[status_column] = f"[{style}]{shown[status_column]}[/]"
             table.add_row(*shown)
         self.out.print(table)
+
+    def _records(
+        self,
+        columns: Sequence[str],
+        cells: list[list[str]],
+        title: str | None,
+        status_column: int | None,
+    ) -> None:
+        """A terminal too narrow for a table with whole identifiers: one block per row, one
+        "column  value" line per non-empty cell (identifiers stay whole and copyable)."""
+        if title:
+            self.out.print(f"[bold]{_escape(title)}[/]")
+        width = max(len(c) for c in columns)
+        for n, row in enumerate(cells):
+            if n:
+                self.out.print()
+            for i, (name, cell) in enumerate(zip(columns, row, strict=True)):
+                if not cell:
+                    continue
+                shown = _escape(cell)
+                style = _STATUS_STYLE.get(cell, "") if i == status_column else ""
+                if style:
+                    shown = f"[{style}]{shown}[/]"
+                self.out.print(f"[bold]{_escape(name.ljust(width))}[/]  {shown}", soft_wrap=True)
 
     def _plain_table(
         self, columns: Sequence[str], cells: list[list[str]], title: str | None
