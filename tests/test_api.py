@@ -397,3 +397,32 @@ def test_import_smscli_and_cli_start_up_do_not_load_the_api() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_ctrl_c_during_a_send_returns_exit_130_and_resume_sends_the_rest(env: Env) -> None:
+    import os
+    import signal
+
+    targets = [f"+614880236{n:02d}" for n in range(20)]
+    seen: list[str] = []
+
+    def interrupt_at_the_third(result: SendResult) -> None:
+        seen.append(result.target.removeprefix("msisdn:"))
+        if len(seen) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    client = env.client()
+    report = client.send(
+        "hello", to=targets, rate=0, concurrency=2, on_result=interrupt_at_the_third
+    )
+    assert report.exit_code is ExitCode.INTERRUPTED
+    assert report.batch
+    assert 3 <= report.summary["accepted"] < len(targets)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    sent = {m["target"] for m in env.sandbox.messages()}
+    assert sent == set(seen)  # whatever went out was reported
+
+    rest = client.send("hello", to=targets, rate=0, resume=report.batch)
+    assert rest.exit_code is ExitCode.OK
+    assert {r.target.removeprefix("msisdn:") for r in rest.results} == set(targets) - sent
+    assert sorted(m["target"] for m in env.sandbox.messages()) == sorted(targets)
