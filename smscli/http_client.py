@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from smscli import __version__
-from smscli.errors import ConfigError, OutcomeUnknown, ProviderUnavailable
+from smscli.errors import ConfigError, OutcomeUnknown, ProviderUnavailable, SmscliError
 from smscli.models import Request, Response
 from smscli.redaction import Redactor
 
@@ -201,41 +201,47 @@ class HttpSession:
                 )
                 break
             except _Failure as failure:
-                exc = failure.cause
-                if failure.kind == _BAD_URL:
-                    raise ConfigError(
-                        f"invalid provider URL {request.url!r}: {exc}",
-                        hint="check base_url in the profile",
-                        code="invalid_base_url",
-                    ) from None
-                if failure.kind == _NOT_SENT:
-                    # Never connected: nothing was sent, so retrying is safe even for a send.
-                    if connect_attempt <= self.retries:
-                        self._log(f"* connect failed ({_describe(exc)}); retrying")
-                        self._sleep(_backoff(connect_attempt))
-                        continue
-                    raise ProviderUnavailable(
-                        f"cannot reach {_host(request.url)}: {_describe(exc)}",
-                        hint="check the network, proxy settings and base_url; nothing was sent",
-                        code="unreachable",
-                    ) from None
-                if failure.kind == _INVALID:
-                    raise ProviderUnavailable(
-                        f"cannot send the request to {_host(request.url)}: {_describe(exc)}",
-                        hint="nothing was sent; a login reply may have been malformed",
-                        code="invalid_request",
-                    ) from None
-                raise self._after_send_error(
-                    request, exc, sends_message, timed_out=failure.kind == _TIMED_OUT
-                ) from None
+                # Never connected: nothing was sent, so retrying is safe even for a send.
+                if failure.kind == _NOT_SENT and connect_attempt <= self.retries:
+                    self._log(f"* connect failed ({_describe(failure.cause)}); retrying")
+                    self._sleep(_backoff(connect_attempt))
+                    continue
+                raise self._failure_error(request, failure, sends_message) from None
         response = Response(status_code=status, headers=response_headers, content=response_body)
         self.last_date = response.header("date") or self.last_date
         self._trace_response(response, time.monotonic() - started)
         return response
 
+    def _failure_error(
+        self, request: Request, failure: _Failure, sends_message: bool
+    ) -> SmscliError:
+        """What a transport failure means for the user, by what can have been sent."""
+        exc, where = failure.cause, _host(request.url)
+        if failure.kind == _BAD_URL:
+            return ConfigError(
+                f"invalid provider URL {request.url!r}: {exc}",
+                hint="check base_url in the profile",
+                code="invalid_base_url",
+            )
+        if failure.kind == _NOT_SENT:
+            return ProviderUnavailable(
+                f"cannot reach {where}: {_describe(exc)}",
+                hint="check the network, proxy settings and base_url; nothing was sent",
+                code="unreachable",
+            )
+        if failure.kind == _INVALID:
+            return ProviderUnavailable(
+                f"cannot send the request to {where}: {_describe(exc)}",
+                hint="nothing was sent; a login reply may have been malformed",
+                code="invalid_request",
+            )
+        return self._after_send_error(
+            request, exc, sends_message, timed_out=failure.kind == _TIMED_OUT
+        )
+
     def _after_send_error(
         self, request: Request, exc: Exception, sends_message: bool, *, timed_out: bool
-    ) -> Exception:
+    ) -> SmscliError:
         if timed_out:
             what = f"no reply within {self.timeout:g}s"
         else:
