@@ -290,6 +290,9 @@ class Runner:
         self._done: queue.SimpleQueue[Dispatch] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None
+        self._outstanding = 0  # handed to the send threads and not yet collected
+        self.output_closed = False
+        self._answered: list[Dispatch] = []  # collected and not yet recorded
 
     # -- the send threads ------------------------------------------------------------------
     def _worker(self) -> None:
@@ -317,9 +320,16 @@ class Runner:
         restore = self._catch_ctrl_c()
         try:
             self._rounds(jobs)
-        except BaseException:
+        except KeyboardInterrupt:  # the second Ctrl-C: stop waiting
             self.stop.set()
             self._drop_unstarted()
+            raise
+        except BaseException:
+            # An error in the main thread (an idempotency key with an unknown outcome, the
+            # history, a closed stdout): nothing new starts; what is in flight finishes and
+            # is recorded (not printed); then the error is raised.
+            self.stop.set()
+            self._settle()
             raise
         finally:
             restore()
@@ -329,10 +339,16 @@ class Runner:
             raise self._error
         return self.outcome
 
+    def _settle(self) -> None:
+        answered, self._answered = self._answered, []
+        while self._outstanding > 0:
+            answered.append(self._next_answer())
+            self._outstanding -= 1
+        with contextlib.suppress(SmscliError):  # the history itself may be what failed
+            self._journal(answered, [])
+
     def _rounds(self, jobs: Iterator[Job]) -> None:
         window = 2 * self.concurrency
-        outstanding = 0  # handed to the send threads and not yet collected
-        answered: list[Dispatch] = []
         known: list[SendResult] = []
         exhausted = False
         first = True
@@ -341,7 +357,7 @@ class Runner:
             if not self.stop.is_set() and not exhausted:
                 # The first job goes alone: a provider that logs in does so once, and the
                 # others reuse its token instead of all logging in at the same time.
-                room = 1 if first else window - outstanding
+                room = 1 if first else window - self._outstanding
                 while len(fresh) < room:
                     job = next(jobs, None)
                     if job is None:
@@ -353,28 +369,33 @@ class Runner:
                     self.outcome.counts["total"] += triage.skipped
                     if triage.send:
                         fresh.append(Dispatch(job, triage.send))
+            answered = self._answered
             self._journal(answered, fresh)
+            self._answered = []  # recorded
             for dispatch in fresh:
                 self._todo.put(dispatch)
-            outstanding += len(fresh)
+            self._outstanding += len(fresh)
             if fresh:
-                self._start_threads(min(self.concurrency, outstanding))
+                self._start_threads(min(self.concurrency, self._outstanding))
                 first = False
             self._report(answered, known)
-            answered, known = [], []
-            if outstanding == 0 and (exhausted or self.stop.is_set()):
+            known = []
+            if self._outstanding == 0 and (exhausted or self.stop.is_set()):
                 return
             # Collect answers until the window is half empty (a round shares one commit);
             # never sit on an answer for long when they come slowly (a rate limit).
             more_to_hand_out = not exhausted and not self.stop.is_set()
             keep = self.concurrency if more_to_hand_out and not first else 0
-            answered.append(self._next_answer())
-            while outstanding - len(answered) > keep:
+            self._collect(self._next_answer())
+            while self._outstanding > keep:
                 try:
-                    answered.append(self._done.get(timeout=0.05))
+                    self._collect(self._done.get(timeout=0.05))
                 except queue.Empty:
                     break
-            outstanding -= len(answered)
+
+    def _collect(self, dispatch: Dispatch) -> None:
+        self._answered.append(dispatch)
+        self._outstanding -= 1
 
     def _next_answer(self) -> Dispatch:
         while True:
@@ -416,28 +437,33 @@ class Runner:
                 self.outcome.failure_codes[code] = self.outcome.failure_codes.get(code, 0) + 1
             if self.keep_results:
                 self.outcome.results.append(r)
-            self.on_result(r)
+            if not self.output_closed:
+                try:
+                    self.on_result(r)
+                except BrokenPipeError:
+                    # stdout's reader went away (`| head`): stop as for Ctrl-C; what is in
+                    # flight still finishes and is recorded.
+                    self.output_closed = True
+                    self.outcome.interrupted = True
+                    self.stop.set()
         if results and self.progress is not None:
             self.progress(len(results))
 
     def _drop_unstarted(self) -> None:
-        """Leaving early (a second Ctrl-C, an error): rows of jobs no thread has started are
-        deleted (nothing was sent); requests in flight keep their ``unknown`` rows."""
-        unstarted: list[Dispatch] = []
+        """Leaving at once (a second Ctrl-C): answers already in are recorded, rows of jobs
+        no thread has started are deleted (nothing was sent); requests still in flight keep
+        their ``unknown`` rows."""
+        settled, self._answered = self._answered, []
         with contextlib.suppress(queue.Empty):
             while True:
                 item = self._todo.get_nowait()
                 if item is not None:
-                    unstarted.append(item)
+                    settled.append(item)  # never started: sent is False
         with contextlib.suppress(queue.Empty):
             while True:
-                item = self._done.get_nowait()
-                if not item.sent:
-                    unstarted.append(item)
-        rows = [row for d in unstarted for row in d.rows]
-        if rows:
-            with contextlib.suppress(SmscliError):
-                self.history.record(abandoned=rows)
+                settled.append(self._done.get_nowait())
+        with contextlib.suppress(SmscliError):
+            self._journal(settled, [])
 
     def _catch_ctrl_c(self) -> Callable[[], None]:
         """The first Ctrl-C sets ``stop`` instead of raising wherever the main thread is

@@ -7,6 +7,7 @@ through the run's Redactor on its way out.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -43,6 +44,7 @@ class Output:
         self._out: Console | None = None
         self._err: Console | None = None
         self.error_shown = False
+        self.stdout_closed = False
         self._progress: Any = None
         self._lock = threading.Lock()
 
@@ -94,11 +96,24 @@ class Output:
 
     def print(self, text: str) -> None:
         """A line of plain result text on stdout."""
-        self._line(sys.stdout, text)
+        self._stdout(self.redactor.text(text) + "\n")
 
     def json(self, data: Any) -> None:
-        sys.stdout.write(json.dumps(self.redactor.data(data), ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        self._stdout(json.dumps(self.redactor.data(data), ensure_ascii=False) + "\n")
+
+    def _stdout(self, text: str) -> None:
+        """Write to stdout. When the reader has gone away (``smscli … | head``), the first
+        write raises BrokenPipeError (a bulk run stops on it, like Ctrl-C) and later ones
+        are dropped."""
+        if self.stdout_closed:
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.stdout_closed = True
+            silence_stdout()
+            raise
 
     # -- errors ------------------------------------------------------------------------------
     def error(self, err: SmscliError) -> None:
@@ -406,6 +421,17 @@ class Output:
             self.print(title)
         for row in [list(columns), *cells]:
             self.print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader is gone, so that no later write (nor
+    Python's own flush at exit) raises BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # not a real file (tests): nothing to protect
 
 
 def _summary_line(summary: dict[str, int], batch: str | None) -> str:

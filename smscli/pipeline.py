@@ -412,6 +412,8 @@ def _run(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Confi
                     outcome.interrupted = True  # the messages went out: show them
                 outcome.counts = _counts(results, skipped=outcome.counts["skipped"])
         if outcome.interrupted:
+            if out.stdout_closed:
+                out.info("stopped: stdout was closed (the reading end of the pipe went away)")
             not_sent = prep.plan.total - (outcome.counts["total"] - outcome.counts["skipped"])
             if not_sent > 0:
                 out.info(f"{not_sent} target(s) were not sent")

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -864,7 +865,7 @@ class RunnerHarness:
             self.problems.append(f"{result.target} printed before it was recorded")
         self.printed.append(result.target)
 
-    def run(self, count: int) -> bulk.Outcome:
+    def run(self, count: int, triage: Any = None) -> bulk.Outcome:
         from smscli.history import Attempt
         from smscli.models import Target
 
@@ -873,6 +874,7 @@ class RunnerHarness:
             self.send,
             history=self.history,
             attempt=lambda job, t: Attempt("emnify", None, "x", str(t), "hi", 1, "gsm7", None),
+            triage=triage or (lambda job: bulk.Triage(job.targets)),
             concurrency=self.concurrency,
             limiter=RateLimiter(None),
             on_result=self.on_result,
@@ -921,7 +923,7 @@ def test_runner_second_ctrl_c_stops_waiting(tmp_path: Path) -> None:
             os.kill(os.getpid(), signal.SIGINT)  # first: stop handing out jobs
             release.wait(2)
             os.kill(os.getpid(), signal.SIGINT)  # second: stop waiting for this one
-            release.wait(0.5)
+            time.sleep(0.5)  # still in flight when the main thread gives up on it
 
     h.on_send = on_send
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -936,3 +938,27 @@ def test_runner_second_ctrl_c_stops_waiting(tmp_path: Path) -> None:
     assert "endpoint:497" not in rows  # never handed out
     assert set(rows.values()) <= {"accepted", "unknown"}
     assert sum(1 for s in rows.values() if s == "unknown") <= 2 * 2
+
+
+def test_runner_error_in_the_main_thread_records_what_is_in_flight(tmp_path: Path) -> None:
+    from smscli.errors import OutcomeUnknown
+
+    h = RunnerHarness(tmp_path, concurrency=3)
+
+    def triage(job: bulk.Job) -> bulk.Triage:
+        if job.row == 40:  # e.g. an idempotency key whose earlier send has an unknown outcome
+            raise OutcomeUnknown("an earlier send has an unknown outcome", code="x")
+        return bulk.Triage(job.targets)
+
+    def slow(target: str) -> None:
+        time.sleep(0.01)  # some requests are surely in flight when the error comes
+
+    h.on_send = slow
+    with pytest.raises(OutcomeUnknown):
+        h.run(100, triage=triage)
+    rows = h.rows()
+    # Requests in flight finished and were recorded; nothing sent is left unknown, and
+    # nothing that was not sent has a row.
+    assert rows == dict.fromkeys(h.sent, "accepted")
+    assert 20 <= len(h.sent) <= 40  # some of rows 0-39 (what was handed out before row 40)
+    assert h.problems == []

@@ -310,3 +310,45 @@ def test_2000_targets_every_result_in_jsonl_and_history(
     assert {r["message_id"] for r in rows} == {r["message_id"] for r in results}
     assert received(sandbox_process, text) == dict.fromkeys(targets, 1)
     assert elapsed < 60
+
+
+def test_closed_stdout_stops_like_ctrl_c_and_resume_sends_the_rest(
+    sandbox_process: str, isolated: Path, tmp_path: Path
+) -> None:
+    """`smscli … --jsonl | head -3`: the reader goes away, smscli stops sending, records
+    what was in flight, says so on stderr with the --resume hint and exits 130 (no
+    traceback, no 'internal error')."""
+    text = unique_text("epipe")
+    targets = [ep(n) for n in range(1, 301)]
+    path = tmp_path / "targets.txt"
+    path.write_text("".join(t + "\n" for t in targets))
+    base = emnify(sandbox_process, path, text, "--jsonl")
+    err_path = tmp_path / "err"
+    with err_path.open("w") as err:
+        proc = subprocess.Popen(
+            [*base, "--rate", str(RATE), "--concurrency", str(CONCURRENCY)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
+        assert proc.stdout is not None
+        head = [proc.stdout.readline() for _ in range(3)]
+        proc.stdout.close()  # `head -3` exits
+        code = proc.wait(timeout=60)
+    stderr = err_path.read_text()
+    assert code == 130, stderr
+    assert all(json.loads(line)["status"] == "accepted" for line in head)
+    assert "stdout was closed" in stderr
+    assert "internal error" not in stderr and "Traceback" not in stderr
+    rows = history(isolated)
+    [batch] = {r["batch"] for r in rows}
+    assert f"--resume {batch}" in stderr
+    status = latest(rows)
+    assert set(status.values()) == {"accepted"}  # in flight finished and were recorded
+    assert 3 <= len(status) < len(targets) - 20  # it stopped soon after
+    got = received(sandbox_process, text)
+    assert set(got) == set(status) and max(got.values()) == 1
+
+    resumed = run([*base, "--rate", "0", "--resume", batch])
+    assert resumed.returncode == 0, resumed.stderr
+    assert received(sandbox_process, text) == dict.fromkeys(targets, 1)

@@ -51,6 +51,12 @@ def execute(mode: Callable[[], str] | str, body: Callable[[Any], int]) -> NoRetu
     except KeyboardInterrupt:
         out.error(Interrupted("interrupted (Ctrl-C)"))
         code = int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader of stdout went away (`smscli log | head -1`): stop quietly.
+        from smscli.output import silence_stdout
+
+        silence_stdout()
+        code = int(ExitCode.INTERRUPTED)
     except typer.Exit:
         raise
     except Exception as exc:
