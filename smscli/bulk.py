@@ -185,16 +185,17 @@ class RateLimiter:
         self._next = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self, weight: int = 1) -> None:
-        """Wait for a start slot worth ``weight`` requests."""
+    def reserve(self, weight: int = 1) -> float:
+        """Take the next start slot if it is due (0.0); else the seconds until it is, with
+        nothing taken. A slot worth ``weight`` requests pushes the next one that far."""
         if not self.interval:
-            return
+            return 0.0
         with self._lock:
             now = self.clock()
-            start = max(now, self._next)
-            self._next = start + self.interval * max(1, weight)
-        if start > now:
-            self.sleep(start - now)
+            if self._next > now:
+                return self._next - now
+            self._next = now + self.interval * max(1, weight)
+            return 0.0
 
 
 def confirm(total: int, yes: bool, out: Any) -> None:
@@ -220,9 +221,10 @@ class Outcome:
     # exit code → how many targets failed with it (decides the run's exit code when the
     # RESULTs themselves were not kept)
     failure_codes: dict[int, int] = field(default_factory=dict)
+    abandoned: int = 0  # targets in flight when a second Ctrl-C stopped the wait (unknown)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Dispatch:
     """One job handed to the send threads, with the history rows of its targets."""
 
@@ -243,21 +245,30 @@ class Triage:
     skipped: int = 0  # accepted in the batch being resumed
 
 
+class Abandon(Exception):
+    """The second Ctrl-C: stop waiting for the requests in flight (raised at a safe point)."""
+
+
 class Runner:
     """Sends jobs from ``concurrency`` threads, recording each target in the history.
 
-    The main thread is the only one that writes the history and the output. It works in
-    rounds: it waits for answers, then in ONE transaction records them, drops the rows of
-    requests that never went out and writes the rows of the next jobs, and only then hands
-    those jobs to the send threads and prints the answers. So every row is written before its
-    request goes out, every printed RESULT is already in the history, and a commit is shared
-    by a round of targets instead of paid twice per target. At most ``2 × concurrency`` jobs
-    are handed out and not yet recorded: memory stays flat, and a killed process leaves at
-    most that many targets ``unknown``.
+    The main thread is the only one that paces, writes the history and prints. It works in
+    rounds: it collects answers, then in ONE transaction records them, drops the rows of jobs
+    that were stopped before their request went out and writes the rows of the next jobs,
+    and only then hands those jobs to the send threads and prints the answers. So every row
+    is written before its request goes out, every printed RESULT is already in the history,
+    and a commit is shared by a round of targets instead of paid twice per target.
 
-    Ctrl-C (in the main thread) stops handing out jobs; jobs not yet started are dropped,
-    requests in flight finish and are recorded, and ``outcome.interrupted`` is set. A second
-    Ctrl-C stops waiting for them.
+    A job is handed out only when its rate slot is due and a thread can take it, so the
+    jobs handed out and not yet recorded are the requests in flight: at most
+    ``concurrency``. With no rate limit and one target per request (``lookahead``), up to
+    ``lookahead`` more wait, recorded, for the next free thread (so that no thread waits for
+    the main thread): that is what a killed process can leave ``unknown``.
+
+    Ctrl-C or SIGTERM (when the main thread runs this): the first stops handing out jobs;
+    jobs not yet started are dropped, requests in flight finish and are recorded, and
+    ``outcome.interrupted`` is set. The second stops waiting for them (they stay
+    ``unknown``; ``outcome.abandoned`` counts them); a third raises KeyboardInterrupt.
     """
 
     def __init__(
@@ -273,6 +284,7 @@ class Runner:
         on_result: Callable[[SendResult], None],
         keep_results: bool,
         progress: Callable[[int], None] | None = None,
+        lookahead: int = 0,
     ) -> None:
         self.send = send
         self.history = history
@@ -280,29 +292,32 @@ class Runner:
         self.triage = triage
         self.weight = weight
         self.concurrency = max(1, concurrency)
+        self.lookahead = max(0, lookahead)
         self.limiter = limiter
         self.on_result = on_result
         self.keep_results = keep_results
         self.progress = progress
         self.stop = threading.Event()
         self.outcome = Outcome([], {"total": 0, "accepted": 0, "failed": 0, "skipped": 0})
+        self.output_closed = False
+        self.handed_out = 0  # targets handed to the send threads so far
         self._todo: queue.SimpleQueue[Dispatch | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[Dispatch] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._error: BaseException | None = None
-        self._outstanding = 0  # handed to the send threads and not yet collected
-        self.output_closed = False
+        self._outstanding: list[Dispatch] = []  # handed out and not yet collected
         self._answered: list[Dispatch] = []  # collected and not yet recorded
+        self._next: Dispatch | None = None  # triaged, waiting for its rate slot
+        self._signals = 0
+        self._abandon = False
 
     # -- the send threads ------------------------------------------------------------------
     def _worker(self) -> None:
         while (dispatch := self._todo.get()) is not None:
             try:
                 if not self.stop.is_set():
-                    self.limiter.acquire(self.weight(dispatch.job))
-                    if not self.stop.is_set():
-                        dispatch.sent = True  # from here on it may have reached the provider
-                        dispatch.results = self.send(dispatch.job, dispatch.targets)
+                    dispatch.sent = True  # from here on it may have reached the provider
+                    dispatch.results = self.send(dispatch.job, dispatch.targets)
             except BaseException as exc:  # a bug: stop the run, report it from the main thread
                 dispatch.error = exc
             self._done.put(dispatch)
@@ -317,19 +332,21 @@ class Runner:
 
     # -- the main thread -------------------------------------------------------------------
     def run(self, jobs: Iterator[Job]) -> Outcome:
-        restore = self._catch_ctrl_c()
+        restore = self._catch_signals()
         try:
             self._rounds(jobs)
-        except KeyboardInterrupt:  # the second Ctrl-C: stop waiting
-            self.stop.set()
+        except Abandon:
             self._drop_unstarted()
-            raise
+            self.outcome.abandoned = sum(len(d.targets) for d in self._outstanding)
         except BaseException:
             # An error in the main thread (an idempotency key with an unknown outcome, the
-            # history, a closed stdout): nothing new starts; what is in flight finishes and
-            # is recorded (not printed); then the error is raised.
+            # history, a third Ctrl-C): nothing new starts; unless it is a Ctrl-C, what is in
+            # flight finishes and is recorded (not printed); then the error is raised.
             self.stop.set()
-            self._settle()
+            if self._signals < 3:
+                self._settle()
+            else:
+                self._drop_unstarted()
             raise
         finally:
             restore()
@@ -341,68 +358,100 @@ class Runner:
 
     def _settle(self) -> None:
         answered, self._answered = self._answered, []
-        while self._outstanding > 0:
-            answered.append(self._next_answer())
-            self._outstanding -= 1
+        while self._outstanding:
+            answer = self._next_answer(None)
+            assert answer is not None
+            answered.append(answer)
         with contextlib.suppress(SmscliError):  # the history itself may be what failed
             self._journal(answered, [])
 
     def _rounds(self, jobs: Iterator[Job]) -> None:
-        window = 2 * self.concurrency
         known: list[SendResult] = []
         exhausted = False
         first = True
         while True:
             fresh: list[Dispatch] = []
-            if not self.stop.is_set() and not exhausted:
+            due_in = 0.0
+            if not self.stop.is_set():
                 # The first job goes alone: a provider that logs in does so once, and the
                 # others reuse its token instead of all logging in at the same time.
-                room = 1 if first else window - self._outstanding
+                room = 1 if first else self.concurrency + self.lookahead - len(self._outstanding)
                 while len(fresh) < room:
-                    job = next(jobs, None)
-                    if job is None:
-                        exhausted = True
-                        break
-                    triage = self.triage(job)
-                    known += triage.known
-                    self.outcome.counts["skipped"] += triage.skipped
-                    self.outcome.counts["total"] += triage.skipped
-                    if triage.send:
-                        fresh.append(Dispatch(job, triage.send))
+                    if self._next is None:
+                        job = None if exhausted else next(jobs, None)
+                        if job is None:
+                            exhausted = True
+                            break
+                        triage = self.triage(job)
+                        known += triage.known
+                        self.outcome.counts["skipped"] += triage.skipped
+                        self.outcome.counts["total"] += triage.skipped
+                        if not triage.send:
+                            continue
+                        self._next = Dispatch(job, triage.send)
+                    due_in = self.limiter.reserve(self.weight(self._next.job))
+                    if due_in > 0:
+                        break  # not yet: the rows of a job are written when it can start
+                    fresh.append(self._next)
+                    self._next = None
             answered = self._answered
             self._journal(answered, fresh)
             self._answered = []  # recorded
             for dispatch in fresh:
                 self._todo.put(dispatch)
-            self._outstanding += len(fresh)
+            self._outstanding += fresh
+            self.handed_out += sum(len(d.targets) for d in fresh)
             if fresh:
-                self._start_threads(min(self.concurrency, self._outstanding))
+                self._start_threads(min(self.concurrency, len(self._outstanding)))
                 first = False
             self._report(answered, known)
             known = []
-            if self._outstanding == 0 and (exhausted or self.stop.is_set()):
-                return
-            # Collect answers until the window is half empty (a round shares one commit);
-            # never sit on an answer for long when they come slowly (a rate limit).
-            more_to_hand_out = not exhausted and not self.stop.is_set()
-            keep = self.concurrency if more_to_hand_out and not first else 0
-            self._collect(self._next_answer())
-            while self._outstanding > keep:
-                try:
-                    self._collect(self._done.get(timeout=0.05))
-                except queue.Empty:
-                    break
-
-    def _collect(self, dispatch: Dispatch) -> None:
-        self._answered.append(dispatch)
-        self._outstanding -= 1
-
-    def _next_answer(self) -> Dispatch:
-        while True:
-            try:
-                return self._done.get(timeout=0.5)
-            except queue.Empty:
+            if not self._outstanding:
+                if self.stop.is_set() or (exhausted and self._next is None):
+                    return
+                self._pause(due_in)  # nothing in flight: wait for the next rate slot
                 continue
+            # Collect answers; with look-ahead, until half of it is free (a round shares one
+            # commit), else as each comes. Never sit on one for long when they come slowly.
+            if self.stop.is_set() or (exhausted and self._next is None):
+                keep = 0
+            elif self.lookahead and not first:
+                keep = self.concurrency
+            else:
+                keep = len(self._outstanding) - 1
+            answer = self._next_answer(due_in if due_in > 0 else None)
+            if answer is None:
+                continue  # the next rate slot is due
+            self._answered.append(answer)
+            while len(self._outstanding) > keep and (answer := self._next_answer(0.05)):
+                self._answered.append(answer)
+
+    def _next_answer(self, timeout: float | None) -> Dispatch | None:
+        """The next answer from a send thread (None after ``timeout`` seconds). Raises
+        Abandon after a second Ctrl-C: this is where the main thread waits."""
+        waited = 0.0
+        while True:
+            if self._abandon:
+                raise Abandon
+            step = 0.2 if timeout is None else min(0.2, timeout - waited)
+            try:
+                answer = self._done.get(timeout=max(step, 0.001))
+            except queue.Empty:
+                waited += step
+                if timeout is not None and waited >= timeout:
+                    return None
+                continue
+            self._outstanding.remove(answer)
+            return answer
+
+    def _pause(self, seconds: float) -> None:
+        """Wait for a rate slot with the limiter's clock, in steps that notice Ctrl-C."""
+        while seconds > 0 and not self.stop.is_set():
+            if self._abandon:
+                raise Abandon
+            step = min(seconds, 0.2)
+            self.limiter.sleep(step)
+            seconds -= step
 
     def _journal(self, answered: list[Dispatch], fresh: list[Dispatch]) -> None:
         """One history transaction: answers, rows of requests never sent, rows of new jobs."""
@@ -453,6 +502,7 @@ class Runner:
         """Leaving at once (a second Ctrl-C): answers already in are recorded, rows of jobs
         no thread has started are deleted (nothing was sent); requests still in flight keep
         their ``unknown`` rows."""
+        self.stop.set()
         settled, self._answered = self._answered, []
         with contextlib.suppress(queue.Empty):
             while True:
@@ -462,28 +512,41 @@ class Runner:
         with contextlib.suppress(queue.Empty):
             while True:
                 settled.append(self._done.get_nowait())
+        for dispatch in settled:
+            if dispatch in self._outstanding:
+                self._outstanding.remove(dispatch)
         with contextlib.suppress(SmscliError):
             self._journal(settled, [])
 
-    def _catch_ctrl_c(self) -> Callable[[], None]:
-        """The first Ctrl-C sets ``stop`` instead of raising wherever the main thread is
-        (it could be in the middle of a history transaction); the second one raises."""
+    def _catch_signals(self) -> Callable[[], None]:
+        """Ctrl-C (SIGINT) and SIGTERM set flags instead of raising wherever the main thread
+        is (it could be in the middle of a history transaction): the first stops handing out
+        jobs, the second makes the next wait raise Abandon, the third raises
+        KeyboardInterrupt. Only in the main thread, and only over the default handlers (an
+        embedding program's own handlers are left alone)."""
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is not signal.default_int_handler:
-            return lambda: None  # someone else's handler (an embedding program): leave it
+        saved: dict[signal.Signals, Any] = {}
+        for which, default in ((signal.SIGINT, signal.default_int_handler),
+                               (signal.SIGTERM, signal.SIG_DFL)):  # fmt: skip
+            if signal.getsignal(which) is default:
+                saved[which] = default
 
-        def on_sigint(signum: int, frame: Any) -> None:
-            if self.outcome.interrupted:
+        def on_signal(signum: int, frame: Any) -> None:
+            self._signals += 1
+            if self._signals >= 3:
                 raise KeyboardInterrupt
+            if self._signals == 2:
+                self._abandon = True
             self.outcome.interrupted = True
             self.stop.set()
 
-        signal.signal(signal.SIGINT, on_sigint)
+        for which in saved:
+            signal.signal(which, on_signal)
 
         def restore() -> None:
-            signal.signal(signal.SIGINT, previous)
+            for which, handler in saved.items():
+                signal.signal(which, handler)
 
         return restore
 

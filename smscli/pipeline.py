@@ -414,7 +414,13 @@ def _run(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Confi
         if outcome.interrupted:
             if out.stdout_closed:
                 out.info("stopped: stdout was closed (the reading end of the pipe went away)")
-            not_sent = prep.plan.total - (outcome.counts["total"] - outcome.counts["skipped"])
+            done = outcome.counts["total"] - outcome.counts["skipped"]
+            not_sent = prep.plan.total - done - outcome.abandoned
+            if outcome.abandoned:
+                out.info(
+                    f"{outcome.abandoned} target(s) were in flight when the wait was stopped: "
+                    f"their outcome is unknown (smscli status --batch {outcome.batch})"
+                )
             if not_sent > 0:
                 out.info(f"{not_sent} target(s) were not sent")
         return finish(results, out, waited=prep.wait is not None, counts=outcome.counts,
@@ -432,6 +438,7 @@ class SendOutcome:
     batch: str
     interrupted: bool = False
     failure_codes: dict[int, int] = field(default_factory=dict)
+    abandoned: int = 0  # in flight when a second Ctrl-C stopped the wait: outcome unknown
 
 
 def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOptions) -> SendOutcome:
@@ -492,6 +499,7 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     if rate is None:
         rate = prep.info.limits.default_rate
     progress = out.progress(prep.plan.total) if prep.plan.total > 1 else None
+    batched = prep.info.limits.max_targets_per_request > 1 and not opts.template
     runner = Runner(
         send,
         history=prep.history,
@@ -503,6 +511,9 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
         on_result=out.result_streamed,
         keep_results=keep,
         progress=progress,
+        # No rate limit and one target per request: let the next jobs wait, recorded, for a
+        # free thread, so that no thread waits for the main thread (bulk.Runner).
+        lookahead=opts.concurrency if not rate and not batched else 0,
     )
     for r in prep.plan.invalid:
         out.result_streamed(r)
@@ -519,7 +530,7 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     codes = dict(outcome.failure_codes)
     if prep.plan.invalid:
         codes[int(ExitCode.INVALID)] = codes.get(int(ExitCode.INVALID), 0) + len(prep.plan.invalid)
-    return SendOutcome(results, counts, batch, outcome.interrupted, codes)
+    return SendOutcome(results, counts, batch, outcome.interrupted, codes, outcome.abandoned)
 
 
 def _check_resumable(prep: Prepared, batch: str) -> None:

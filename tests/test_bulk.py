@@ -85,48 +85,48 @@ class FakeTime:
         self.now += seconds
 
 
+def starts(limiter: RateLimiter, t: FakeTime, count: int, weight: int = 1) -> list[float]:
+    """When ``count`` jobs start, each waiting (on the fake clock) for its slot."""
+    out = []
+    for _ in range(count):
+        while (wait := limiter.reserve(weight)) > 0:
+            t.sleep(wait)
+        out.append(t.now)
+    return out
+
+
 def test_rate_limiter_spaces_starts_evenly() -> None:
     t = FakeTime()
     limiter = RateLimiter(10, clock=t.clock, sleep=t.sleep)
-    starts = []
-    for _ in range(5):
-        limiter.acquire()
-        starts.append(t.now)
-    assert starts == pytest.approx([1000.0, 1000.1, 1000.2, 1000.3, 1000.4])
+    assert starts(limiter, t, 5) == pytest.approx([1000.0, 1000.1, 1000.2, 1000.3, 1000.4])
     assert t.slept == pytest.approx([0.1] * 4)
 
 
 def test_rate_limiter_after_a_pause_does_not_burst() -> None:
     t = FakeTime()
     limiter = RateLimiter(4, clock=t.clock, sleep=t.sleep)
-    limiter.acquire()
+    assert limiter.reserve() == 0.0
     t.now += 10  # idle for a while: the next start is immediate, the one after is spaced
-    limiter.acquire()
-    limiter.acquire()
-    assert t.slept == pytest.approx([0.25])
+    assert limiter.reserve() == 0.0
+    assert limiter.reserve() == pytest.approx(0.25)
 
 
-def test_rate_limiter_spacing_holds_across_threads() -> None:
-    slept: list[float] = []
-    lock = threading.Lock()
+def test_rate_limiter_slot_not_due_is_not_taken() -> None:
+    t = FakeTime()
+    limiter = RateLimiter(10, clock=t.clock, sleep=t.sleep)
+    assert limiter.reserve() == 0.0
+    # Asking again before the slot is due takes nothing: the wait only shrinks with time.
+    assert limiter.reserve() == pytest.approx(0.1)
+    assert limiter.reserve() == pytest.approx(0.1)
+    t.now += 0.04
+    assert limiter.reserve() == pytest.approx(0.06)
 
-    def sleep(seconds: float) -> None:
-        with lock:
-            slept.append(seconds)
 
-    limiter = RateLimiter(10, clock=lambda: 0.0, sleep=sleep)
-
-    def five() -> None:
-        for _ in range(5):
-            limiter.acquire()
-
-    threads = [threading.Thread(target=five) for _ in range(4)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    # 20 starts on a frozen clock: one now, the others each in their own 0.1 s slot.
-    assert sorted(slept) == pytest.approx([0.1 * i for i in range(1, 20)])
+def test_rate_limiter_weight_counts_requests() -> None:
+    t = FakeTime()
+    limiter = RateLimiter(10, clock=t.clock, sleep=t.sleep)
+    # A job of 3 requests (an emnify lookup and two parts) holds 3 slots.
+    assert starts(limiter, t, 3, weight=3) == pytest.approx([1000.0, 1000.3, 1000.6])
 
 
 @pytest.mark.parametrize("rate", [None, 0, 0.0])
@@ -136,7 +136,7 @@ def test_rate_limiter_without_a_rate_never_sleeps(rate: float | None) -> None:
 
     limiter = RateLimiter(rate, clock=lambda: 0.0, sleep=sleep)
     for _ in range(1000):
-        limiter.acquire()
+        assert limiter.reserve(3) == 0.0
 
 
 # -- template_fields / render ------------------------------------------------------------------
@@ -563,7 +563,8 @@ def limiter_rates(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
     class Spy(RateLimiter):
         def __init__(self, rate: float | None, **kw: Any) -> None:
             rates.append(rate)
-            super().__init__(rate, clock=lambda: 0.0, sleep=lambda s: None)
+            t = FakeTime()  # waits for a slot pass on a fake clock
+            super().__init__(rate, clock=t.clock, sleep=t.sleep)
 
     monkeypatch.setattr(bulk, "RateLimiter", Spy)
     return rates
@@ -811,7 +812,7 @@ class RunnerHarness:
     """A Runner over a real History in tmp_path and a fake send that checks, from the send
     thread, what the history holds at the moment a request would go out."""
 
-    def __init__(self, tmp_path: Path, *, concurrency: int = 4) -> None:
+    def __init__(self, tmp_path: Path, *, concurrency: int = 4, rate: float | None = None) -> None:
         from smscli.encoding import analyze
         from smscli.history import History
         from smscli.models import Message
@@ -820,6 +821,7 @@ class RunnerHarness:
         self.history = History(self.path)
         self.message = Message(check=analyze("hi"))
         self.concurrency = concurrency
+        self.rate = rate
         self.records = 0
         self.sent: list[str] = []
         self.printed: list[str] = []
@@ -876,9 +878,10 @@ class RunnerHarness:
             attempt=lambda job, t: Attempt("emnify", None, "x", str(t), "hi", 1, "gsm7", None),
             triage=triage or (lambda job: bulk.Triage(job.targets)),
             concurrency=self.concurrency,
-            limiter=RateLimiter(None),
+            limiter=RateLimiter(self.rate),
             on_result=self.on_result,
             keep_results=False,
+            lookahead=0 if self.rate else self.concurrency,  # as pipeline.send_all does
         )
         try:
             return runner.run(jobs)
@@ -895,7 +898,8 @@ def test_runner_records_before_each_request_and_prints_only_what_is_recorded(
     assert outcome.counts == {"total": 200, "accepted": 200, "failed": 0, "skipped": 0}
     assert sorted(h.printed) == sorted(h.sent) and len(set(h.sent)) == 200
     assert set(h.rows().values()) == {"accepted"}
-    # The window: never more than 2 jobs per thread handed out and not yet recorded.
+    # The window: never more than 2 jobs per thread handed out and not yet recorded
+    # (no rate limit: a look-ahead of one job per thread).
     assert max(h.unknown_at_send) <= 2 * 4
     # Rounds share a commit: far fewer transactions than the 400 of two writes per target.
     assert h.records <= 200 // 2
@@ -929,10 +933,11 @@ def test_runner_second_ctrl_c_stops_waiting(tmp_path: Path) -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     timer = threading.Timer(0.2, release.set)
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        h.run(50)
+    outcome = h.run(50)
     timer.cancel()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert outcome.interrupted
+    assert outcome.abandoned == 1  # endpoint:57, still in flight
     rows = h.rows()
     assert rows["endpoint:57"] == "unknown"  # in flight when the run was abandoned
     assert "endpoint:497" not in rows  # never handed out
@@ -962,3 +967,65 @@ def test_runner_error_in_the_main_thread_records_what_is_in_flight(tmp_path: Pat
     assert rows == dict.fromkeys(h.sent, "accepted")
     assert 20 <= len(h.sent) <= 40  # some of rows 0-39 (what was handed out before row 40)
     assert h.problems == []
+
+
+def test_runner_with_a_rate_hands_out_only_what_can_start(tmp_path: Path) -> None:
+    """Under a rate limit a job's row is written when its slot is due and a thread is free:
+    the rows that are unknown at any moment are the requests in flight, never more."""
+    h = RunnerHarness(tmp_path, concurrency=3, rate=400)
+    started = time.monotonic()
+    outcome = h.run(60)
+    elapsed = time.monotonic() - started
+    assert h.problems == []
+    assert outcome.counts["accepted"] == 60
+    assert max(h.unknown_at_send) <= 3
+    assert elapsed >= 59 / 400  # paced: 60 starts at 400 per second
+
+
+def test_runner_first_ctrl_c_under_a_slow_rate_returns_at_once(tmp_path: Path) -> None:
+    """The main thread waits for rate slots in steps that notice Ctrl-C: at 1 message per
+    second, stopping does not wait for the next slot."""
+    h = RunnerHarness(tmp_path, concurrency=2, rate=1)
+
+    def on_send(target: str) -> None:
+        if target == "endpoint:17":  # the second job
+            os.kill(os.getpid(), signal.SIGINT)
+
+    h.on_send = on_send
+    started = time.monotonic()
+    outcome = h.run(10)
+    assert time.monotonic() - started < 1.8  # 1 s for the second slot, then at once
+    assert outcome.interrupted
+    assert h.rows() == dict.fromkeys(h.sent, "accepted")
+    assert h.sent == ["endpoint:07", "endpoint:17"]
+
+
+def test_second_ctrl_c_prints_the_summary_the_unknown_ones_and_the_hint(
+    cli: Cli, tmp_path: Path, isolated: Path
+) -> None:
+    inner = cli.recorder.handler
+    fired = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = inner(request)
+        if request.url.path.endswith("/37/sms") and not fired.is_set():
+            fired.set()
+            os.kill(os.getpid(), signal.SIGINT)  # stop handing out
+            time.sleep(0.3)
+            os.kill(os.getpid(), signal.SIGINT)  # stop waiting for this one
+            time.sleep(0.6)
+        return response
+
+    cli.recorder.handler = handler
+    targets = [ep(n) for n in range(1, 21)]
+    path = targets_file(tmp_path, targets)
+    res = cli(*EM, "--to-file", path, "--rate", "0", "--concurrency", "1", "hi")
+    assert res.exit_code == 130, res.output
+    rows = history_rows(isolated)
+    [batch] = {r["batch"] for r in rows}
+    status = {r["target"]: r["status"] for r in rows}
+    assert status == {ep(1): "accepted", ep(2): "accepted", ep(3): "unknown"}
+    assert "1 target(s) were in flight when the wait was stopped" in res.stderr
+    assert f"smscli status --batch {batch}" in res.stderr
+    assert "17 target(s) were not sent" in res.stderr
+    assert f"--resume {batch}" in res.stderr

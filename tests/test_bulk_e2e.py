@@ -174,14 +174,15 @@ def test_sigkill_half_way_then_resume_sends_every_target_once(
     unknown = {t for t, s in before.items() if s == "unknown"}
     accepted = {t for t, s in before.items() if s == "accepted"}
     assert set(before.values()) <= {"accepted", "unknown"}
-    # At most the jobs handed to the send threads and not yet recorded (2 per thread: a
-    # round's window, bulk.Runner) are left unknown; the slow one is.
+    # At most the requests in flight (one per send thread: under a rate limit a job is
+    # handed out, and its row written, only when it can start) are left unknown; the slow
+    # one is.
     assert slow in unknown
-    assert 1 <= len(unknown) <= 2 * CONCURRENCY
+    assert 1 <= len(unknown) <= CONCURRENCY
     printed = {r["target"] for r in first.results()}
     assert len(printed) >= 150
     # Every printed RESULT was recorded first; recorded ones not yet printed: one round.
-    assert printed <= accepted and len(accepted - printed) <= 2 * CONCURRENCY
+    assert printed <= accepted and len(accepted - printed) <= CONCURRENCY
     got = received(sandbox_process, text)
     assert max(got.values()) == 1
     assert accepted <= set(got) <= accepted | unknown
@@ -223,10 +224,12 @@ def test_sigkill_half_way_then_resume_sends_every_target_once(
     assert {t for t, s in latest(final).items() if s != "accepted"} == {slow}
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
 def test_ctrl_c_half_way_finishes_in_flight_and_resume_sends_the_rest(
-    sandbox_process: str, isolated: Path, tmp_path: Path
+    sandbox_process: str, isolated: Path, tmp_path: Path, signum: int
 ) -> None:
-    text = unique_text("sigint")
+    """Ctrl-C, or SIGTERM (cron's `timeout`, systemd, a cancelled CI job), half-way."""
+    text = unique_text(f"signal{signum}")
     targets = [ep(n) for n in range(1, 301)]
     path = tmp_path / "targets.txt"
     path.write_text("".join(t + "\n" for t in targets))
@@ -236,7 +239,7 @@ def test_ctrl_c_half_way_finishes_in_flight_and_resume_sends_the_rest(
     )
     try:
         first.wait_for(lambda: len(first.lines) >= 150)
-        first.proc.send_signal(signal.SIGINT)
+        first.proc.send_signal(signum)
         code = first.finish(timeout=30)
     finally:
         first.kill()
