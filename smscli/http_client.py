@@ -125,6 +125,10 @@ class HttpSession:
             client = self._client_for(url)
             raw = client.send(client.build_request(method, url, headers=headers, content=content))
             return raw.status_code, {k.lower(): v for k, v in raw.headers.items()}, raw.content
+        except UnicodeEncodeError:  # httpx sends header values as ASCII (the text may be secret)
+            names = [k for k, v in headers.items() if not (k + v).isascii()]
+            problem = ValueError(f"the {', '.join(names) or 'request'} header is not ASCII")
+            raise _Failure(_INVALID, problem) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise _Failure(_BAD_URL, exc) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
@@ -431,9 +435,11 @@ class Wire:
         if not target.startswith("/"):
             target = "/" + target
         for name, value in headers:
-            if _BAD_HEADER_CHARS.search(name) or _BAD_HEADER_CHARS.search(value):
-                # A token from a login reply with a line break, say: refused before any I/O.
-                raise _Failure(_INVALID, ValueError(f"the {name} header has a line break"))
+            # A token from a login reply with a line break or a "€", say: refused before
+            # any I/O, naming the header but never showing its value (it may be a secret).
+            problem = _header_problem(name, value)
+            if problem is not None:
+                raise _Failure(_INVALID, ValueError(problem))
         connection = self._connection(scheme.lower(), origin)
         try:
             # putrequest/putheader send the headers exactly as given (request() would add
@@ -495,11 +501,17 @@ class Wire:
             if not 0 < connection.port < 65536:  # http.client would wrap it round
                 raise _Failure(_BAD_URL, ValueError(f"port {connection.port} is out of range"))
             connection.response_class = _checked_response_class()
+            # Never reconnect by itself (http.client would, on a connection Wire.close()
+            # closed from another thread, sending on one this Wire no longer tracks).
+            connection.auto_open = 0
             try:
                 connection.connect()  # DNS, TCP, TLS: a failure here sent nothing
             except OSError as exc:
                 connection.close()
                 raise _Failure(_NOT_SENT, exc) from None
+            except ValueError as exc:  # the idna codec's UnicodeError for "api..example"
+                connection.close()
+                raise _Failure(_BAD_URL, ValueError(_bad_host(connection.host, exc))) from None
             self._local.connections[key] = connection
             self._local.used[connection] = time.monotonic()
             with self._lock:
@@ -556,6 +568,27 @@ class Wire:
 
 
 _BAD_HEADER_CHARS = re.compile(r"[\r\n\0]")
+_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*", re.ASCII)  # what http.client's putheader accepts
+
+
+def _header_problem(name: str, value: str) -> str | None:
+    """Why http.client cannot write this header (it would raise ValueError or
+    UnicodeEncodeError from putheader), or None. Never quotes the value."""
+    if not name.isascii() or not _HEADER_NAME.fullmatch(name):
+        return f"{name!r} is not a valid header name"
+    if _BAD_HEADER_CHARS.search(value):
+        return f"the {name} header has a line break"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return f"the {name} header has a character outside latin-1"
+    return None
+
+
+def _bad_host(host: str, exc: ValueError) -> str:
+    if isinstance(exc, UnicodeError):  # an ASCII host name: only label lengths fail
+        return f"the host name {host!r} has an empty label or one longer than 63 characters"
+    return f"the host name {host!r} cannot be used: {_describe(exc)}"
 
 
 def _certificates_error(exc: Exception) -> ConfigError:
@@ -577,7 +610,11 @@ def _checked_response_class() -> type[http.client.HTTPResponse]:
 
     class CheckedResponse(http.client.HTTPResponse):
         """http.client takes a reply cut off inside its headers (EOF before the blank line)
-        as complete; httpx/h11 and this class call it what it is: a reply cut short."""
+        as complete; httpx/h11 and this class call it what it is: a reply cut short.
+
+        http.client skips only "100 Continue" before the reply; other informational replies
+        (103 Early Hints, say) would be taken as the reply, leaving the real one unread in
+        the socket. They are skipped here, as httpx does (101 stays the reply)."""
 
         def begin(self) -> None:
             raw = self.fp
@@ -585,6 +622,10 @@ def _checked_response_class() -> type[http.client.HTTPResponse]:
             self.fp = watched  # type: ignore[assignment]
             try:
                 super().begin()
+                while 100 < self.status < 200 and self.status != 101 and not watched.eof:
+                    # (begin() does nothing while headers are set)
+                    self.headers = self.msg = None  # type: ignore[assignment]
+                    super().begin()
             finally:
                 if self.fp is not None:  # (None: begin() closed it, a reply without a body)
                     self.fp = raw

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import http
+import http.client
 import json
 import socket
 import ssl
@@ -96,6 +97,7 @@ class Reply:
     raw: bytes | None = None  # send these bytes (then close) instead of a formatted reply
     delay: float = 0.0  # wait this long before replying (cut short at teardown)
     drop: bool = False  # close the connection instead of replying
+    interim: bytes = b""  # sent just before the reply (informational 1xx replies, say)
 
     def encode(self) -> bytes:
         lines = [f"HTTP/1.1 {self.status} {http.HTTPStatus(self.status).phrase}"]
@@ -103,7 +105,8 @@ class Reply:
         if not any(n.lower() == "content-length" for n, _ in headers):
             headers.append(("Content-Length", str(len(self.body))))
         lines += [f"{n}: {v}" for n, v in headers]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return self.interim + head + self.body
 
 
 Handler = Callable[[Seen], Reply]
@@ -669,6 +672,32 @@ def test_out_of_range_port_is_a_config_error_and_nothing_is_sent(
     assert server.connections == 0
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api..example.test/send",  # an empty label
+        "https://api..example.test/send",
+        "http://.example.test/send",
+        f"http://{'a' * 64}.example.test/send",  # a label over 63 characters
+        f"http://api.{'b' * 70}/send",
+    ],
+)
+@pytest.mark.parametrize("sends_message", [True, False])
+def test_malformed_host_name_is_a_config_error_and_nothing_is_sent(
+    make: Callable[..., Client], url: str, sends_message: bool
+) -> None:
+    # The idna codec refuses these host names (UnicodeError, not OSError) before any lookup.
+    c = make()
+    with pytest.raises(ConfigError) as info:
+        c.session.call(Request("POST", url, json={}), sends_message=sends_message)
+    assert info.value.code == "invalid_base_url"
+    assert info.value.exit_code == 3
+    assert url in info.value.message
+    assert "empty label or one longer than 63 characters" in info.value.message
+    assert "codec" not in info.value.message
+    assert c.delays == []  # not retried: it can never connect
+
+
 # --------------------------------------------------------------------------- replies
 
 
@@ -729,6 +758,52 @@ def test_undecodable_reply_is_a_failure_not_a_wrong_body(
     assert c.delays == []
 
 
+_EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "interim",
+    [
+        pytest.param(_EARLY_HINTS, id="103"),
+        pytest.param(b"HTTP/1.1 102 Processing\r\n\r\n" + _EARLY_HINTS * 2, id="several"),
+        pytest.param(b"HTTP/1.1 100 Continue\r\n\r\n" + _EARLY_HINTS, id="100-then-103"),
+        pytest.param(_EARLY_HINTS + b"HTTP/1.1 100 Continue\r\n\r\n", id="103-then-100"),
+    ],
+)
+def test_informational_replies_before_the_reply_are_skipped(
+    serve: Callable[..., Server], make: Callable[..., Client], interim: bytes
+) -> None:
+    server = serve(replies(Reply(interim=interim, body=b"ok"), Reply(body=b"next")))
+    c = make()
+    response = c.session.call(Request("POST", server.url("/send"), json={}), sends_message=True)
+    assert (response.status_code, response.content) == (200, b"ok")
+    assert "link" not in response.headers  # the 103's headers are not the reply's
+    # Nothing of the reply was left in the socket: the next request gets its own reply on
+    # the same connection.
+    following = c.session.call(Request("GET", server.url("/next")))
+    assert (following.status_code, following.content) == (200, b"next")
+    assert [s.connection for s in server.requests] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(_EARLY_HINTS, id="after-103"),
+        pytest.param(_EARLY_HINTS + b"HTTP/1.1 200 OK\r\nContent-Le", id="headers-cut"),
+        pytest.param(b"HTTP/1.1 103 Early Hints\r\nLink: </x>", id="103-cut"),
+    ],
+)
+def test_reply_cut_after_an_informational_reply_is_outcome_unknown(
+    serve: Callable[..., Server], make: Callable[..., Client], raw: bytes
+) -> None:
+    server = serve(lambda seen: Reply(raw=raw))
+    c = make()
+    with pytest.raises(OutcomeUnknown) as info:
+        c.session.call(Request("POST", server.url("/send"), json={}), sends_message=True)
+    assert info.value.code == "connection_lost"
+    assert len(server.requests) == 1
+
+
 def test_empty_body_with_content_encoding_is_an_empty_reply(
     serve: Callable[..., Server], make: Callable[..., Client]
 ) -> None:
@@ -784,6 +859,7 @@ def test_repeated_headers_are_joined_and_names_lower_cased(
             id="headers",
         ),
         pytest.param(Reply(201, body=b""), id="empty"),
+        pytest.param(Reply(interim=_EARLY_HINTS, body=b"ok"), id="early-hints"),
     ],
 )
 def test_wire_and_httpx_see_the_same_reply(
@@ -854,6 +930,35 @@ def test_close_closes_the_connections_and_a_later_call_reconnects(
     c.session.close()
     c.session.close()  # closing twice is fine
     wait_for(lambda: server.open == 0)
+
+
+def test_a_connection_closed_by_wire_close_is_not_silently_reopened(
+    serve: Callable[..., Server], make: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve()
+    c = make()
+    assert c.get(server.url("/1")) == 200
+    wire_connection = smscli.http_client.Wire._connection
+
+    def closed_meanwhile(
+        wire: smscli.http_client.Wire, scheme: str, origin: str
+    ) -> http.client.HTTPConnection:
+        connection = wire_connection(wire, scheme, origin)
+        wire.close()  # as another thread closing the session at this moment would
+        return connection
+
+    monkeypatch.setattr(smscli.http_client.Wire, "_connection", closed_meanwhile)
+    # http.client would reconnect by itself (auto_open) and send the request on a
+    # connection the Wire no longer tracks (and so would never close).
+    with pytest.raises(ProviderUnavailable) as info:
+        c.get(server.url("/2"))
+    assert info.value.code == "connection_lost"
+    assert [s.target for s in server.requests] == ["/1"]
+    assert server.connections == 1
+    assert c.delays == []
+    monkeypatch.setattr(smscli.http_client.Wire, "_connection", wire_connection)
+    assert c.get(server.url("/3")) == 200
+    assert [s.connection for s in server.requests] == [1, 2]
 
 
 # --------------------------------------------------------------------------- TLS
@@ -990,6 +1095,62 @@ def test_connection_is_usable_after_a_rejected_header(
     assert [s.target for s in server.requests] == ["/send"]
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Authorization", "Bearer s3cr3t€t0k3n"),  # outside latin-1
+        ("Authorization", "Bearer s3cr3t\u2028t0k3n"),
+        ("X-Api-Key", "s3cr3t🔑t0k3n"),
+    ],
+)
+@pytest.mark.parametrize("sends_message", [True, False])
+def test_header_value_outside_latin1_is_refused_and_not_shown(
+    serve: Callable[..., Server],
+    make: Callable[..., Client],
+    name: str,
+    value: str,
+    sends_message: bool,
+) -> None:
+    server = serve()
+    c = make()
+    assert c.get(server.url("/first")) == 200  # an open connection the refusal must not spoil
+    request = Request("POST", server.url("/send"), headers={name: value}, json={})
+    with pytest.raises(ProviderUnavailable) as info:
+        c.session.call(request, sends_message=sends_message)
+    assert info.value.exit_code is ExitCode.UNAVAILABLE
+    assert info.value.code == "invalid_request"
+    assert "nothing was sent" in (info.value.hint or "")
+    assert name in info.value.message  # names the header...
+    for part in ("s3cr3t", "t0k3n", value):
+        assert part not in info.value.message  # ...never its value
+    assert c.delays == []
+    assert [s.target for s in server.requests] == ["/first"]
+    assert c.get(server.url("/next")) == 200
+    assert [s.connection for s in server.requests] == [1, 1]
+
+
+def test_header_value_in_latin1_is_sent_as_latin1(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve()
+    make().session.call(Request("GET", server.url("/"), headers={"X-Name": "Zoë"}))
+    [seen] = server.requests
+    assert seen.header("x-name") == "Zoë"  # the test server decodes latin-1
+
+
+@pytest.mark.parametrize("name", ["X-Tökén", "X:Key", "", " X-Key", "\tX-Key"])
+def test_header_name_http_client_cannot_write_is_refused(
+    serve: Callable[..., Server], make: Callable[..., Client], name: str
+) -> None:
+    server = serve()
+    c = make()
+    with pytest.raises(ProviderUnavailable) as info:
+        c.session.call(Request("GET", server.url("/"), headers={name: "s3cr3t"}))
+    assert info.value.code == "invalid_request"
+    assert "s3cr3t" not in info.value.message
+    assert server.connections == 0
+
+
 # --------------------------------------------------------------------------- -v trace
 
 
@@ -1020,3 +1181,29 @@ def test_trace_of_a_wire_exchange_has_no_secret(
     # Redaction is for the trace only: the server got the real token.
     [seen] = server.requests
     assert seen.header("authorization") == f"Bearer {token}"
+
+
+def test_non_ascii_header_through_httpx_is_refused_and_not_shown() -> None:
+    """The httpx path (a proxy, an injected transport) sends header values as ASCII; a
+    token with é is refused before any I/O, naming the header, never its value."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    with (
+        HttpSession(
+            tokens=TokenCache(None).for_key("k"),
+            redactor=Redactor(),
+            transport=httpx.MockTransport(handler),
+        ) as session,
+        pytest.raises(ProviderUnavailable) as info,
+    ):
+        session.call(
+            Request("GET", "http://api.example.test/x", headers={"Authorization": "Bearer sécret"})
+        )
+    assert info.value.code == "invalid_request"
+    assert "Authorization" in info.value.message
+    assert "sécret" not in info.value.message and "\\xe9" not in info.value.message
+    assert seen == []
