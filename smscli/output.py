@@ -342,6 +342,7 @@ class Output:
         if not sys.stdout.isatty():
             self._plain_table(columns, cells, title)
             return
+        from rich.cells import cell_len
         from rich.table import Table
 
         if cells:  # on a terminal only (piped columns stay put for awk): drop empty columns
@@ -351,25 +352,46 @@ class Output:
             whole = [keep.index(i) for i in whole if i in keep]
             columns = [columns[i] for i in keep]
             cells = [[row[i] for i in keep] for row in cells]
-        # Identifier columns never fold (their headers may: "request id / uuid / ref"); the
-        # others may, down to their longest header word or 12 characters. When even that
-        # does not fit, one "column  value" line per cell reads better than a table of
-        # slivers ("accept/ed").
-        longest = [max([1, *(len(row[i]) for row in cells)]) for i in range(len(columns))]
-        least = [
-            max(*map(len, name.split()), longest[i] if i in whole else min(longest[i], 12))
-            for i, name in enumerate(columns)
+        # Display widths in terminal cells (CJK and most emoji take two), of a cell's widest
+        # line. Identifier columns never fold (their headers may: "request id / uuid /
+        # ref"); the others may, down to their longest header word or 12 cells.
+        longest = [
+            max([1, *(cell_len(line) for row in cells for line in row[i].splitlines())])
+            for i in range(len(columns))
         ]
-        room = self.out.width - 3 * len(columns)  # padding and rules
-        if whole and sum(least) > room:
-            self._records(columns, cells, title, status_column)
+
+        def floors(other: int) -> list[int]:
+            return [
+                max(
+                    *map(cell_len, name.split()),
+                    longest[i] if i in whole else min(longest[i], other),
+                )
+                for i, name in enumerate(columns)
+            ]
+
+        least, room = floors(12), self.out.width - 3 * len(columns)  # 3: padding and rules
+        if not whole and sum(least) > room:
+            least = floors(8)
+        if cells and sum(least) > room:
+            # Too narrow for a table whose columns are at least that wide. Left to itself
+            # (no fixed widths), rich would lose nothing (`smscli log`: above ~32 columns)
+            # but shrink every column evenly to slivers ("accep/ted", "provi/der", a
+            # timestamp on 7 lines, an error message a word or a syllable per line:
+            # `smscli log` below ~70 columns), and fold identifiers. One "column  value"
+            # line per cell loses nothing either, keeps identifiers whole and reads well at
+            # any width. Tables without identifiers (log, providers, profiles, doctor) first
+            # try columns of 8 (their longest header word at least): that keeps `smscli log`
+            # a table at 80 columns, where 12 would not fit but a table still reads better
+            # than records.
+            self._records(columns, cells, title, status_column, whole)
             return
-        natural = [max(len(name), longest[i]) for i, name in enumerate(columns)]
+        natural = [max(cell_len(name), longest[i]) for i, name in enumerate(columns)]
         widths: list[int | None] = [None] * len(columns)  # None: rich decides (all fits)
         if sum(natural) > room:
             # Fixed widths, so that rich never squeezes a column below what its cells need
-            # (it then drops characters): the least each needs, plus a share of what is
-            # left for the columns that would like more.
+            # (it would then render the table wider than the terminal, which crops it): the
+            # least each needs (they fit: spare >= 0), plus a share of what is left for the
+            # columns that would like more.
             spare, wants = room - sum(least), [n - m for n, m in zip(natural, least, strict=True)]
             widths = [
                 m + spare * w // max(1, sum(wants)) for m, w in zip(least, wants, strict=True)
@@ -392,23 +414,45 @@ class Output:
         cells: list[list[str]],
         title: str | None,
         status_column: int | None,
+        whole: Sequence[int],
     ) -> None:
-        """A terminal too narrow for a table with whole identifiers: one block per row, one
-        "column  value" line per non-empty cell (identifiers stay whole and copyable)."""
+        """A terminal too narrow for a table: one block per row, one "column  value" line
+        per non-empty cell. A long value wraps at spaces, aligned under its first line; one
+        with a word too long for that goes on the lines below its name, indented.
+        Identifiers stay whole (copyable): only one wider than the terminal is left to the
+        terminal to wrap."""
+        from rich.cells import cell_len
+        from rich.text import Text
+
+        width = self.out.width
         if title:
-            self.out.print(f"[bold]{_escape(title)}[/]")
-        width = max(len(c) for c in columns)
+            self.out.print(Text(title, style="bold"))
+        name_width = max(cell_len(c) for c in columns)
         for n, row in enumerate(cells):
             if n:
                 self.out.print()
             for i, (name, cell) in enumerate(zip(columns, row, strict=True)):
                 if not cell:
                     continue
-                shown = _escape(cell)
                 style = _STATUS_STYLE.get(cell, "") if i == status_column else ""
-                if style:
-                    shown = f"[{style}]{shown}[/]"
-                self.out.print(f"[bold]{_escape(name.ljust(width))}[/]  {shown}", soft_wrap=True)
+                value = Text(cell, style=style)
+                word = max((cell_len(w) for w in cell.split()), default=0)
+                head = Text(name + " " * (name_width - cell_len(name)) + "  ", style="bold")
+                indent = cell_len(head.plain)
+                if word > width - indent:  # under its name
+                    self.out.print(Text(name, style="bold"), soft_wrap=True)
+                    indent = 2 if word <= width - 2 or i not in whole else 0
+                    head = Text(" " * indent)
+                # A word wider than the room is folded, except an identifier's (no wrap).
+                fold = word <= width - indent or i not in whole
+                lines = value.wrap(
+                    self.out, max(1, width - indent), overflow="fold" if fold else "ignore"
+                )
+                for k, line in enumerate(lines):
+                    line.rstrip()
+                    self.out.print(
+                        Text.assemble(head if k == 0 else " " * indent, line), soft_wrap=True
+                    )
 
     def _plain_table(
         self, columns: Sequence[str], cells: list[list[str]], title: str | None
