@@ -10,8 +10,10 @@ to a temporary file so that it can be read twice.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import signal
+import stat
 import string
 import sys
 import tempfile
@@ -21,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from smscli.errors import InputError, SmscliError, UsageError
+from smscli.errors import ConfigError, InputError, SmscliError, UsageError
 from smscli.models import Message, SendResult, Target
 
 if TYPE_CHECKING:
@@ -39,15 +41,53 @@ class RowSource:
         self.to = list(to)
         self.to_file = to_file
         self._spool: IO[str] | None = None
+        self._signature: tuple[int, int, int] | None = None
         if to_file == "-":
-            # Stdin can be read once: keep a copy on disk (not in memory) for the second pass.
-            self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-            for line in sys.stdin:
-                self._spool.write(line)
+            self._spool_from(lambda: sys.stdin)
+        elif to_file is not None:
+            try:
+                info = os.stat(to_file)
+            except OSError:
+                return  # reported, with its reason, when it is read
+            if not stat.S_ISREG(info.st_mode):
+                # A pipe (`--to-file <(cmd)`), a FIFO, a device: it can be read once.
+                self._spool_from(lambda: open(to_file, encoding="utf-8-sig"))  # noqa: SIM115
+            else:
+                self._signature = (info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def _spool_from(self, source: Callable[[], IO[str]]) -> None:
+        """Keep a copy on disk (not in memory) of what can be read only once, for the
+        second pass."""
+        spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        try:
+            with self._reading():
+                stream = source()
+                try:
+                    for line in stream:
+                        spool.write(line)
+                finally:
+                    if stream is not sys.stdin:
+                        stream.close()
+        except BaseException:
+            spool.close()
+            raise
+        self._spool = spool
 
     def close(self) -> None:
         if self._spool is not None:
             self._spool.close()
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        name = "stdin" if self.to_file == "-" else self.to_file
+        try:
+            yield
+        except UnicodeDecodeError:
+            raise InputError(f"--to-file {name} is not UTF-8 text", code="bad_file") from None
+        except OSError as exc:
+            raise InputError(
+                f"cannot read --to-file {name}: {exc.strerror or exc}", code="bad_file"
+            ) from None
 
     def _lines(self) -> Iterator[str]:
         if self._spool is not None:
@@ -55,17 +95,22 @@ class RowSource:
             yield from self._spool
             return
         assert self.to_file is not None
-        try:
-            with open(self.to_file, encoding="utf-8-sig") as fh:
-                yield from fh
-        except UnicodeDecodeError:
+        with self._reading(), open(self.to_file, encoding="utf-8-sig") as fh:
+            self._check_unchanged(fh.fileno())
+            yield from fh
+
+    def _check_unchanged(self, fd: int) -> None:
+        """The second pass skips duplicates by row number and sends what the first pass
+        checked: a file that changed in between (an editor, a prompt left open) is refused
+        rather than sent differently."""
+        info = os.fstat(fd)
+        signature = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if self._signature is not None and signature != self._signature:
             raise InputError(
-                f"--to-file {self.to_file} is not UTF-8 text", code="bad_file"
-            ) from None
-        except OSError as exc:
-            raise InputError(
-                f"cannot read --to-file {self.to_file}: {exc.strerror}", code="bad_file"
-            ) from None
+                f"--to-file {self.to_file} changed while smscli was reading it",
+                hint="re-run when the file is complete (write it elsewhere, then move it)",
+                code="file_changed",
+            )
 
     def rows(self) -> Iterator[dict[str, str]]:
         from smscli.targets import read_target_rows
@@ -102,16 +147,23 @@ class DistinctTargets:
         if len(self._set) < self.IN_MEMORY:
             self._set.add(key)
             return True
-        if self._db is None:
-            import sqlite3
+        import sqlite3
 
-            # "": a temporary on-disk database, deleted on close (SQLite's own rule).
-            self._db = sqlite3.connect("", isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=OFF")
-            self._db.execute("PRAGMA synchronous=OFF")
-            self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
-            self._db.execute("BEGIN")  # never committed: it is thrown away
-        cursor = self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (key,))
+        try:
+            if self._db is None:
+                # "": a temporary on-disk database, deleted on close (SQLite's own rule).
+                self._db = sqlite3.connect("", isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=OFF")
+                self._db.execute("PRAGMA synchronous=OFF")
+                self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+                self._db.execute("BEGIN")  # never committed: it is thrown away
+            cursor = self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (key,))
+        except sqlite3.Error as exc:
+            raise ConfigError(
+                f"cannot keep the duplicate check of a long --to-file in a temporary file: {exc}",
+                hint="point TMPDIR at a writable directory with free space",
+                code="temp_unavailable",
+            ) from None
         return bool(cursor.rowcount == 1)
 
     def close(self) -> None:

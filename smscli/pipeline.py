@@ -519,6 +519,10 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
         out.result_streamed(r)
     try:
         outcome = runner.run(prep.plan.build())
+    except SmscliError as err:
+        if runner.handed_out and not single:
+            raise _stopped_after_sending(prep, err, runner.handed_out, batch) from None
+        raise
     finally:
         out.progress_done()
     if fatal and not outcome.interrupted:
@@ -531,6 +535,22 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     if prep.plan.invalid:
         codes[int(ExitCode.INVALID)] = codes.get(int(ExitCode.INVALID), 0) + len(prep.plan.invalid)
     return SendOutcome(results, counts, batch, outcome.interrupted, codes, outcome.abandoned)
+
+
+def _stopped_after_sending(
+    prep: Prepared, err: SmscliError, handed_out: int, batch: str
+) -> OutcomeUnknown:
+    """An error that stopped a run after messages went out (the history failing, the
+    --to-file unreadable on the second pass): its own exit code (3, 4) would say "nothing
+    was sent", and its hint might be "use --no-history" — re-running so would send again."""
+    return OutcomeUnknown(
+        f"{err.message} — the run stopped after {handed_out} target(s) were handed to "
+        f"{prep.info.slug} (batch {batch})",
+        hint=f"see `smscli log --batch {batch}`; once this is fixed, re-run the same command "
+        f"with --resume {batch} (it skips what was accepted)",
+        code=err.code,
+        provider_code=err.provider_code,
+    )
 
 
 def _check_resumable(prep: Prepared, batch: str) -> None:
@@ -582,7 +602,18 @@ def _previous(
                         "exit_code": int(ExitCode.UNKNOWN),
                     },
                 )
-    previous = _idempotent(prep, opts, target)
+    try:
+        previous = _idempotent(prep, opts, target)
+    except OutcomeUnknown as err:
+        if prep.plan.total == 1 and not prep.plan.invalid:
+            raise  # one target: the error is the answer
+        # Many targets: this one is reported (as --resume does), the others go on.
+        return prep.provider.result(
+            target,
+            Status.UNKNOWN,
+            _placeholder_message(prep, {}),
+            error={"code": err.code, "message": err.message, "exit_code": int(err.exit_code)},
+        )
     if previous is not None:
         out.info(
             f"{target}: already accepted under --idempotency-key {opts.idempotency_key!r}; "

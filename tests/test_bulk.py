@@ -212,7 +212,86 @@ def test_row_source_unreadable_file_is_an_input_error(tmp_path: Path) -> None:
     assert info.value.code == "bad_file"
 
 
+def test_row_source_refuses_a_file_changed_between_the_passes(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text("endpoint:17\nendpoint:27\n")
+    source = RowSource([], str(path))
+    assert [r["to"] for r in source.rows()] == ["endpoint:17", "endpoint:27"]
+    with path.open("a") as fh:  # someone appends while smscli waits for confirmation
+        fh.write("endpoint:37\n")
+    with pytest.raises(InputError) as info:
+        list(source.rows())
+    assert info.value.code == "file_changed"
+
+
+def test_row_source_reads_a_pipe_twice(tmp_path: Path) -> None:
+    """`--to-file <(cmd)`: a FIFO can be read once; it is spooled like stdin."""
+    fifo = tmp_path / "targets.fifo"
+    os.mkfifo(fifo)
+
+    def writer() -> None:
+        with fifo.open("w") as fh:
+            fh.write("# from a pipe\nendpoint:17\nendpoint:27\n")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    source = RowSource([], str(fifo))
+    thread.join(5)
+    try:
+        first = [r["to"] for r in source.rows()]
+        second = [r["to"] for r in source.rows()]
+    finally:
+        source.close()
+    assert first == second == ["endpoint:17", "endpoint:27"]
+
+
+def test_row_source_stdin_that_is_not_utf8_is_an_input_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"endpoint:17\n\xff\xfe\n")))
+    with pytest.raises(InputError) as info:
+        RowSource([], "-")
+    assert info.value.code == "bad_file"
+    assert "stdin" in info.value.message
+
+
+def test_distinct_targets_without_a_usable_temporary_file_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sqlite3
+
+    from smscli.errors import ConfigError
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(bulk.DistinctTargets, "IN_MEMORY", 1)
+    monkeypatch.setattr(sqlite3, "connect", refuse)
+    seen = bulk.DistinctTargets()
+    assert seen.add("endpoint:1")
+    with pytest.raises(ConfigError) as info:
+        seen.add("endpoint:2")
+    assert info.value.code == "temp_unavailable" and "TMPDIR" in (info.value.hint or "")
+
+
 # -- the command line: reading and checking targets --------------------------------------------
+def test_to_file_from_a_pipe_is_sent_once_each(cli: Cli, tmp_path: Path) -> None:
+    fifo = tmp_path / "targets.fifo"
+    os.mkfifo(fifo)
+    targets = [ep(n) for n in range(1, 6)]
+
+    def writer() -> None:
+        with fifo.open("w") as fh:
+            fh.write("".join(t + "\n" for t in targets))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    res = cli(*EM, "--to-file", str(fifo), "--rate", "0", "hi", "--json")
+    thread.join(5)
+    assert res.exit_code == 0, res.output
+    assert sorted(posted_endpoints(cli)) == sorted(targets)
+
+
 def test_to_file_plain_with_comments_and_to(cli: Cli, tmp_path: Path) -> None:
     path = write(tmp_path, "# fleet\nendpoint:27\n\nendpoint:37 # second\n# end\n")
     res = cli(*EM, "--to", ep(1), "--to-file", path, "--rate", "0", "ping", "--json")
@@ -1029,3 +1108,51 @@ def test_second_ctrl_c_prints_the_summary_the_unknown_ones_and_the_hint(
     assert f"smscli status --batch {batch}" in res.stderr
     assert "17 target(s) were not sent" in res.stderr
     assert f"--resume {batch}" in res.stderr
+
+
+def test_idempotency_unknown_for_one_of_many_is_its_result_not_the_runs_end(
+    cli: Cli, tmp_path: Path
+) -> None:
+    unknown = "endpoint:10500"  # the sandbox's magic suffix 0500: outcome unknown
+    first = cli(*EM, "--to", unknown, "--idempotency-key", "k1", "hi")
+    assert first.exit_code == 7, first.output
+    targets = [ep(1), unknown, ep(2), ep(3)]
+    to = [arg for t in targets for arg in ("--to", t)]
+    res = cli(*EM, *to, "--idempotency-key", "k1", "--rate", "0", "hi", "--json")
+    assert res.exit_code == 9, res.output
+    by_target = {r["target"]: r for r in res.json()["results"]}
+    assert by_target[unknown]["status"] == "unknown"
+    assert by_target[unknown]["error"]["code"] == "idempotency_unknown"
+    assert {by_target[t]["status"] for t in (ep(1), ep(2), ep(3))} == {"accepted"}
+    assert sorted(posted_endpoints(cli)) == sorted([unknown, ep(1), ep(2), ep(3)])  # once each
+
+
+def test_history_failing_mid_run_exits_7_with_the_batch_not_nothing_sent(
+    cli: Cli, tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smscli.errors import ConfigError
+    from smscli.history import History
+
+    record = History.record
+    calls = [0]
+
+    def failing(self: History, **kwargs: Any) -> list[int | None]:
+        calls[0] += 1
+        if calls[0] == 6:
+            raise ConfigError(
+                "cannot write the history: disk full",
+                hint="free disk space or fix the permissions; or use --no-history",
+                code="history_unavailable",
+            )
+        return record(self, **kwargs)
+
+    monkeypatch.setattr(History, "record", failing)
+    targets = [ep(n) for n in range(1, 41)]
+    res = cli(*EM, "--to-file", targets_file(tmp_path, targets), "--rate", "0", "hi", "--json")
+    assert res.exit_code == 7, res.output
+    error = res.json()["error"]
+    assert error["code"] == "history_unavailable"
+    assert "the run stopped after" in error["message"] and "batch" in error["message"]
+    assert "--resume" in error["hint"] and "--no-history" not in error["hint"]
+    sent = posted_endpoints(cli)
+    assert 0 < len(sent) < len(targets)
