@@ -16,7 +16,6 @@ import signal
 import stat
 import string
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +57,8 @@ class RowSource:
     def _spool_from(self, source: Callable[[], IO[str]]) -> None:
         """Keep a copy on disk (not in memory) of what can be read only once, for the
         second pass."""
+        import tempfile
+
         spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
         try:
             with self._reading():

@@ -7,19 +7,20 @@ batches are looked up here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smscli.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    import sqlite3
 from smscli.models import SendResult, Status
 
 _SCHEMA = """
@@ -71,6 +72,8 @@ def stored_body(text: str, mode: str) -> str | None:
     if mode == "none":
         return None
     if mode == "hash":
+        import hashlib
+
         return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     return text
 
@@ -90,6 +93,8 @@ class History:
         return self.path is not None
 
     def _db(self) -> sqlite3.Connection:
+        import sqlite3  # here, not at the top: a dry run or `check` never opens the history
+
         if self._conn is None:
             assert self.path is not None
             try:
@@ -200,7 +205,7 @@ class History:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as exc:
+            except _sqlite_error() as exc:
                 raise ConfigError(
                     f"cannot write the history at {self.path}: {exc}",
                     hint="free disk space or fix the permissions; or use --no-history",
@@ -356,6 +361,12 @@ def _finish_values(row_id: int, result: SendResult) -> tuple[Any, ...]:
             result.reference, result.date, result.segments, result.encoding,
             _dumps(result.parts), _dumps(result.error), _dumps(result.details or None),
             row_id)  # fmt: skip
+
+
+def _sqlite_error() -> type[Exception]:
+    import sqlite3
+
+    return sqlite3.Error
 
 
 def _dumps(value: Any) -> str | None:
