@@ -93,7 +93,10 @@ class RowSource:
     def _lines(self) -> Iterator[str]:
         if self._spool is not None:
             self._spool.seek(0)
-            yield from self._spool
+            # Not `yield from`: closing this generator early (columns() reads one line)
+            # would close the spool itself.
+            for line in self._spool:  # noqa: UP028
+                yield line
             return
         assert self.to_file is not None
         with self._reading(), open(self.to_file, encoding="utf-8-sig") as fh:
@@ -298,6 +301,9 @@ class Triage:
     skipped: int = 0  # accepted in the batch being resumed
 
 
+_KNOWN_PER_ROUND = 500  # RESULTs of earlier runs (a resume) reported per round, at most
+
+
 class Abandon(Exception):
     """The second Ctrl-C: stop waiting for the requests in flight (raised at a safe point)."""
 
@@ -312,11 +318,9 @@ class Runner:
     is written before its request goes out, every printed RESULT is already in the history,
     and a commit is shared by a round of targets instead of paid twice per target.
 
-    A job is handed out only when its rate slot is due and a thread can take it, so the
-    jobs handed out and not yet recorded are the requests in flight: at most
-    ``concurrency``. With no rate limit and one target per request (``lookahead``), up to
-    ``lookahead`` more wait, recorded, for the next free thread (so that no thread waits for
-    the main thread): that is what a killed process can leave ``unknown``.
+    A job is handed out only when its rate slot is due and a thread is free to take it, so
+    the jobs handed out and not yet recorded are the requests in flight (at most
+    ``concurrency``): that is all a killed process can leave ``unknown``.
 
     Ctrl-C or SIGTERM (when the main thread runs this): the first stops handing out jobs;
     jobs not yet started are dropped, requests in flight finish and are recorded, and
@@ -337,7 +341,6 @@ class Runner:
         on_result: Callable[[SendResult], None],
         keep_results: bool,
         progress: Callable[[int], None] | None = None,
-        lookahead: int = 0,
     ) -> None:
         self.send = send
         self.history = history
@@ -345,7 +348,6 @@ class Runner:
         self.triage = triage
         self.weight = weight
         self.concurrency = max(1, concurrency)
-        self.lookahead = max(0, lookahead)
         self.limiter = limiter
         self.on_result = on_result
         self.keep_results = keep_results
@@ -363,13 +365,17 @@ class Runner:
         self._next: Dispatch | None = None  # triaged, waiting for its rate slot
         self._signals = 0
         self._abandon = False
+        self._gate = threading.Lock()
+        self.output_error: str | None = None  # why stdout could not be written
 
     # -- the send threads ------------------------------------------------------------------
     def _worker(self) -> None:
         while (dispatch := self._todo.get()) is not None:
             try:
-                if not self.stop.is_set():
-                    dispatch.sent = True  # from here on it may have reached the provider
+                with self._gate:  # against _stop_now(): stopped, or marked sent, not both
+                    go = not self.stop.is_set()
+                    dispatch.sent = go  # from here on it may have reached the provider
+                if go:
                     dispatch.results = self.send(dispatch.job, dispatch.targets)
             except BaseException as exc:  # a bug: stop the run, report it from the main thread
                 dispatch.error = exc
@@ -389,15 +395,19 @@ class Runner:
         try:
             self._rounds(jobs)
         except Abandon:
-            self._drop_unstarted()
+            settled = self._drop_unstarted()
             self.outcome.abandoned = sum(len(d.targets) for d in self._outstanding)
+            self._report(settled, [])  # recorded: shown and counted too
         except BaseException:
-            # An error in the main thread (an idempotency key with an unknown outcome, the
-            # history, a third Ctrl-C): nothing new starts; unless it is a Ctrl-C, what is in
-            # flight finishes and is recorded (not printed); then the error is raised.
+            # An error in the main thread (the history, the --to-file, a third Ctrl-C):
+            # nothing new starts; unless it is a Ctrl-C, what is in flight finishes and is
+            # recorded (not printed); then the error is raised.
             self.stop.set()
             if self._signals < 3:
-                self._settle()
+                try:
+                    self._settle()
+                except Abandon:  # a second Ctrl-C while waiting for them
+                    self._drop_unstarted()
             else:
                 self._drop_unstarted()
             raise
@@ -410,11 +420,11 @@ class Runner:
         return self.outcome
 
     def _settle(self) -> None:
-        answered, self._answered = self._answered, []
         while self._outstanding:
             answer = self._next_answer(None)
             assert answer is not None
-            answered.append(answer)
+            self._answered.append(answer)
+        answered, self._answered = self._answered, []
         with contextlib.suppress(SmscliError):  # the history itself may be what failed
             self._journal(answered, [])
 
@@ -428,8 +438,10 @@ class Runner:
             if not self.stop.is_set():
                 # The first job goes alone: a provider that logs in does so once, and the
                 # others reuse its token instead of all logging in at the same time.
-                room = 1 if first else self.concurrency + self.lookahead - len(self._outstanding)
-                while len(fresh) < room:
+                room = 1 if first else self.concurrency - len(self._outstanding)
+                while len(fresh) < room and len(known) < _KNOWN_PER_ROUND:
+                    if self.stop.is_set():
+                        break
                     if self._next is None:
                         job = None if exhausted else next(jobs, None)
                         if job is None:
@@ -464,20 +476,19 @@ class Runner:
                     return
                 self._pause(due_in)  # nothing in flight: wait for the next rate slot
                 continue
-            # Collect answers; with look-ahead, until half of it is free (a round shares one
-            # commit), else as each comes. Never sit on one for long when they come slowly.
-            if self.stop.is_set() or (exhausted and self._next is None):
-                keep = 0
-            elif self.lookahead and not first:
-                keep = self.concurrency
-            else:
-                keep = len(self._outstanding) - 1
+            # Wait for an answer (or the next rate slot); take every other answer already
+            # there too: under load a round records several and shares one commit.
+            if len(known) >= _KNOWN_PER_ROUND:
+                continue  # report those first (a resume of many accepted targets)
             answer = self._next_answer(due_in if due_in > 0 else None)
             if answer is None:
                 continue  # the next rate slot is due
             self._answered.append(answer)
-            while len(self._outstanding) > keep and (answer := self._next_answer(0.05)):
-                self._answered.append(answer)
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    answer = self._done.get_nowait()
+                    self._outstanding.remove(answer)
+                    self._answered.append(answer)
 
     def _next_answer(self, timeout: float | None) -> Dispatch | None:
         """The next answer from a send thread (None after ``timeout`` seconds). Raises
@@ -542,34 +553,38 @@ class Runner:
             if not self.output_closed:
                 try:
                     self.on_result(r)
-                except BrokenPipeError:
-                    # stdout's reader went away (`| head`): stop as for Ctrl-C; what is in
-                    # flight still finishes and is recorded.
+                except OSError as exc:
+                    # stdout's reader went away (`| head`), or the disk is full: stop as for
+                    # Ctrl-C; what is in flight still finishes and is recorded.
                     self.output_closed = True
+                    self.output_error = exc.strerror or str(exc)
                     self.outcome.interrupted = True
                     self.stop.set()
         if results and self.progress is not None:
             self.progress(len(results))
 
-    def _drop_unstarted(self) -> None:
-        """Leaving at once (a second Ctrl-C): answers already in are recorded, rows of jobs
-        no thread has started are deleted (nothing was sent); requests still in flight keep
-        their ``unknown`` rows."""
-        self.stop.set()
+    def _drop_unstarted(self) -> list[Dispatch]:
+        """Leaving at once (a second Ctrl-C): answers already in are recorded (and returned,
+        to be shown), rows of jobs no thread has started are deleted (nothing was sent);
+        requests still in flight keep their ``unknown`` rows and stay in ``_outstanding``."""
+        with self._gate:
+            self.stop.set()  # no thread starts a job after this
         settled, self._answered = self._answered, []
         with contextlib.suppress(queue.Empty):
             while True:
-                item = self._todo.get_nowait()
-                if item is not None:
-                    settled.append(item)  # never started: sent is False
+                self._todo.get_nowait()  # unstarted ones are in _outstanding (sent False)
         with contextlib.suppress(queue.Empty):
             while True:
                 settled.append(self._done.get_nowait())
         for dispatch in settled:
             if dispatch in self._outstanding:
                 self._outstanding.remove(dispatch)
+        unstarted = [d for d in self._outstanding if not d.sent]
+        for dispatch in unstarted:
+            self._outstanding.remove(dispatch)
         with contextlib.suppress(SmscliError):
-            self._journal(settled, [])
+            self._journal([*settled, *unstarted], [])
+        return settled
 
     def _catch_signals(self) -> Callable[[], None]:
         """Ctrl-C (SIGINT) and SIGTERM set flags instead of raising wherever the main thread

@@ -45,6 +45,7 @@ class Output:
         self._err: Console | None = None
         self.error_shown = False
         self.stdout_closed = False
+        self.stdout_error: str | None = None  # why stdout could not be written, when known
         self._progress: Any = None
         self._lock = threading.Lock()
 

@@ -413,8 +413,12 @@ def _run(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Confi
                 outcome.counts = _counts(results, skipped=outcome.counts["skipped"])
         if outcome.interrupted:
             if out.stdout_closed:
-                out.info("stopped: stdout was closed (the reading end of the pipe went away)")
-            done = outcome.counts["total"] - outcome.counts["skipped"]
+                why = (
+                    out.stdout_error or "stdout was closed (the reading end of the pipe went away)"
+                )
+                out.info(f"stopped: {why}")
+            # Dealt with: sent (or answered from an earlier run) and skipped by --resume.
+            done = outcome.counts["total"] - len(prep.plan.invalid)
             not_sent = prep.plan.total - done - outcome.abandoned
             if outcome.abandoned:
                 out.info(
@@ -499,7 +503,6 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
     if rate is None:
         rate = prep.info.limits.default_rate
     progress = out.progress(prep.plan.total) if prep.plan.total > 1 else None
-    batched = prep.info.limits.max_targets_per_request > 1 and not opts.template
     runner = Runner(
         send,
         history=prep.history,
@@ -511,21 +514,24 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
         on_result=out.result_streamed,
         keep_results=keep,
         progress=progress,
-        # No rate limit and one target per request: let the next jobs wait, recorded, for a
-        # free thread, so that no thread waits for the main thread (bulk.Runner).
-        lookahead=opts.concurrency if not rate and not batched else 0,
     )
     for r in prep.plan.invalid:
         out.result_streamed(r)
     try:
         outcome = runner.run(prep.plan.build())
     except SmscliError as err:
-        if runner.handed_out and not single:
+        if runner.handed_out:
             raise _stopped_after_sending(prep, err, runner.handed_out, batch) from None
         raise
     finally:
         out.progress_done()
+    if runner.output_error and not out.stdout_closed:
+        out.stdout_closed = True  # not a closed pipe: a full disk, say
+        out.stdout_error = runner.output_error
     if fatal and not outcome.interrupted:
+        if outcome.counts["accepted"]:
+            # A refused re-login half-way: the run stopped after messages went out.
+            raise _stopped_after_sending(prep, fatal[0], runner.handed_out, batch)
         raise fatal[0]
     counts = dict(outcome.counts)
     counts["skipped"] += len(prep.plan.invalid)

@@ -308,6 +308,17 @@ def test_to_file_from_stdin(cli: Cli) -> None:
     assert posted_endpoints(cli) == ["endpoint:17"]
 
 
+def test_csv_template_from_stdin(cli: Cli) -> None:
+    """--template reads the CSV header first (columns()), then the rows twice: from stdin,
+    all from the same spooled copy."""
+    csv_text = "to,name\nendpoint:17,Ann\nendpoint:27,Bob\n"
+    res = cli(*EM, "--to-file", "-", "--template", "--rate", "0", "Hi {name}", "--json",
+              input=csv_text)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    texts = {m["target"]: m["text"] for m in cli.sandbox.messages()}
+    assert texts == {"endpoint:17": "Hi Ann", "endpoint:27": "Hi Bob"}
+
+
 def test_csv_template_renders_each_row(cli: Cli, tmp_path: Path) -> None:
     path = write(tmp_path, "to,name,code\nendpoint:17,Ann,A1\nendpoint:27,Bob,B2\n")
     res = cli(*EM, "--to-file", path, "--template", "--rate", "0", "Hi {name}: {code} {{ok}}")
@@ -960,7 +971,6 @@ class RunnerHarness:
             limiter=RateLimiter(self.rate),
             on_result=self.on_result,
             keep_results=False,
-            lookahead=0 if self.rate else self.concurrency,  # as pipeline.send_all does
         )
         try:
             return runner.run(jobs)
@@ -977,11 +987,11 @@ def test_runner_records_before_each_request_and_prints_only_what_is_recorded(
     assert outcome.counts == {"total": 200, "accepted": 200, "failed": 0, "skipped": 0}
     assert sorted(h.printed) == sorted(h.sent) and len(set(h.sent)) == 200
     assert set(h.rows().values()) == {"accepted"}
-    # The window: never more than 2 jobs per thread handed out and not yet recorded
-    # (no rate limit: a look-ahead of one job per thread).
-    assert max(h.unknown_at_send) <= 2 * 4
-    # Rounds share a commit: far fewer transactions than the 400 of two writes per target.
-    assert h.records <= 200 // 2
+    # Handed out and not yet recorded: only what the threads are sending (one each).
+    assert max(h.unknown_at_send) <= 4
+    # One transaction per round (a round records one answer or more, and starts the next
+    # jobs), never the 400 of two writes per target.
+    assert h.records <= 200 + 1
 
 
 def test_runner_bug_in_a_send_thread_stops_and_drops_rows_never_sent(tmp_path: Path) -> None:
@@ -1018,6 +1028,10 @@ def test_runner_second_ctrl_c_stops_waiting(tmp_path: Path) -> None:
     assert outcome.interrupted
     assert outcome.abandoned == 1  # endpoint:57, still in flight
     rows = h.rows()
+    # Answers already in when the wait was stopped are recorded AND shown and counted.
+    recorded = sorted(t for t, status in rows.items() if status == "accepted")
+    assert sorted(h.printed) == recorded
+    assert outcome.counts["accepted"] == len(recorded)
     assert rows["endpoint:57"] == "unknown"  # in flight when the run was abandoned
     assert "endpoint:497" not in rows  # never handed out
     assert set(rows.values()) <= {"accepted", "unknown"}
@@ -1156,3 +1170,67 @@ def test_history_failing_mid_run_exits_7_with_the_batch_not_nothing_sent(
     assert "--resume" in error["hint"] and "--no-history" not in error["hint"]
     sent = posted_endpoints(cli)
     assert 0 < len(sent) < len(targets)
+
+
+def test_history_failing_after_a_single_send_exits_7_not_3(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one SMS went out; the history could not record the answer. Exit 3 with "use
+    --no-history" would invite sending it again."""
+    from smscli.errors import ConfigError
+    from smscli.history import History
+
+    record = History.record
+
+    def failing(self: History, **kwargs: Any) -> list[int | None]:
+        if kwargs.get("finished"):
+            raise ConfigError("cannot write the history: disk full", code="history_unavailable")
+        return record(self, **kwargs)
+
+    monkeypatch.setattr(History, "record", failing)
+    res = cli(*EM, "--to", ep(1), "hi", "--json")
+    assert res.exit_code == 7, res.output
+    assert "the run stopped after 1 target(s)" in res.json()["error"]["message"]
+    assert posted_endpoints(cli) == [ep(1)]
+
+
+def test_login_refused_half_way_exits_7_with_the_batch(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smscli.errors import LoginRefused
+    from smscli.providers.emnify import Emnify
+
+    send = Emnify.send
+    calls = [0]
+
+    def refused_later(self: Emnify, *args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] > 4:  # the token ran out and the new login is refused
+            raise LoginRefused("emnify refused the login (401)", code="login_refused")
+        return send(self, *args, **kwargs)
+
+    monkeypatch.setattr(Emnify, "send", refused_later)
+    targets = [ep(n) for n in range(1, 31)]
+    path = targets_file(tmp_path, targets)
+    res = cli(*EM, "--to-file", path, "--rate", "0", "--concurrency", "1", "hi", "--json")
+    assert res.exit_code == 7, res.output
+    error = res.json()["error"]
+    assert "the run stopped after" in error["message"] and "batch" in error["message"]
+    assert "--resume" in error["hint"]
+    assert len(posted_endpoints(cli)) == 4
+
+
+def test_runner_stdout_error_stops_like_ctrl_c(tmp_path: Path) -> None:
+    h = RunnerHarness(tmp_path, concurrency=2)
+    printed = [0]
+
+    def full_disk(result: Any) -> None:
+        printed[0] += 1
+        if printed[0] == 3:
+            raise OSError(28, "No space left on device")
+
+    h.on_result = full_disk  # type: ignore[method-assign]
+    outcome = h.run(50)
+    assert outcome.interrupted
+    assert set(h.rows().values()) == {"accepted"}  # in flight finished and recorded
+    assert len(h.rows()) < 50
