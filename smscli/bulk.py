@@ -10,6 +10,7 @@ to a temporary file so that it can be read twice.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import queue
 import signal
@@ -18,7 +19,7 @@ import string
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -39,10 +40,12 @@ class RowSource:
     def __init__(self, to: Sequence[str], to_file: str | None) -> None:
         self.to = list(to)
         self.to_file = to_file
-        self._spool: IO[str] | None = None
+        self._spool: IO[bytes] | None = None
         self._signature: tuple[int, int, int] | None = None
         if to_file == "-":
-            self._spool_from(lambda: sys.stdin)
+            # The bytes, not sys.stdin's text: under a C locale (cron, containers) Python
+            # decodes stdin leniently, and bad bytes would surface later as an odd error.
+            self._spool_from(lambda: getattr(sys.stdin, "buffer", None) or _encoded(sys.stdin))
         elif to_file is not None:
             try:
                 info = os.stat(to_file)
@@ -50,25 +53,27 @@ class RowSource:
                 return  # reported, with its reason, when it is read
             if not stat.S_ISREG(info.st_mode):
                 # A pipe (`--to-file <(cmd)`), a FIFO, a device: it can be read once.
-                self._spool_from(lambda: open(to_file, encoding="utf-8-sig"))  # noqa: SIM115
+                self._spool_from(lambda: open(to_file, "rb"))  # noqa: SIM115
             else:
                 self._signature = (info.st_ino, info.st_size, info.st_mtime_ns)
 
-    def _spool_from(self, source: Callable[[], IO[str]]) -> None:
+    def _spool_from(self, source: Callable[[], Iterable[bytes]]) -> None:
         """Keep a copy on disk (not in memory) of what can be read only once, for the
         second pass."""
         import tempfile
 
-        spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
+        spool = tempfile.TemporaryFile("w+b")  # noqa: SIM115
         try:
             with self._reading():
                 stream = source()
                 try:
-                    for line in stream:
-                        spool.write(line)
+                    for chunk in stream:
+                        spool.write(chunk)
                 finally:
-                    if stream is not sys.stdin:
-                        stream.close()
+                    if isinstance(stream, io.IOBase) and stream is not getattr(
+                        sys.stdin, "buffer", None
+                    ):
+                        stream.close()  # a pipe smscli opened, not stdin
         except BaseException:
             spool.close()
             raise
@@ -93,15 +98,17 @@ class RowSource:
     def _lines(self) -> Iterator[str]:
         if self._spool is not None:
             self._spool.seek(0)
-            # Not `yield from`: closing this generator early (columns() reads one line)
-            # would close the spool itself.
-            for line in self._spool:  # noqa: UP028
-                yield line
+            # Not `yield from` the file: closing this generator early (columns() reads one
+            # line) would close the spool itself.
+            with self._reading():
+                for n, raw in enumerate(self._spool):
+                    yield raw.decode("utf-8-sig" if n == 0 else "utf-8")
             return
         assert self.to_file is not None
         with self._reading(), open(self.to_file, encoding="utf-8-sig") as fh:
             self._check_unchanged(fh.fileno())
             yield from fh
+            self._check_unchanged(fh.fileno())  # and not while it was read
 
     def _check_unchanged(self, fd: int) -> None:
         """The second pass skips duplicates by row number and sends what the first pass
@@ -130,6 +137,12 @@ class RowSource:
         if self.to_file is None:
             return None
         return csv_columns(self._lines())
+
+
+def _encoded(stream: IO[str]) -> Iterator[bytes]:
+    """A text stream without a byte buffer (an embedding program's): its lines as UTF-8."""
+    for line in stream:
+        yield line.encode("utf-8", "surrogateescape")
 
 
 class DistinctTargets:

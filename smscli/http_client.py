@@ -153,6 +153,11 @@ class HttpSession:
     def now(self) -> float:
         return self._clock()
 
+    def monotonic(self) -> float:
+        """A clock for pacing: time.monotonic (a wall-clock step must not stall a rate
+        limit), unless a test injected its own clock."""
+        return time.monotonic() if self._clock is time.time else self._clock()
+
     def sleep(self, seconds: float) -> None:
         self._sleep(seconds)
 

@@ -282,11 +282,13 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
                 seen.close()
 
     plan = Plan(total=0)
-    for _n, raw, _target, _message, err in checked(report=True):
+    invalid_rows: set[int] = set()
+    for n, raw, _target, _message, err in checked(report=True):
         if err is not None:
             if not opts.skip_invalid:
                 raise err
             plan.invalid.append(_invalid(info.slug, settings.profile, raw, err))
+            invalid_rows.add(n)
         else:
             plan.total += 1
     if plan.total == 0 and not plan.invalid:
@@ -303,10 +305,25 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Co
         size = info.limits.max_targets_per_request if not opts.template else 1
 
         def build() -> Iterator[Job]:
+            """The second pass: the same rows, checked again; one the first pass found
+            valid and this one does not means the --to-file changed in between."""
             group: list[Target] = []
-            for n, _raw, target, message, err in checked(report=False):
+            sent = 0
+            for n, raw, target, message, err in checked(report=False):
                 if err is not None or target is None or message is None:
-                    continue
+                    if n in invalid_rows:
+                        continue  # --skip-invalid reported it already
+                    raise InputError(
+                        f"target {n} ({raw}) was valid when checked and is not now: "
+                        f"--to-file {opts.to_file} changed while smscli was reading it",
+                        code="file_changed",
+                    )
+                sent += 1
+                if sent > plan.total:
+                    raise InputError(
+                        f"--to-file {opts.to_file} has more targets than when it was checked",
+                        code="file_changed",
+                    )
                 if size == 1:
                     yield Job([target], message, n)
                     continue
@@ -510,7 +527,7 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
         triage=triage,
         weight=lambda job: prep.provider.request_count(job.message, job.targets),
         concurrency=opts.concurrency,
-        limiter=RateLimiter(rate or None, clock=session.now, sleep=session.sleep),
+        limiter=RateLimiter(rate or None, clock=session.monotonic, sleep=session.sleep),
         on_result=out.result_streamed,
         keep_results=keep,
         progress=progress,

@@ -248,9 +248,15 @@ def test_row_source_reads_a_pipe_twice(tmp_path: Path) -> None:
 def test_row_source_stdin_that_is_not_utf8_is_an_input_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"endpoint:17\n\xff\xfe\n")))
-    with pytest.raises(InputError) as info:
-        RowSource([], "-")
+    # A lenient text stdin (as under LC_ALL=C): the bytes are what is checked.
+    raw = io.BytesIO(b"endpoint:17\n\xff\xfe\n")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(raw, errors="surrogateescape"))
+    source = RowSource([], "-")
+    try:
+        with pytest.raises(InputError) as info:
+            list(source.rows())
+    finally:
+        source.close()
     assert info.value.code == "bad_file"
     assert "stdin" in info.value.message
 
@@ -1234,3 +1240,26 @@ def test_runner_stdout_error_stops_like_ctrl_c(tmp_path: Path) -> None:
     assert outcome.interrupted
     assert set(h.rows().values()) == {"accepted"}  # in flight finished and recorded
     assert len(h.rows()) < 50
+
+
+def test_to_file_changed_during_the_send_stops_without_sending_the_new_rows(
+    cli: Cli, tmp_path: Path
+) -> None:
+    targets = [ep(n) for n in range(1, 11)]
+    path = Path(targets_file(tmp_path, targets))
+    inner = cli.recorder.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/17/sms"):  # the first SMS: someone appends a line
+            with path.open("a") as fh:
+                fh.write(ep(99) + "\n")
+        return inner(request)
+
+    cli.recorder.handler = handler
+    res = cli(*EM, "--to-file", str(path), "--rate", "0", "--concurrency", "1", "hi", "--json")
+    assert res.exit_code == 7, res.output  # some went out: outcome of the run unknown
+    error = res.json()["error"]
+    assert error["code"] == "file_changed"
+    assert "--resume" in error["hint"]
+    assert ep(99) not in posted_endpoints(cli)
+    assert set(posted_endpoints(cli)) <= set(targets)

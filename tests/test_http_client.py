@@ -497,3 +497,15 @@ def test_sandbox_429_retry_after_zero(make: Callable[..., Harness]) -> None:
     response = h.session.call(_fonedynamics_send("+61400000429"), sends_message=True)
     assert response.status_code == 429
     assert h.delays == [0.0, 0.0]
+
+
+def test_pacing_clock_is_monotonic_unless_a_clock_is_injected() -> None:
+    import time
+
+    real = HttpSession(tokens=TokenCache(None).for_key("k"), redactor=Redactor())
+    before = time.monotonic()
+    assert before <= real.monotonic() <= time.monotonic()  # not time.time()
+    fake = HttpSession(
+        tokens=TokenCache(None).for_key("k"), redactor=Redactor(), clock=lambda: 42.0
+    )
+    assert fake.monotonic() == 42.0
