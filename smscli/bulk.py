@@ -491,8 +491,6 @@ class Runner:
                 continue
             # Wait for an answer (or the next rate slot); take every other answer already
             # there too: under load a round records several and shares one commit.
-            if len(known) >= _KNOWN_PER_ROUND:
-                continue  # report those first (a resume of many accepted targets)
             answer = self._next_answer(due_in if due_in > 0 else None)
             if answer is None:
                 continue  # the next rate slot is due

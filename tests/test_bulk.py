@@ -1263,3 +1263,27 @@ def test_to_file_changed_during_the_send_stops_without_sending_the_new_rows(
     assert "--resume" in error["hint"]
     assert ep(99) not in posted_endpoints(cli)
     assert set(posted_endpoints(cli)) <= set(targets)
+
+
+def test_runner_reports_earlier_results_in_rounds_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """A resume of a batch whose targets all have earlier RESULTs sends nothing, but must
+    still show them as it goes (not all at the end, not all in memory) and notice Ctrl-C."""
+    from smscli.models import SendResult, Status
+
+    h = RunnerHarness(tmp_path, concurrency=2)
+
+    def known(job: bulk.Job) -> bulk.Triage:
+        [target] = job.targets
+        earlier = SendResult("emnify", None, str(target), Status.UNKNOWN)
+        return bulk.Triage([], known=[earlier])
+
+    def on_result(result: Any) -> None:
+        h.printed.append(result.target)
+        if len(h.printed) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    h.on_result = on_result  # type: ignore[method-assign]
+    outcome = h.run(5000, triage=known)
+    assert outcome.interrupted
+    assert len(h.printed) == bulk._KNOWN_PER_ROUND  # the round in progress, then it stopped
+    assert h.sent == []
