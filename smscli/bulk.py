@@ -416,7 +416,8 @@ class Runner:
             # nothing new starts; unless it is a Ctrl-C, what is in flight finishes and is
             # recorded (not printed); then the error is raised.
             self.stop.set()
-            if self._signals < 3:
+            # (No send thread alive, e.g. none could be started: nothing to wait for.)
+            if self._signals < 3 and any(t.is_alive() for t in self._threads):
                 try:
                     self._settle()
                 except Abandon:  # a second Ctrl-C while waiting for them

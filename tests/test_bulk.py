@@ -1287,3 +1287,16 @@ def test_runner_reports_earlier_results_in_rounds_and_stops_on_ctrl_c(tmp_path: 
     assert outcome.interrupted
     assert len(h.printed) == bulk._KNOWN_PER_ROUND  # the round in progress, then it stopped
     assert h.sent == []
+
+
+def test_runner_thread_that_cannot_start_is_an_error_not_a_hang(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot_start(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    h = RunnerHarness(tmp_path, concurrency=2)
+    monkeypatch.setattr(threading.Thread, "start", cannot_start)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        h.run(10)
+    assert h.rows() == {}  # the handed-out job never went out: its row is gone
