@@ -379,7 +379,6 @@ class Runner:
         self._signals = 0
         self._abandon = False
         self._gate = threading.Lock()
-        self.output_error: str | None = None  # why stdout could not be written
 
     # -- the send threads ------------------------------------------------------------------
     def _worker(self) -> None:
@@ -565,11 +564,10 @@ class Runner:
             if not self.output_closed:
                 try:
                     self.on_result(r)
-                except OSError as exc:
+                except OSError:
                     # stdout's reader went away (`| head`), or the disk is full: stop as for
                     # Ctrl-C; what is in flight still finishes and is recorded.
                     self.output_closed = True
-                    self.output_error = exc.strerror or str(exc)
                     self.outcome.interrupted = True
                     self.stop.set()
         if results and self.progress is not None:

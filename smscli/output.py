@@ -45,7 +45,7 @@ class Output:
         self._err: Console | None = None
         self.error_shown = False
         self.stdout_closed = False
-        self.stdout_error: str | None = None  # why stdout could not be written, when known
+        self.stdout_error: str | None = None  # why stdout could not be written
         self._progress: Any = None
         self._lock = threading.Lock()
 
@@ -84,6 +84,10 @@ class Output:
         stream.write(self.redactor.text(text) + "\n")
         stream.flush()
 
+    def stderr_error(self, message: str) -> None:
+        """An error line on stderr whatever the mode (stdout cannot carry it)."""
+        self._line(sys.stderr, f"error: {message}")
+
     def warn(self, message: str) -> None:
         self._line(sys.stderr, f"warning: {message}")
 
@@ -103,16 +107,20 @@ class Output:
         self._stdout(json.dumps(self.redactor.data(data), ensure_ascii=False) + "\n")
 
     def _stdout(self, text: str) -> None:
-        """Write to stdout. When the reader has gone away (``smscli … | head``), the first
-        write raises BrokenPipeError (a bulk run stops on it, like Ctrl-C) and later ones
-        are dropped."""
+        """Write to stdout. When it cannot be written (the reader of ``smscli … | head`` has
+        gone away, the disk is full), the first write raises (a bulk run stops on it, like
+        Ctrl-C), ``stdout_error`` says why, and later writes are dropped."""
         if self.stdout_closed:
             return
         try:
             sys.stdout.write(text)
             sys.stdout.flush()
-        except BrokenPipeError:
+        except OSError as exc:
             self.stdout_closed = True
+            if isinstance(exc, BrokenPipeError):
+                self.stdout_error = "stdout was closed (the reading end of the pipe went away)"
+            else:
+                self.stdout_error = f"cannot write to stdout: {exc.strerror or exc}"
             silence_stdout()
             raise
 

@@ -429,11 +429,8 @@ def _run(opts: SendOptions, runtime: Runtime, out: Output, cfg: config_mod.Confi
                     outcome.interrupted = True  # the messages went out: show them
                 outcome.counts = _counts(results, skipped=outcome.counts["skipped"])
         if outcome.interrupted:
-            if out.stdout_closed:
-                why = (
-                    out.stdout_error or "stdout was closed (the reading end of the pipe went away)"
-                )
-                out.info(f"stopped: {why}")
+            if out.stdout_error:
+                out.info(f"stopped: {out.stdout_error}")
             # Dealt with: sent (or answered from an earlier run) and skipped by --resume.
             done = outcome.counts["total"] - len(prep.plan.invalid)
             not_sent = prep.plan.total - done - outcome.abandoned
@@ -542,9 +539,6 @@ def send_all(prep: Prepared, session: HttpSession, out: Output, opts: SendOption
         raise
     finally:
         out.progress_done()
-    if runner.output_error and not out.stdout_closed:
-        out.stdout_closed = True  # not a closed pipe: a full disk, say
-        out.stdout_error = runner.output_error
     if fatal and not outcome.interrupted:
         if outcome.counts["accepted"]:
             # A refused re-login half-way: the run stopped after messages went out.

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 import unicodedata
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from smscli.models import SendResult, Status
 from smscli.output import Output
+from tests.conftest import SCRIPT
 
 
 def _visible(line: str) -> str:
@@ -280,3 +284,20 @@ def test_a_results_table_loses_nothing_and_keeps_ids_whole_at_any_width(
             assert not ident or any(ident in line for line in lines), (width, ident, shown)
     if results is _SHORT_IDS and width >= 110:
         assert any("│" in line for line in lines), shown  # still a table
+
+
+def test_stdout_that_cannot_be_written_is_one_error_line_not_a_bug(tmp_path: Path) -> None:
+    """`> /dev/full` (Linux's always-full device): a disk that is full."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    env["SMSCLI_CONFIG"] = str(tmp_path / "config.toml")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [SCRIPT, "providers", "--json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == "error: cannot write to stdout: No space left on device"

@@ -51,17 +51,21 @@ def execute(mode: Callable[[], str] | str, body: Callable[[Any], int]) -> NoRetu
     except KeyboardInterrupt:
         out.error(Interrupted("interrupted (Ctrl-C)"))
         code = int(ExitCode.INTERRUPTED)
-    except BrokenPipeError:
-        # The reader of stdout went away (`smscli log | head -1`): stop quietly.
-        from smscli.output import silence_stdout
-
-        silence_stdout()
-        code = int(ExitCode.INTERRUPTED)
     except typer.Exit:
         raise
     except Exception as exc:
-        if os.environ.get("SMSCLI_DEBUG"):
+        if isinstance(exc, BrokenPipeError) or out.stdout_closed:
+            # stdout cannot be written: its reader went away (`smscli log | head -1`: stop
+            # quietly) or the disk is full (say so on stderr).
+            from smscli.output import silence_stdout
+
+            silence_stdout()
+            if not isinstance(exc, BrokenPipeError):
+                out.stderr_error(out.stdout_error or str(exc))
+            code = int(ExitCode.INTERRUPTED)
+        elif os.environ.get("SMSCLI_DEBUG"):
             raise
-        out.internal_error(exc)
-        code = int(ExitCode.INTERNAL)
+        else:
+            out.internal_error(exc)
+            code = int(ExitCode.INTERNAL)
     raise typer.Exit(code)
