@@ -218,13 +218,7 @@ class ThingSpaceEmulator(Emulator):
             raise _session_expired()
         self._touch(session)
         if suffix == "0401":
-            raise _fault(
-                401,
-                "900901",
-                "Invalid Credentials",
-                "Access failure for API: /m2m/v1, version: v1. Make sure you have given the "
-                "correct access token",
-            )
+            raise _invalid_bearer()
         if suffix == "0400":
             raise _error(
                 "SMSService.REQUEST_FAILED.MessageRejected",
@@ -294,13 +288,7 @@ class ThingSpaceEmulator(Emulator):
         with self.lock:
             expires = self.bearers.get(token.strip())
         if expires is None or expires <= self.clock():
-            raise _fault(
-                401,
-                "900901",
-                "Invalid Credentials",
-                "Access failure for API: /m2m/v1, version: v1. Make sure you have given the "
-                "correct access token",
-            )
+            raise _invalid_bearer()
         return token.strip()
 
     def _session(self, request: httpx.Request) -> tuple[str, _Session]:
@@ -327,6 +315,17 @@ def _selection_label(chosen: Mapping[str, Any]) -> str:
     parts = [f"{k}={chosen[k]}" for k in ("groupName", "servicePlan") if k in chosen]
     parts += [f"{f['key']}={f['value']}" for f in chosen.get("customFields") or []]
     return "selection:" + ";".join(parts)
+
+
+def _invalid_bearer() -> _Reply:
+    """The API gateway's answer to a missing, unknown or expired OAuth2 bearer."""
+    return _fault(
+        401,
+        "900901",
+        "Invalid Credentials",
+        "Access failure for API: /m2m/v1, version: v1. Make sure you have given the "
+        "correct access token",
+    )
 
 
 def _session_expired() -> _Reply:
