@@ -11,10 +11,10 @@ line on stderr (or the JSON error object) and its exit code, in one place::
     │   └── LoginRefused            5          credentials refused (never retried)
     ├── ProviderUnavailable         6          not handed over (DNS, connect, TLS, 429)
     ├── OutcomeUnknown              7          may have been processed: check before re-running
-    ├── DeliveryFailed              8          --wait: failed, expired or rejected by the network
-    ├── PartialFailure              9          several targets, some not accepted
-    ├── WaitTimeout                 10         --wait: no final status in time
     └── Interrupted                 130        Ctrl-C
+
+Exit codes 8 (delivery failed), 9 (some targets not accepted) and 10 (--wait timed out) are
+not errors that stop a run: ``pipeline.exit_code_of`` derives them from the RESULTs.
 
 ``SessionExpired`` is not shown to users: providers raise it when a cached session or token
 is refused, and ``providers.base.with_reauth`` answers it with one fresh login and one retry.
@@ -126,21 +126,6 @@ class ProviderUnavailable(SmscliError):
 class OutcomeUnknown(SmscliError):
     exit_code = ExitCode.UNKNOWN
     default_code = "outcome_unknown"
-
-
-class DeliveryFailed(SmscliError):
-    exit_code = ExitCode.DELIVERY_FAILED
-    default_code = "delivery_failed"
-
-
-class PartialFailure(SmscliError):
-    exit_code = ExitCode.PARTIAL
-    default_code = "partial_failure"
-
-
-class WaitTimeout(SmscliError):
-    exit_code = ExitCode.WAIT_TIMEOUT
-    default_code = "wait_timeout"
 
 
 class Interrupted(SmscliError):

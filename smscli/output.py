@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
     from smscli.models import MessageCheck, Request, SendResult
 
-MODES = ("human", "json", "jsonl", "quiet")
 _STATUS_STYLE = {
     "accepted": "green",
     "queued": "green",
@@ -43,7 +42,6 @@ class Output:
         self.redactor = redactor or Redactor()
         self._out: Console | None = None
         self._err: Console | None = None
-        self.error_shown = False
         self.stdout_closed = False
         self.stdout_error: str | None = None  # why stdout could not be written
         self._progress: Any = None
@@ -74,10 +72,6 @@ class Output:
         if self._err is None:
             self._err = self._console(stderr=True)
         return self._err
-
-    @property
-    def machine(self) -> bool:
-        return self.mode in ("json", "jsonl")
 
     # -- plain lines -------------------------------------------------------------------------
     def _line(self, stream: Any, text: str) -> None:
@@ -126,7 +120,6 @@ class Output:
 
     # -- errors ------------------------------------------------------------------------------
     def error(self, err: SmscliError) -> None:
-        self.error_shown = True
         message = self.redactor.text(err.message)
         hint = self.redactor.text(err.hint) if err.hint else None
         if err.provider_code and err.provider_code not in message:

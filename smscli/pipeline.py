@@ -166,8 +166,6 @@ def build_message(
 
 
 # -- the run ---------------------------------------------------------------------------------
-# (row number, the target as written, the parsed target, its message, or the error)
-CheckedRow = tuple[int, str, Target | None, Message | None, SmscliError | None]
 
 
 @dataclass

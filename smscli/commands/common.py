@@ -11,7 +11,6 @@ import typer
 from smscli.errors import ExitCode, Interrupted, SmscliError, UsageError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
-JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="One JSON RESULT per line.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the message id(s).")]
 ConfigOpt = Annotated[
     str | None,

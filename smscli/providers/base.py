@@ -90,11 +90,6 @@ class Provider:
         """Targets implied by provider options when --to is absent (ThingSpace --group)."""
         return []
 
-    def batches(self, targets: Sequence[Target]) -> list[list[Target]]:
-        """How targets are grouped into send() calls (one per target unless batched)."""
-        size = self.info.limits.max_targets_per_request
-        return [list(targets[i : i + size]) for i in range(0, len(targets), size)]
-
     def request_count(self, message: Message, targets: Sequence[Target]) -> int:
         """How many HTTP requests send() makes for these targets (what --rate counts)."""
         return 1 if self.info.limits.max_targets_per_request > 1 else len(targets)

@@ -88,7 +88,6 @@ SMS_UID: Final = "sms_uid"
 LASTX: Final = "lastx"
 
 DATA_CODINGS: Final = ("default", "binary")
-MAX_TEXT_CHARS: Final = 160
 MAX_BINARY_OCTETS: Final = 120
 SMS_UID_LENGTH: Final = 12
 MAX_LASTX: Final = 20  # query_sms_mt_details returns at most the last 20 messages

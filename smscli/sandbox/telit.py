@@ -115,7 +115,6 @@ class TelitEmulator(Emulator):
     def __init__(self, clock: Callable[[], float] = time.time, token_ttl: float = 300.0) -> None:
         super().__init__(clock=clock, token_ttl=token_ttl)
         self.sessions: dict[str, _Session] = {}
-        self.logins = 0
 
     def handle(self, request: httpx.Request, path: str) -> httpx.Response:
         if path.rstrip("/") != "/api":
@@ -190,7 +189,6 @@ class TelitEmulator(Emulator):
             return failure(ERR_AUTH_FAILED, "Authentication failed")
         session_id = secrets.token_hex(12)
         with self.lock:
-            self.logins += 1
             self.sessions[session_id] = _Session(created=self.clock())
         return {"success": True, "params": {"sessionId": session_id}}
 
