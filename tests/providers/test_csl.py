@@ -48,6 +48,7 @@ from smscli.providers.csl import (
 from smscli.redaction import Redactor
 from smscli.sandbox.server import Sandbox
 from smscli.tokens import TokenCache
+from tests.providers import MAGIC_SEND_FAILURES
 
 BASE = "http://sandbox.test/csl"
 PASSWORD = 'S3cr3t-P4ss!<&>"'
@@ -814,18 +815,7 @@ def test_refused_credentials_are_one_request_and_never_retried(
     assert sandbox.messages() == []
 
 
-@pytest.mark.parametrize(
-    ("suffix", "cls", "exit_code", "requests"),
-    [
-        pytest.param("0400", ProviderRefused, ExitCode.REFUSED, 1, id="0400-rejected"),
-        pytest.param("0401", LoginRefused, ExitCode.REFUSED, 1, id="0401-auth"),
-        pytest.param("0404", ProviderRefused, ExitCode.REFUSED, 1, id="0404-unknown"),
-        pytest.param("0408", OutcomeUnknown, ExitCode.UNKNOWN, 1, id="0408-slow"),
-        pytest.param("0429", ProviderUnavailable, ExitCode.UNAVAILABLE, 3, id="0429-rate"),
-        pytest.param("0444", OutcomeUnknown, ExitCode.UNKNOWN, 1, id="0444-drop"),
-        pytest.param("0500", OutcomeUnknown, ExitCode.UNKNOWN, 1, id="0500-server"),
-    ],
-)
+@pytest.mark.parametrize(("suffix", "cls", "exit_code", "requests"), MAGIC_SEND_FAILURES)
 def test_magic_failures(
     session: HttpSession,
     recorder: Recorder,

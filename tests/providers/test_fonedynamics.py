@@ -44,6 +44,7 @@ from smscli.sandbox.base import MAGIC
 from smscli.sandbox.fonedynamics import LEASED_NUMBER
 from smscli.sandbox.server import Sandbox
 from smscli.tokens import TokenCache
+from tests.providers import MAGIC_SEND_FAILURES
 
 BASE = "http://sandbox.test/fonedynamics"
 TO = "+61488023555"
@@ -867,18 +868,7 @@ def test_scheduled_send_goes_through(session: HttpSession, sandbox: Sandbox) -> 
     assert sandbox.messages()[0]["fields"]["Schedule"] == int(T0) + 86400
 
 
-@pytest.mark.parametrize(
-    ("suffix", "cls", "exit_code", "requests"),
-    [
-        pytest.param("0400", ProviderRefused, ExitCode.REFUSED, 1, id="0400-rejected"),
-        pytest.param("0401", LoginRefused, ExitCode.REFUSED, 1, id="0401-auth"),
-        pytest.param("0404", ProviderRefused, ExitCode.REFUSED, 1, id="0404-unknown"),
-        pytest.param("0408", OutcomeUnknown, ExitCode.UNKNOWN, 1, id="0408-slow"),
-        pytest.param("0429", ProviderUnavailable, ExitCode.UNAVAILABLE, 3, id="0429-rate"),
-        pytest.param("0444", OutcomeUnknown, ExitCode.UNKNOWN, 1, id="0444-drop"),
-        pytest.param("0500", OutcomeUnknown, ExitCode.UNKNOWN, 1, id="0500-server"),
-    ],
-)
+@pytest.mark.parametrize(("suffix", "cls", "exit_code", "requests"), MAGIC_SEND_FAILURES)
 def test_magic_failures(
     recorder: Recorder,
     suffix: str,
