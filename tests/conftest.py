@@ -23,6 +23,22 @@ from smscli.pipeline import Runtime
 from smscli.sandbox.server import Sandbox
 
 SCRIPT = str(Path(sys.executable).with_name("smscli"))
+# Every RESULT carries these keys (SPEC §4), null when the provider does not say.
+RESULT_KEYS = {
+    "provider",
+    "profile",
+    "target",
+    "status",
+    "message_id",
+    "request_id",
+    "uuid",
+    "reference",
+    "date",
+    "segments",
+    "encoding",
+    "parts",
+    "error",
+}
 
 
 @pytest.fixture(autouse=True)

@@ -25,26 +25,11 @@ from smscli.errors import (
 )
 from smscli.models import SendResult, Status
 from smscli.sandbox.server import Sandbox
-from tests.conftest import Recorder, base_url, write_config
+from tests.conftest import RESULT_KEYS, Recorder, base_url, write_config
 
 FD_CREDS = {"account_sid": "AC123", "token": "Tok3n-S3cr3t!", "property_sid": "PR456"}
 PHONE = "+61488023555"
 REFUSED = "+61488000400"  # sandbox magic suffix 0400: the provider refuses it
-RESULT_KEYS = {
-    "provider",
-    "profile",
-    "target",
-    "status",
-    "message_id",
-    "request_id",
-    "uuid",
-    "reference",
-    "date",
-    "segments",
-    "encoding",
-    "parts",
-    "error",
-}
 
 
 class Env:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Cli, base_url, write_config
+from tests.conftest import RESULT_KEYS, Cli, base_url, write_config
 
 SECRET = "Tok3n-S3cr3t!<&>"
 FD = ["--account-sid", "AC123", "--token", SECRET, "--property-sid", "PR456"]
@@ -48,21 +48,7 @@ def test_send_json_is_one_document_with_results_and_summary(cli: Cli) -> None:
     assert result["message_id"].startswith("M")
     assert result["reference"] == "r-1"
     assert result["details"]["from"] == "MyShop"
-    assert {
-        "provider",
-        "profile",
-        "target",
-        "status",
-        "message_id",
-        "request_id",
-        "uuid",
-        "reference",
-        "date",
-        "segments",
-        "encoding",
-        "parts",
-        "error",
-    } <= set(result)
+    assert set(result) >= RESULT_KEYS
     summary = doc["summary"]
     assert {k: summary[k] for k in ("total", "accepted", "failed", "skipped")} == {
         "total": 1,

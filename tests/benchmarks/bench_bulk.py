@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -39,51 +38,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
-SMSCLI = str(BIN / "smscli") if (BIN / "smscli").exists() else shutil.which("smscli") or "smscli"
+from common import SMSCLI, SandboxProcess, isolated_env
+
 TARGET_RATE = 1000.0  # messages per second, SPEC §9
 FLAT = 1.25  # the larger file may use at most this factor of the smaller one's peak RSS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class SandboxProcess:
-    """`smscli sandbox` on a free port, until close()."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        port = free_port()
-        self.proc = subprocess.Popen(
-            [SMSCLI, "sandbox", "--port", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=env,
-        )
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            if self.proc.poll() is not None:
-                raise SystemExit(f"smscli sandbox exited with {self.proc.returncode}")
-            time.sleep(0.05)
-        self.close()
-        raise SystemExit("smscli sandbox did not start within 20 s")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @dataclass
@@ -184,16 +142,7 @@ def main() -> int:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="smscli-bench-bulk-"))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SMSCLI_") and k != "PYTHONDONTWRITEBYTECODE"
-    }
-    env |= {
-        "SMSCLI_CONFIG": str(home / "config.toml"),
-        "SMSCLI_DATA_DIR": str(home / "data"),
-        "SMSCLI_CACHE_DIR": str(home / "cache"),
-    }
+    env = isolated_env(home)
     rows: list[Measured] = []
     began = time.perf_counter()
     try:

@@ -10,9 +10,7 @@ sandbox ≤ 2.5×. ``--strict`` exits 1 when a ratio is over its limit.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
-SMSCLI = str(BIN / "smscli") if (BIN / "smscli").exists() else shutil.which("smscli") or "smscli"
+from common import SMSCLI, SandboxProcess, isolated_env
+
 FD = ["--account-sid", "AC1", "--token", "bench-token", "--property-sid", "PR1"]
 
 
@@ -47,13 +45,6 @@ def medians(commands: list[list[str]], runs: int, env: dict[str, str]) -> list[f
     return [statistics.median(t) for t in times]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
@@ -61,32 +52,10 @@ def main() -> int:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="smscli-bench-"))
-    # Byte-code caching on, as on a user's machine (some CI images turn it off).
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("SMSCLI_") and k != "PYTHONDONTWRITEBYTECODE"
-    }
-    env |= {
-        "SMSCLI_CONFIG": str(home / "config.toml"),
-        "SMSCLI_DATA_DIR": str(home / "data"),
-        "SMSCLI_CACHE_DIR": str(home / "cache"),
-    }
-    port = free_port()
-    sandbox = subprocess.Popen(
-        [SMSCLI, "sandbox", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    env = isolated_env(home)
+    sandbox = SandboxProcess(env)
     try:
-        base = f"http://127.0.0.1:{port}/fonedynamics"
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
+        base = f"{sandbox.url}/fonedynamics"
         cases = [
             ('smscli check "hello"', [SMSCLI, "check", "hello"], 1.5),
             (
@@ -117,8 +86,7 @@ def main() -> int:
             over |= ratio > limit
             print(f"{name:30s}  {median * 1000:7.1f} ms  {ratio:4.2f}x  (limit {limit}x) {verdict}")
     finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=10)
+        sandbox.close()
         shutil.rmtree(home, ignore_errors=True)
     return 1 if over and args.strict else 0
 
