@@ -9,10 +9,10 @@
         print(r.target, r.status, r.message_id)
 
 ``send()`` runs exactly what ``smscli send`` runs (config → local checks → history row →
-provider → history update → optional wait) through ``pipeline.run_send``, with an
-``Output`` that renders nothing: RESULTs come back as the same ``SendResult`` objects the
-CLI prints, warnings come back in ``SendReport.warnings``, and nothing is written to stdout
-or stderr.
+provider → history update → optional wait) through ``pipeline.run_send``, reporting to a
+``Collector`` instead of the terminal's renderer: RESULTs come back as the same
+``SendResult`` objects the CLI prints, warnings in ``SendReport.warnings``, notes in
+``SendReport.notes``, and nothing is written to stdout or stderr.
 
 Errors: a problem that stops the whole run (config, credentials, a bad message or target, a
 single send the provider refused, an unknown outcome...) is raised as the pipeline's
@@ -32,14 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 from smscli.errors import ExitCode, UsageError
 from smscli.models import SendResult
-from smscli.output import Output
+from smscli.redaction import Redactor
 
 if TYPE_CHECKING:
     import httpx
 
     from smscli.catalog import ProviderInfo
-    from smscli.models import MessageCheck, Request
+    from smscli.models import Request
     from smscli.pipeline import Runtime
+    from smscli.report import CheckLine
 
 __all__ = ["Client", "SendReport", "send", "status"]
 
@@ -69,81 +70,64 @@ class SendReport:
         return [r for r in self.results if r.error is not None or not r.status.is_success]
 
 
-class _Capture(Output):
-    """An Output that renders nothing: it keeps RESULTs, the summary and warnings.
+class Collector:
+    """The Python API's ``Reporter``: it keeps what the pipeline reports and prints nothing.
 
-    Mode "json" so that the pipeline keeps every RESULT of a large run (in human mode it
-    keeps only a summary above 50 targets) and never draws a progress bar; every method that
-    would write is replaced.
+    Not an ``Output``: it implements the events of ``smscli.report.Reporter`` and nothing
+    else, so no method added to the renderer can print from a library call.
     """
 
     def __init__(self, on_result: Callable[[SendResult], None] | None = None) -> None:
-        super().__init__("json")
+        self.redactor = Redactor()
         self.on_result = on_result
         self.warnings: list[str] = []
         self.notes: list[str] = []
         self.results_seen: list[SendResult] | None = None
         self.summary: dict[str, int] = {}
         self.batch: str | None = None
-        self._notes_lock = threading.Lock()
+        self._lock = threading.Lock()
 
-    def warn(self, message: str) -> None:
-        with self._notes_lock:
+    def warning(self, message: str) -> None:
+        with self._lock:
             self.warnings.append(self.redactor.text(message))
 
-    def info(self, message: str) -> None:
-        with self._notes_lock:
+    def note(self, message: str) -> None:
+        with self._lock:
             self.notes.append(self.redactor.text(message))
 
     def trace(self, line: str) -> None:
-        pass
+        pass  # the API has no --verbose: an HTTP trace is never asked for
 
-    def print(self, text: str) -> None:
-        pass
+    def wants_results(self, total: int) -> bool:
+        return True  # SendReport.results holds every RESULT
 
-    def json(self, data: Any) -> None:
-        pass
-
-    def error(self, err: Any) -> None:
-        pass
-
-    def internal_error(self, exc: BaseException) -> None:
-        pass
-
-    def result_streamed(self, result: SendResult) -> None:
+    def result(self, result: SendResult) -> None:
         if self.on_result is not None:
             self.on_result(result)
 
-    def progress(self, total: int) -> Any:
-        return None
-
-    def progress_done(self) -> None:
-        pass
-
     def results(
-        self, results: Sequence[SendResult], summary: dict[str, int], batch: str | None = None
+        self, results: Sequence[SendResult], summary: dict[str, int], batch: str | None
     ) -> None:
         self.results_seen = list(results)
         self.summary = dict(summary)
         self.batch = batch
 
-    def dry_run(self, requests: Sequence[Request]) -> None:
+    statuses = results
+
+    def progress_start(self, total: int) -> None:
         pass
 
-    def check_report(
-        self, check: MessageCheck, problems: Sequence[Any], context: str | None
-    ) -> None:
+    def progress_advance(self, done: int) -> None:
         pass
 
-    def table(
-        self,
-        columns: Sequence[str],
-        rows: Any,
-        title: str | None = None,
-        status_column: int | None = None,
-        whole: Sequence[int] = (),
-    ) -> None:
+    def progress_stop(self) -> None:
         pass
+
+    def dry_run_requests(self, requests: Sequence[Request]) -> None:
+        pass  # the API has no dry run
+
+    def checks(self, lines: Sequence[CheckLine], hint: str | None) -> None:
+        pass  # the API has no doctor
 
 
 def _wait_arg(wait: str | float | None) -> str | None:
@@ -312,7 +296,7 @@ class Client:
             credentials=credentials,
             extra=message_extra,
         )
-        out = _Capture(on_result)
+        out = Collector(on_result)
         return _report(out, run_send(opts, self._runtime(), out))
 
     def status(
@@ -354,28 +338,26 @@ class Client:
         batch: str | None,
         wait: Wait,
         timeout: float | None,
-    ) -> tuple[ExitCode, _Capture]:
+    ) -> tuple[ExitCode, Collector]:
         from smscli.pipeline import run_status
+        from smscli.pipeline.status import StatusQuery
 
         if timeout is not None and not timeout > 0:
             raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        out = _Capture()
-        code = run_status(
-            ident,
-            last,
-            _wait_arg(wait),
-            timeout if timeout is not None else self.timeout,
-            False,
-            self.config,
-            self._runtime(),
-            out,
+        out = Collector()
+        query = StatusQuery(
+            ident=ident,
+            last=last,
             batch=batch,
+            wait=_wait_arg(wait),
+            timeout=timeout if timeout is not None else self.timeout,
+            config=self.config,
             credentials=dict(self.credentials or {}),
         )
-        return ExitCode(code), out
+        return ExitCode(run_status(query, self._runtime(), out)), out
 
 
-def _report(out: _Capture, code: int) -> SendReport:
+def _report(out: Collector, code: int) -> SendReport:
     return SendReport(
         results=out.results_seen or [],
         summary=out.summary or {"total": 0, "accepted": 0, "failed": 0, "skipped": 0},
@@ -447,7 +429,8 @@ def send(
     ``text`` as ``bytes`` sends binary data; ``wait`` polls for delivery (``"30s"``, seconds,
     or ``True`` for the default 5 minutes); ``extra`` holds the provider's own options named
     like its subcommand's flags (``{"delivery_receipt": False}``, ``{"group": "fleet"}``);
-    ``on_result`` is called with each RESULT as it completes (from worker threads).
+    ``on_result`` is called with each RESULT once it is in the history (from the calling
+    thread).
 
     Returns a :class:`SendReport`. Raises ``smscli.errors.SmscliError`` (its subclass tells
     what failed; ``.exit_code`` is the CLI's) when the run stops as a whole; per-target
@@ -493,3 +476,11 @@ def status(
 ) -> SendResult:
     """The delivery status of a sent message, as ``smscli status``; see :meth:`Client.status`."""
     return Client(config=config).status(ident, last=last, wait=wait, timeout=timeout)
+
+
+if TYPE_CHECKING:
+    from smscli.report import Reporter
+
+    def _reports(out: Collector) -> Reporter:
+        """mypy: the collector implements every event of the reporting interface."""
+        return out

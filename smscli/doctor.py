@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 from smscli import config as config_mod
 from smscli.errors import ExitCode, ProviderUnavailable, SmscliError
-from smscli.output import Output
-from smscli.pipeline import Runtime, open_session
+from smscli.pipeline import Runtime
+from smscli.pipeline.sessions import hide_secrets, open_session
+from smscli.report import CheckLine, Reporter
 
 CLOCK_SKEW_WARN = 60.0  # seconds; tokens with lifetimes (JWT exp, OAuth) misbehave past this
 
 
 def run_doctor(
-    profile: str | None, provider: str | None, config: str | None, runtime: Runtime, out: Output
+    profile: str | None, provider: str | None, config: str | None, runtime: Runtime, out: Reporter
 ) -> ExitCode:
-    checks: list[dict[str, Any]] = []
+    checks: list[CheckLine] = []
     failure: SmscliError | None = None
 
     def record(name: str, ok: bool | None, detail: str) -> None:
-        checks.append({"check": name, "result": _word(ok), "detail": out.redactor.text(detail)})
+        checks.append(CheckLine(name, _word(ok), out.redactor.text(detail)))
 
     path = config_mod.config_path(config)
     try:
@@ -31,8 +31,7 @@ def run_doctor(
             record("config file", None, w)
         choice = config_mod.choose(cfg, profile, provider)
         settings = config_mod.resolve_settings(choice, {})
-        for secret in settings.secret_values():
-            out.redactor.add(secret)
+        hide_secrets(settings, out)
         record("credentials", True, f"{choice.info.slug}: every field is set")
     except SmscliError as err:
         record("credentials", False, err.message + (f" ({err.hint})" if err.hint else ""))
@@ -69,15 +68,8 @@ def _word(ok: bool | None) -> str:
     return {True: "ok", False: "FAIL", None: "warn"}[ok]
 
 
-def _report(out: Output, checks: list[dict[str, Any]], failure: SmscliError | None) -> ExitCode:
-    if out.mode == "json":
-        out.json({"ok": failure is None, "checks": checks})
-    else:
-        out.table(
-            ["check", "result", "detail"], ([c["check"], c["result"], c["detail"]] for c in checks)
-        )
-        if failure is not None and failure.hint:
-            out.info(f"hint: {failure.hint}")
+def _report(out: Reporter, checks: list[CheckLine], failure: SmscliError | None) -> ExitCode:
+    out.checks(checks, failure.hint if failure is not None else None)
     return ExitCode.OK if failure is None else failure.exit_code
 
 
@@ -87,14 +79,14 @@ def run_logout(
     all_: bool,
     config: str | None,
     runtime: Runtime,
-    out: Output,
+    out: Reporter,
 ) -> ExitCode:
     from smscli.tokens import TokenCache, default_path
 
     cache = TokenCache(default_path(), clock=runtime.clock)
     if all_:
         count = cache.clear()
-        out.info(f"forgot every cached token ({count} profile(s))")
+        out.note(f"forgot every cached token ({count} profile(s))")
         return ExitCode.OK
     cfg = config_mod.load(config_mod.config_path(config))
     choice = config_mod.choose(cfg, profile, provider)
@@ -109,8 +101,10 @@ def run_logout(
             try:
                 load(choice.info)(settings).logout(session)
             except SmscliError as err:
-                out.warn(f"the provider's logout failed ({err.message}); forgetting tokens anyway")
+                out.warning(
+                    f"the provider's logout failed ({err.message}); forgetting tokens anyway"
+                )
     count = cache.clear(prefix=f"{choice.name or '-'}:{choice.info.slug}:")
     name = choice.name or choice.info.slug
-    out.info(f"logged out {name}" + ("" if count else " (no cached tokens)"))
+    out.note(f"logged out {name}" + ("" if count else " (no cached tokens)"))
     return ExitCode.OK

@@ -3,6 +3,11 @@
 stdout carries results only; warnings, hints, progress and errors go to stderr. In
 ``--json`` mode stdout holds exactly one JSON document, also on failure. Everything passes
 through the run's Redactor on its way out.
+
+``Output`` implements ``smscli.report.Reporter`` (the events the pipeline reports) for
+terminals and pipes, and adds what the other commands print (``print``, ``json``,
+``table``, ``check_report``, ``error``). The Python API does not use it: it collects the
+same events with ``smscli.api.Collector``.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from smscli.errors import SmscliError
 from smscli.redaction import Redactor
+from smscli.report import stdout_failure
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from smscli.models import MessageCheck, Request, SendResult
+    from smscli.report import CheckLine, Reporter
 
 _STATUS_STYLE = {
     "accepted": "green",
@@ -36,7 +43,13 @@ _STATUS_STYLE = {
 }
 
 
+HUMAN_TABLE_LIMIT = 50  # above this, human output is a summary, not a table of every result
+
+
 class Output:
+    """The renderer: ``Reporter`` for a terminal/pipe in one of four modes (human, json,
+    jsonl, quiet)."""
+
     def __init__(self, mode: str = "human", redactor: Redactor | None = None) -> None:
         self.mode = mode
         self.redactor = redactor or Redactor()
@@ -45,6 +58,7 @@ class Output:
         self.stdout_closed = False
         self.stdout_error: str | None = None  # why stdout could not be written
         self._progress: Any = None
+        self._task: Any = None
         self._lock = threading.Lock()
 
     # -- consoles (built per invocation: rich reads NO_COLOR/COLUMNS when it is created) ----
@@ -82,10 +96,10 @@ class Output:
         """An error line on stderr whatever the mode (stdout cannot carry it)."""
         self._line(sys.stderr, f"error: {message}")
 
-    def warn(self, message: str) -> None:
+    def warning(self, message: str) -> None:
         self._line(sys.stderr, f"warning: {message}")
 
-    def info(self, message: str) -> None:
+    def note(self, message: str) -> None:
         """A hint or progress note (stderr; silent with --quiet)."""
         if self.mode != "quiet":
             self._line(sys.stderr, message)
@@ -111,10 +125,7 @@ class Output:
             sys.stdout.flush()
         except OSError as exc:
             self.stdout_closed = True
-            if isinstance(exc, BrokenPipeError):
-                self.stdout_error = "stdout was closed (the reading end of the pipe went away)"
-            else:
-                self.stdout_error = f"cannot write to stdout: {exc.strerror or exc}"
+            self.stdout_error = stdout_failure(exc)
             silence_stdout()
             raise
 
@@ -149,8 +160,14 @@ class Output:
         self.error(err)
 
     # -- send results ------------------------------------------------------------------------
-    def result_streamed(self, result: SendResult) -> None:
-        """Called as each RESULT completes (from send threads): --jsonl prints it at once."""
+    def wants_results(self, total: int) -> bool:
+        """--json prints every RESULT at the end; a terminal shows a table of a few dozen
+        (a summary past that). --jsonl and -q stream them; keeping a few dozen costs
+        nothing."""
+        return self.mode == "json" or total <= HUMAN_TABLE_LIMIT
+
+    def result(self, result: SendResult) -> None:
+        """Called as each RESULT is recorded: --jsonl prints it at once, -q its id."""
         if self.mode == "jsonl":
             with self._lock:
                 self.json(result.to_json())
@@ -162,10 +179,10 @@ class Output:
                 elif result.error:  # ids on stdout, failures still visible on stderr
                     self._line(sys.stderr, f"error: {result.target}: {result.error.get('message')}")
 
-    def progress(self, total: int) -> Any:
-        """A progress bar on stderr (a terminal, human mode only): returns advance(n)."""
-        if self.mode not in ("human",) or not sys.stderr.isatty():
-            return None
+    def progress_start(self, total: int) -> None:
+        """A progress bar on stderr (a terminal, human mode only, more than one target)."""
+        if total <= 1 or self.mode != "human" or not sys.stderr.isatty():
+            return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self._progress = Progress(
@@ -176,23 +193,41 @@ class Output:
             console=self.err,
             transient=True,
         )
-        task = self._progress.add_task("send", total=total)
+        self._task = self._progress.add_task("send", total=total)
         self._progress.start()
-        progress = self._progress
 
-        def advance(n: int) -> None:
-            progress.advance(task, n)
+    def progress_advance(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, done)
 
-        return advance
-
-    def progress_done(self) -> None:
+    def progress_stop(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
 
+    def statuses(
+        self, results: Sequence[SendResult], summary: dict[str, int], batch: str | None
+    ) -> None:
+        if self.mode == "quiet":
+            for result in results:
+                self.print(result.status.value)  # `status -q`: just the word, for scripts
+        else:
+            self.results(results, summary, batch)
+
+    def checks(self, lines: Sequence[CheckLine], hint: str | None) -> None:
+        if self.mode == "json":
+            rows = [{"check": c.check, "result": c.result, "detail": c.detail} for c in lines]
+            self.json({"ok": all(c.result != "FAIL" for c in lines), "checks": rows})
+            return
+        self.table(["check", "result", "detail"], ([c.check, c.result, c.detail] for c in lines))
+        if hint:
+            self.note(f"hint: {hint}")
+
     def results(
         self, results: Sequence[SendResult], summary: dict[str, int], batch: str | None = None
     ) -> None:
+        """The end of a send: one JSON document, a table and a summary line, or (streamed
+        modes) only the batch line on stderr."""
         if self.mode == "json":
             doc_summary = dict(summary) | ({"batch": batch} if batch is not None else {})
             self.json({"results": [r.to_json() for r in results], "summary": doc_summary})
@@ -236,7 +271,7 @@ class Output:
             rows.append(row)
         self.table(columns, rows, status_column=2, whole=(1, 3, 4))
 
-    def dry_run(self, requests: Sequence[Request]) -> None:
+    def dry_run_requests(self, requests: Sequence[Request]) -> None:
         rendered = [
             (
                 r.method,
@@ -519,3 +554,10 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+if TYPE_CHECKING:
+
+    def _reports(out: Output) -> Reporter:
+        """mypy: the renderer implements every event of the reporting interface."""
+        return out

@@ -20,8 +20,10 @@ import httpx
 import pytest
 
 from smscli import bulk
-from smscli.bulk import RateLimiter, RowSource, render, template_fields
+from smscli.bulk import RowSource, render, template_fields
 from smscli.errors import InputError
+from smscli.pipeline import runner
+from smscli.pipeline.runner import RateLimiter
 from tests.conftest import Cli, base_url, write_config
 
 EM = ["emnify", "--base-url", base_url("emnify"), "--application-token", "T0ken"]
@@ -662,7 +664,7 @@ def limiter_rates(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
             t = FakeTime()  # waits for a slot pass on a fake clock
             super().__init__(rate, clock=t.clock, sleep=t.sleep)
 
-    monkeypatch.setattr(bulk, "RateLimiter", Spy)
+    monkeypatch.setattr(runner, "RateLimiter", Spy)
     return rates
 
 
@@ -701,7 +703,7 @@ def test_default_rate_counts_requests_not_messages(
         def __init__(self, rate: float | None, **kw: Any) -> None:
             super().__init__(rate, clock=lambda: cli.clock[0], sleep=cli.advance)
 
-    monkeypatch.setattr(bulk, "RateLimiter", OnCliClock)
+    monkeypatch.setattr(runner, "RateLimiter", OnCliClock)
     inner = cli.recorder.handler
     times: list[float] = []
 
@@ -903,7 +905,7 @@ def test_ctrl_c_finishes_and_records_in_flight_sends(
     assert Counter(m["target"] for m in cli.sandbox.messages()) == dict.fromkeys(targets, 1)
 
 
-# -- bulk.Runner on its own: rounds, the history, a crash, a second Ctrl-C -----------------------
+# -- runner.Runner on its own: rounds, the history, a crash, a second Ctrl-C -----------------------
 class RunnerHarness:
     """A Runner over a real History in tmp_path and a fake send that checks, from the send
     thread, what the history holds at the moment a request would go out."""
@@ -963,23 +965,23 @@ class RunnerHarness:
             self.problems.append(f"{result.target} printed before it was recorded")
         self.printed.append(result.target)
 
-    def run(self, count: int, triage: Any = None) -> bulk.Outcome:
+    def run(self, count: int, triage: Any = None) -> runner.Outcome:
         from smscli.history import Attempt
         from smscli.models import Target
 
         jobs = (bulk.Job([Target("endpoint", f"{n}7")], self.message, n) for n in range(count))
-        runner = bulk.Runner(
+        sender = runner.Runner(
             self.send,
             history=self.history,
             attempt=lambda job, t: Attempt("emnify", None, "x", str(t), "hi", 1, "gsm7", None),
-            triage=triage or (lambda job: bulk.Triage(job.targets)),
+            triage=triage or (lambda job: runner.Triage(job.targets)),
             concurrency=self.concurrency,
             limiter=RateLimiter(self.rate),
             on_result=self.on_result,
             keep_results=False,
         )
         try:
-            return runner.run(jobs)
+            return sender.run(jobs)
         finally:
             self.history.close()
 
@@ -1049,10 +1051,10 @@ def test_runner_error_in_the_main_thread_records_what_is_in_flight(tmp_path: Pat
 
     h = RunnerHarness(tmp_path, concurrency=3)
 
-    def triage(job: bulk.Job) -> bulk.Triage:
+    def triage(job: bulk.Job) -> runner.Triage:
         if job.row == 40:  # e.g. an idempotency key whose earlier send has an unknown outcome
             raise OutcomeUnknown("an earlier send has an unknown outcome", code="x")
-        return bulk.Triage(job.targets)
+        return runner.Triage(job.targets)
 
     def slow(target: str) -> None:
         time.sleep(0.01)  # some requests are surely in flight when the error comes
@@ -1272,10 +1274,10 @@ def test_runner_reports_earlier_results_in_rounds_and_stops_on_ctrl_c(tmp_path: 
 
     h = RunnerHarness(tmp_path, concurrency=2)
 
-    def known(job: bulk.Job) -> bulk.Triage:
+    def known(job: bulk.Job) -> runner.Triage:
         [target] = job.targets
         earlier = SendResult("emnify", None, str(target), Status.UNKNOWN)
-        return bulk.Triage([], known=[earlier])
+        return runner.Triage([], known=[earlier])
 
     def on_result(result: Any) -> None:
         h.printed.append(result.target)
@@ -1285,7 +1287,7 @@ def test_runner_reports_earlier_results_in_rounds_and_stops_on_ctrl_c(tmp_path: 
     h.on_result = on_result  # type: ignore[method-assign]
     outcome = h.run(5000, triage=known)
     assert outcome.interrupted
-    assert len(h.printed) == bulk._KNOWN_PER_ROUND  # the round in progress, then it stopped
+    assert len(h.printed) == runner._KNOWN_PER_ROUND  # the round in progress, then it stopped
     assert h.sent == []
 
 

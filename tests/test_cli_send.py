@@ -297,7 +297,7 @@ def test_usage_error_is_one_line_and_exit_2(offline_cli: Cli) -> None:
 
 def test_sender_rules() -> None:
     from smscli.errors import InputError
-    from smscli.pipeline import check_sender
+    from smscli.pipeline.prepare import check_sender
 
     for ok in ("+61499009990", "61499009990", "MyShop", "My Shop 1", "12345", ""):
         check_sender(ok)

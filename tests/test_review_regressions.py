@@ -11,7 +11,7 @@ from smscli.catalog import REGISTRY, limit_problems
 from smscli.cli import expand_optional_values
 from smscli.encoding import analyze
 from smscli.models import SendResult, Settings, Status
-from smscli.pipeline import exit_code_of
+from smscli.pipeline.exits import exit_code_of
 from tests.conftest import Cli, base_url, write_config
 
 FD = [

@@ -133,18 +133,18 @@ def sandbox(
             server = SandboxServer(Sandbox(), host, port)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        out.info(f"smscli sandbox listening on {server.url}")
+        out.note(f"smscli sandbox listening on {server.url}")
         for slug in EMULATORS:
-            out.info(f'  base_url = "{server.url}/{slug}"')
-        out.info(f"  GET {server.url}/_sandbox/messages lists what it received")
-        out.info("magic targets (any kind whose value ends with):")
+            out.note(f'  base_url = "{server.url}/{slug}"')
+        out.note(f"  GET {server.url}/_sandbox/messages lists what it received")
+        out.note("magic targets (any kind whose value ends with):")
         for suffix, what in MAGIC.items():
-            out.info(f"  …{suffix}  {what}")
-        out.info("any other credentials and well-formed targets are accepted; Ctrl-C stops")
+            out.note(f"  …{suffix}  {what}")
+        out.note("any other credentials and well-formed targets are accepted; Ctrl-C stops")
         try:
             server.serve_forever()
         except KeyboardInterrupt:
-            out.info("sandbox stopped")
+            out.note("sandbox stopped")
         finally:
             server.httpd.server_close()
         return 0

@@ -58,7 +58,7 @@ def path(config: ConfigOpt = None) -> None:
         p = config_mod.config_path(config)
         out.print(str(p))
         if not p.exists():
-            out.info("(the file does not exist yet: `smscli config init` creates it)")
+            out.note("(the file does not exist yet: `smscli config init` creates it)")
         return 0
 
     execute("human", body)
@@ -108,10 +108,10 @@ def init(
         out.print(f"wrote profile {profile!r} ({info.slug}) to {cfg.path}")
         missing = [f for f in info.fields if f.required and f.name not in body_]
         for f in missing:
-            out.info(f"  still needed: {f.name}  (smscli config set profiles.{profile}.{f.name} …)")
+            out.note(f"  still needed: {f.name}  (smscli config set profiles.{profile}.{f.name} …)")
         for f in info.fields:
             if f.secret:
-                out.info(f"  {f.name} is read from ${f.env_var(info.slug)} (or edit the file)")
+                out.note(f"  {f.name} is read from ${f.env_var(info.slug)} (or edit the file)")
         return 0
 
     execute("human", body)
@@ -166,7 +166,7 @@ def set_value(
                 "or profiles.NAME.FIELD"
             )
         config_mod.write(cfg.path, data)
-        out.info(f"set {key} in {cfg.path}")
+        out.note(f"set {key} in {cfg.path}")
         return 0
 
     execute("human", body)
@@ -179,7 +179,7 @@ def show(json: JsonOpt = False, config: ConfigOpt = None) -> None:
     def body(out: Any) -> int:
         cfg = _load(config)
         for w in cfg.warnings:
-            out.warn(w)
+            out.warning(w)
         shown = _masked(cfg.data)
         if out.mode == "json":
             out.json(shown)
@@ -233,7 +233,7 @@ def validate(profile: ProfileOpt = None, json: JsonOpt = False, config: ConfigOp
 
         cfg = _load(config)
         for w in cfg.warnings:
-            out.warn(w)
+            out.warning(w)
         names = [profile] if profile else list(cfg.profiles)
         if not names:
             raise ConfigError(f"no profiles in {cfg.path}", hint="`smscli config init`")

@@ -32,7 +32,7 @@ def log(
     def body(out: object) -> int:
         from smscli import config as config_mod
         from smscli.output import Output
-        from smscli.pipeline import open_history
+        from smscli.pipeline.sessions import open_history
 
         assert isinstance(out, Output)
         from smscli.errors import UsageError
@@ -45,7 +45,7 @@ def log(
         cfg = config_mod.load(config_mod.config_path(config))
         history = open_history(cfg)
         if not history.enabled:
-            out.warn("the history is turned off (history = false in the config)")
+            out.warning("the history is turned off (history = false in the config)")
         rows = history.query(
             limit=n,
             target=to,

@@ -52,12 +52,14 @@ def make_status_command() -> Callable[..., None]:
 
         def body(out: Any) -> int:
             from smscli.pipeline import run_status
+            from smscli.pipeline.status import StatusQuery
 
-            return run_status(
-                kwargs["ident"], kwargs["last"], kwargs["wait"], kwargs["timeout"],
-                kwargs["verbose"], kwargs["config"], runtime, out, kwargs["batch"],
-                credentials=credentials,
+            query = StatusQuery(
+                ident=kwargs["ident"], last=kwargs["last"], batch=kwargs["batch"],
+                wait=kwargs["wait"], timeout=kwargs["timeout"], verbose=kwargs["verbose"],
+                config=kwargs["config"], credentials=credentials,
             )  # fmt: skip
+            return run_status(query, runtime, out)
 
         execute(lambda: output_mode(json=kwargs["json"], quiet=kwargs["quiet"]), body)
 

@@ -1,0 +1,102 @@
+"""What earlier runs did, asked of the history before a target is sent (SPEC §6):
+``--resume BATCH`` skips what the batch already got accepted, ``--idempotency-key KEY``
+never sends twice under one key. Runs in the Runner's main thread, before the job's rows
+are written."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from smscli.errors import ExitCode, InputError, OutcomeUnknown
+from smscli.models import Message, SendResult, Status, Target
+
+if TYPE_CHECKING:
+    from smscli.pipeline import SendOptions
+    from smscli.pipeline.prepare import Prepared
+    from smscli.report import Reporter
+
+SKIP = "skip"  # accepted in the batch being resumed: neither sent nor reported again
+
+
+def check_resumable(prep: Prepared, batch: str) -> None:
+    """--resume BATCH: the batch exists and was sent with this provider and profile."""
+    rows = prep.history.query(batch=batch, limit=1)
+    if not rows:
+        raise InputError(f"no batch {batch!r} in the history", code="unknown_batch")
+    row = rows[0]
+    if row["provider"] != prep.info.slug or row["profile"] != prep.settings.profile:
+        was = row["provider"] + (f" (profile {row['profile']})" if row["profile"] else "")
+        raise InputError(
+            f"batch {batch} was sent with {was}; resume it with the same command",
+            code="resume_mismatch",
+        )
+
+
+def previous(
+    prep: Prepared, opts: SendOptions, batch: str, target: Target, out: Reporter
+) -> SendResult | str | None:
+    """What an earlier run already did for this target: a RESULT to report again, ``SKIP``,
+    or None (send it)."""
+    if opts.resume is not None:
+        row = prep.history.in_batch(batch, str(target))
+        if row is not None:
+            if Status(row["status"]).is_success:
+                return SKIP
+            if row["status"] == Status.UNKNOWN.value and not opts.force:
+                return prep.provider.result(
+                    target,
+                    Status.UNKNOWN,
+                    placeholder_message(row),
+                    error={
+                        "code": "resume_unknown",
+                        "message": f"history #{row['id']}: outcome unknown; not sent again "
+                        "(check `smscli status`, or --force)",
+                        "exit_code": int(ExitCode.UNKNOWN),
+                    },
+                )
+    try:
+        earlier = _idempotent(prep, opts, target)
+    except OutcomeUnknown as err:
+        if prep.plan.total == 1 and not prep.plan.invalid:
+            raise  # one target: the error is the answer
+        # Many targets: this one is reported (as --resume does), the others go on.
+        return prep.provider.result(
+            target,
+            Status.UNKNOWN,
+            placeholder_message({}),
+            error={"code": err.code, "message": err.message, "exit_code": int(err.exit_code)},
+        )
+    if earlier is not None:
+        out.note(
+            f"{target}: already accepted under --idempotency-key {opts.idempotency_key!r}; "
+            "not sent again (the earlier result is shown)"
+        )
+    return earlier
+
+
+def placeholder_message(row: dict[str, Any]) -> Message:
+    """The message of a RESULT that reports a history row, not a send."""
+    from smscli.encoding import analyze
+
+    return Message(check=analyze(""), reference=row.get("reference"))
+
+
+def _idempotent(prep: Prepared, opts: SendOptions, target: Target) -> SendResult | None:
+    if opts.idempotency_key is None:
+        return None
+    from smscli.history import row_to_result
+
+    row = prep.history.by_key(opts.idempotency_key, str(target))
+    if row is None:
+        return None
+    status = row["status"]
+    if status == Status.UNKNOWN.value and not opts.force:
+        raise OutcomeUnknown(
+            f"{target}: an earlier send under idempotency key {opts.idempotency_key!r} has an "
+            "unknown outcome (history #{})".format(row["id"]),
+            hint="check `smscli status #{}`; --force sends anyway".format(row["id"]),
+            code="idempotency_unknown",
+        )
+    if Status(status).is_success:
+        return row_to_result(row)
+    return None  # refused or failed before: sending again is what the user wants

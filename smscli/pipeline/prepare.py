@@ -1,0 +1,334 @@
+"""Preparing a send: every local check, in the order a user fixes things; no network I/O.
+
+config → profile → provider → message (encoding, limits, sender, --at, --validity) → every
+target (kinds, duplicates, --template rows) → a ``Plan`` that can build the jobs again.
+Every target and every (rendered) message is checked before the first request: a bad one
+stops the run with exit 3/4 and nothing sent, unless --skip-invalid.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from smscli import config as config_mod
+from smscli.catalog import ProviderInfo, limit_problems, supporting
+from smscli.errors import InputError, SmscliError, UsageError
+from smscli.message import build_check, read_body
+from smscli.models import Message, MessageCheck, SendResult, Settings, Target
+from smscli.pipeline.sessions import open_history, with_timeout
+from smscli.pipeline.waiting import wait_seconds
+from smscli.timeparse import parse_duration, parse_when
+
+if TYPE_CHECKING:
+    from smscli.bulk import Job, Plan, RowSource
+    from smscli.history import History
+    from smscli.pipeline import Runtime, SendOptions
+    from smscli.providers.base import Provider
+    from smscli.report import Reporter
+
+_ALNUM_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+_NUMERIC_SENDER = re.compile(r"^\+?\d{3,15}$")
+
+
+@dataclass
+class Prepared:
+    """A checked send, ready to run: nothing has gone out yet."""
+
+    info: ProviderInfo
+    settings: Settings
+    provider: Provider
+    plan: Plan
+    history: History
+    wait: float | None  # --wait, in seconds
+    source: RowSource
+
+
+# -- the message ---------------------------------------------------------------------------
+def check_sender(sender: str) -> None:
+    """E.164 number, short code, or alphanumeric (1–11 of A-Za-z0-9 and space, ≥ 1 letter)."""
+    if sender == "":
+        return  # blank: the provider picks (Fone Dynamics' leased sender)
+    compact = re.sub(r"[\s\-().]", "", sender)
+    if _NUMERIC_SENDER.match(compact) or _ALNUM_SENDER.match(sender):
+        return
+    if len(sender) > 11 and any(c.isalpha() for c in sender):
+        reason = f"{len(sender)} characters; an alphanumeric sender has at most 11"
+    elif not any(c.isalpha() for c in sender):
+        reason = "not a phone number (3–15 digits, + optional)"
+    else:
+        reason = "an alphanumeric sender may use only A-Z, a-z, 0-9 and spaces"
+    raise InputError(f"invalid --from {sender!r}: {reason}", code="invalid_sender")
+
+
+def unsupported(info: ProviderInfo, option: str, feature: str) -> InputError:
+    """An option this provider cannot honour: exit 4, naming the providers that can."""
+    others = [s for s in supporting(feature) if s != info.slug]
+    return InputError(
+        f"{info.slug} cannot honour {option}; providers that can: {', '.join(others) or 'none'}",
+        code="unsupported_option",
+    )
+
+
+def build_message(
+    opts: SendOptions,
+    info: ProviderInfo,
+    settings_sender: str | None,
+    check: MessageCheck,
+    now: datetime,
+) -> Message:
+    """The checked text with the options that go with it, each one the provider honours."""
+    sender = opts.sender if opts.sender is not None else settings_sender
+    if opts.sender is not None and not info.features.sender:
+        raise unsupported(info, "--from", "sender")
+    if sender is not None and info.features.sender:
+        check_sender(sender)
+    elif not info.features.sender:
+        sender = None  # a profile default sender does not apply to this provider
+    at = None
+    if opts.at is not None:
+        if not info.features.at:
+            raise unsupported(info, "--at", "at")
+        at = parse_when(opts.at, now)
+    validity = None
+    if opts.validity is not None:
+        if not info.features.validity:
+            raise unsupported(info, "--validity", "validity")
+        validity = int(parse_duration(opts.validity, "--validity"))
+    if check.encoding.value == "binary" and not info.features.binary:
+        raise unsupported(info, "binary data (--hex/--base64/--encoding binary)", "binary")
+    return Message(
+        check=check,
+        sender=sender,
+        validity_seconds=validity,
+        at=at,
+        reference=opts.ref,
+        extra=dict(opts.extra),
+    )
+
+
+class MessageMaker:
+    """Builds the checked ``Message`` for a text: the same rules for the one TEXT and for
+    every row of a --template."""
+
+    def __init__(
+        self, opts: SendOptions, choice: config_mod.ProfileChoice, runtime: Runtime
+    ) -> None:
+        self.opts = opts
+        self.info = choice.info
+        self.max_segments = opts.max_segments or config_mod.common(choice, "max_segments")
+        self.sender = config_mod.common(choice, "sender")
+        self.smart = opts.smart or config_mod.common(choice, "smart") is True
+        self.now = datetime.fromtimestamp(runtime.clock(), UTC)
+
+    def __call__(self, text: str) -> Message:
+        opts = self.opts
+        check = build_check(
+            text,
+            encoding=opts.encoding,
+            hex_input=opts.hex,
+            base64_input=opts.base64,
+            smart=self.smart,
+        )
+        if check.units == 0:
+            raise InputError("the message is empty; nothing to send", code="empty_message")
+        problems = limit_problems(check, self.info, self.max_segments)
+        if problems:
+            raise problems[0]
+        return build_message(opts, self.info, self.sender, check, self.now)
+
+
+# -- the targets ---------------------------------------------------------------------------
+Row = tuple[int, str, Target | None, Message | None, SmscliError | None]
+
+
+class CheckedRows:
+    """Every row of --to/--to-file, checked: its target and its message (rendered, with
+    --template). Read twice: the first pass reports problems and finds duplicates; the
+    second (which builds the jobs) skips the duplicates the first found, by row number, so
+    memory grows with duplicates, not targets."""
+
+    def __init__(
+        self,
+        opts: SendOptions,
+        source: RowSource,
+        provider: Provider,
+        make_message: MessageMaker,
+        base_message: Message | None,
+        body: str,
+        out: Reporter,
+    ) -> None:
+        self.opts = opts
+        self.source = source
+        self.provider = provider
+        self.make_message = make_message
+        self.base_message = base_message
+        self.body = body
+        self.out = out
+        self.duplicates: set[int] = set()
+
+    def __call__(self, report: bool) -> Iterator[Row]:
+        """(row, raw, target, message, error) for every row, duplicates dropped."""
+        from smscli.bulk import DistinctTargets, render
+        from smscli.targets import parse_target
+
+        kinds = self.make_message.info.target_kinds
+        seen = DistinctTargets() if report else None
+        try:
+            for n, row in enumerate(self.source.rows(), 1):
+                if n in self.duplicates:
+                    continue
+                raw = row["to"]
+                try:
+                    target, warnings = parse_target(raw, kinds)
+                    if seen is not None and not seen.add(str(target)):
+                        self.duplicates.add(n)
+                        self.out.warning(f"target {n}: duplicate {target}; sent once")
+                        continue
+                    message = (
+                        self.make_message(render(self.body, row))
+                        if self.opts.template
+                        else self.base_message
+                    )
+                    assert message is not None
+                    self.provider.check_message(message, [target])
+                except InputError as err:
+                    err.message = f"target {n} ({raw}): {err.message}"
+                    yield n, raw, None, None, err
+                    continue
+                if report:
+                    for w in warnings:
+                        self.out.warning(f"target {n}: {w}")
+                yield n, raw, target, message, None
+        finally:
+            if seen is not None:
+                seen.close()
+
+
+def _check_template(body: str, source: RowSource) -> None:
+    from smscli.bulk import template_fields
+
+    fields = template_fields(body)
+    columns = source.columns() or ["to"]
+    missing = [f for f in fields if f not in columns]
+    if missing:
+        raise InputError(
+            f"--template uses {', '.join('{' + m + '}' for m in missing)}, but the targets "
+            f"have only these columns: {', '.join(columns)}",
+            code="template_column_missing",
+        )
+
+
+# -- the plan ------------------------------------------------------------------------------
+def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Config) -> Prepared:
+    """Every local check, in the order a user fixes things; no network I/O."""
+    from smscli.bulk import RowSource
+    from smscli.providers import load
+
+    choice = config_mod.choose(cfg, opts.profile, opts.provider)
+    info = choice.info
+    if opts.to_file == "-" and opts.text is None and opts.file is None:
+        raise UsageError("--to-file - reads targets from stdin: give the message as TEXT or --file")
+    body = read_body(opts.text, opts.file)
+    make_message = MessageMaker(opts, choice, runtime)
+    source = RowSource(opts.to, opts.to_file)
+    base_message: Message | None = None
+    if opts.template:
+        _check_template(body, source)
+    else:
+        base_message = make_message(body)
+        for r in base_message.check.replacements:
+            out.note(f"--smart: replaced {r.char!r} ({r.codepoint}) with {r.replacement!r}")
+    wait = None
+    if opts.wait is not None:
+        wait = wait_seconds(opts.wait)
+        if not info.features.status:
+            raise unsupported(info, "--wait (delivery status)", "status")
+    settings = config_mod.resolve_settings(
+        choice, opts.credentials, base_url=opts.base_url, sandbox=opts.sandbox
+    )
+    settings = with_timeout(settings, opts.timeout)
+    provider = load(info)(settings)
+    rows = CheckedRows(opts, source, provider, make_message, base_message, body, out)
+    plan = _plan(opts, info, settings, provider, rows, base_message)
+    return Prepared(info, settings, provider, plan, open_history(cfg, opts), wait, source)
+
+
+def _plan(
+    opts: SendOptions,
+    info: ProviderInfo,
+    settings: Settings,
+    provider: Provider,
+    rows: CheckedRows,
+    base_message: Message | None,
+) -> Plan:
+    """The first pass over the rows (count, report, refuse), and how to build the jobs."""
+    from smscli.bulk import Job, Plan
+
+    plan = Plan(total=0)
+    invalid_rows: set[int] = set()
+    for n, raw, _target, _message, err in rows(report=True):
+        if err is not None:
+            if not opts.skip_invalid:
+                raise err
+            plan.invalid.append(_invalid(info.slug, settings.profile, raw, err))
+            invalid_rows.add(n)
+        else:
+            plan.total += 1
+    if plan.total == 0 and not plan.invalid:
+        implicit = provider.implicit_targets(base_message) if base_message else []
+        if not implicit and opts.to_file is not None:
+            raise InputError(f"--to-file {opts.to_file} has no targets", code="no_targets")
+        if not implicit:
+            raise UsageError("no target: give --to TARGET (or --to-file PATH)")
+        assert base_message is not None
+        provider.check_message(base_message, implicit)
+        plan.total = 1
+        plan.requests = 1
+        plan.build = lambda: iter([Job(implicit, base_message, 1)])
+        return plan
+    size = info.limits.max_targets_per_request if not opts.template else 1
+    plan.requests = -(-plan.total // size)  # jobs, at most: one per `size` targets
+
+    def build() -> Iterator[Job]:
+        """The second pass: the same rows, checked again; one the first pass found
+        valid and this one does not means the --to-file changed in between."""
+        group: list[Target] = []
+        sent = 0
+        for n, raw, target, message, err in rows(report=False):
+            if err is not None or target is None or message is None:
+                if n in invalid_rows:
+                    continue  # --skip-invalid reported it already
+                raise InputError(
+                    f"target {n} ({raw}) was valid when checked and is not now: "
+                    f"--to-file {opts.to_file} changed while smscli was reading it",
+                    code="file_changed",
+                )
+            sent += 1
+            if sent > plan.total:
+                raise InputError(
+                    f"--to-file {opts.to_file} has more targets than when it was checked",
+                    code="file_changed",
+                )
+            if size == 1:
+                yield Job([target], message, n)
+                continue
+            group.append(target)
+            if len(group) >= size:
+                yield Job(group, message, n)
+                group = []
+        if group:
+            assert base_message is not None
+            yield Job(group, base_message, 0)
+
+    plan.build = build
+    return plan
+
+
+def _invalid(provider: str, profile: str | None, raw: str, err: SmscliError) -> SendResult:
+    from smscli.bulk import invalid_result
+
+    return invalid_result(provider, profile, raw, err)

@@ -1,0 +1,329 @@
+"""Running a prepared send: --dry-run, or history → provider → history through the bulk
+Runner, then --wait, then the RESULTs and one exit code.
+
+Ordering guarantees (README "Many targets"), kept by ``bulk.Runner``: each target's history
+row is written before its request goes out, every RESULT reported is already in the
+history, and at most ``concurrency`` requests are in flight (all a killed process can leave
+``unknown``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from smscli import config as config_mod
+from smscli.errors import (
+    ConfigError,
+    ExitCode,
+    LoginRefused,
+    OutcomeUnknown,
+    ProviderRefused,
+    SmscliError,
+)
+from smscli.models import Message, Request, SendResult, Status, StatusReport, Target
+from smscli.pipeline import earlier
+from smscli.pipeline.exits import exit_code_of_run, summary_of
+from smscli.pipeline.prepare import Prepared, prepare
+from smscli.pipeline.sessions import hide_secrets, open_session
+from smscli.pipeline.waiting import Watched, as_record, poll
+from smscli.report import stdout_failure
+
+if TYPE_CHECKING:
+    from smscli.bulk import Job
+    from smscli.history import Attempt
+    from smscli.http_client import HttpSession
+    from smscli.pipeline import Runtime, SendOptions
+    from smscli.report import Reporter
+
+# Requests in flight at once, at most, per CPU. Requests are I/O-bound, but every answer is
+# parsed, recorded and printed by this one Python process: past a few per CPU, more threads
+# only queue behind the interpreter (and every provider's documented rate is far lower).
+CONCURRENCY_PER_CPU = 4
+# Targets in flight at once, at most, for an API that takes many per request (ThingSpace:
+# 10,000): one full request at a time keeps memory flat (a 200,000-target run once peaked
+# at 93 MB with four 10,000-device requests in flight, their bodies and RESULTs in memory).
+TARGETS_IN_FLIGHT = 10_000
+
+
+def run(opts: SendOptions, runtime: Runtime, out: Reporter) -> ExitCode:
+    """A sending command, from its options to its exit code."""
+    cfg = config_mod.load(config_mod.config_path(opts.config))
+    for w in cfg.warnings:
+        out.warning(w)
+    if opts.sandbox:
+        return _with_sandbox(opts, runtime, out, cfg)
+    return _run(opts, runtime, out, cfg)
+
+
+def _with_sandbox(
+    opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Config
+) -> ExitCode:
+    """--sandbox: the emulator in-process on a free loopback port, for this one command."""
+    from smscli.sandbox.server import Sandbox, SandboxServer
+
+    info = config_mod.choose(cfg, opts.profile, opts.provider).info
+    with SandboxServer(Sandbox(clock=runtime.clock)) as server:
+        opts.base_url = f"{server.url}/{info.slug}"
+        out.note(f"sandbox: {info.label} emulator at {opts.base_url} (nothing leaves this machine)")
+        return _run(opts, runtime, out, cfg)
+
+
+def _run(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Config) -> ExitCode:
+    prep = prepare(opts, runtime, out, cfg)
+    try:
+        hide_secrets(prep.settings, out)
+        if opts.dry_run:
+            out.dry_run_requests(dry_run_requests(prep))
+            return ExitCode.OK
+        from smscli.bulk import confirm
+
+        confirm(prep.plan.total, opts.yes)
+        with open_session(prep.settings, runtime, out, opts.verbose) as session:
+            outcome = send_all(prep, session, out, opts)
+            if prep.wait is not None and not outcome.interrupted:
+                try:
+                    wait_for_delivery(prep, session, outcome.results, runtime)
+                except KeyboardInterrupt:
+                    outcome.interrupted = True  # the messages went out: show them
+                outcome.counts = summary_of(outcome.results, skipped=outcome.counts["skipped"])
+        if outcome.interrupted:
+            _explain_interruption(prep, outcome, out)
+        return finish(outcome, out, waited=prep.wait is not None)
+    finally:
+        prep.source.close()
+        prep.history.close()
+
+
+def dry_run_requests(prep: Prepared) -> list[Request]:
+    """The requests the builders make for every job; a login the real run makes once is
+    shown once."""
+    requests: list[Request] = []
+    for job in prep.plan.build():
+        for request in prep.provider.dry_run(job.message, job.targets):
+            if request not in requests:
+                requests.append(request)
+    return requests
+
+
+def _explain_interruption(prep: Prepared, outcome: SendOutcome, out: Reporter) -> None:
+    if outcome.stopped_by:
+        out.note(f"stopped: {outcome.stopped_by}")
+    # Dealt with: sent (or answered from an earlier run) and skipped by --resume.
+    done = outcome.counts["total"] - len(prep.plan.invalid)
+    not_sent = prep.plan.total - done - outcome.abandoned
+    if outcome.abandoned:
+        out.note(
+            f"{outcome.abandoned} target(s) were in flight when the wait was stopped: "
+            f"their outcome is unknown (smscli status --batch {outcome.batch})"
+        )
+    if not_sent > 0:
+        out.note(f"{not_sent} target(s) were not sent")
+
+
+def finish(outcome: SendOutcome, out: Reporter, *, waited: bool) -> ExitCode:
+    """Report the RESULTs and the summary; the run's exit code."""
+    out.results(outcome.results, outcome.counts, outcome.batch)
+    if outcome.interrupted:
+        out.note(
+            f"interrupted: re-run the same command with --resume {outcome.batch} to send the rest"
+        )
+        return ExitCode.INTERRUPTED
+    return exit_code_of_run(
+        outcome.results, outcome.counts, waited=waited, failure_codes=outcome.failure_codes
+    )
+
+
+@dataclass
+class SendOutcome:
+    results: list[SendResult]
+    counts: dict[str, int]
+    batch: str
+    interrupted: bool = False
+    failure_codes: dict[int, int] = field(default_factory=dict)
+    abandoned: int = 0  # in flight when a second Ctrl-C stopped the wait: outcome unknown
+    stopped_by: str | None = None  # why the output could not be written, when it stopped
+
+
+def capped_concurrency(requested: int, out: Reporter, cpus: int | None = None) -> int:
+    """--concurrency, at most ``CONCURRENCY_PER_CPU`` per CPU (a lowered value is said)."""
+    cpus = cpus or os.cpu_count() or 1
+    cap = max(CONCURRENCY_PER_CPU, CONCURRENCY_PER_CPU * cpus)
+    if requested <= cap:
+        return requested
+    out.warning(
+        f"--concurrency {requested} lowered to {cap}: at most {CONCURRENCY_PER_CPU} requests "
+        f"in flight per CPU ({cpus} here); more would wait for the CPU, not the provider"
+    )
+    return cap
+
+
+def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOptions) -> SendOutcome:
+    """Send every job: each target's history row is written before its request goes out."""
+    import secrets
+
+    from smscli.pipeline.runner import RateLimiter, Runner, Triage
+
+    batch = opts.resume or secrets.token_hex(4)
+    if opts.resume is not None:
+        earlier.check_resumable(prep, opts.resume)
+    single = prep.plan.total == 1 and not prep.plan.invalid
+    fatal: list[SmscliError] = []
+
+    def triage(job: Job) -> Triage:
+        """Main thread, before the job's rows are written: what an earlier run did."""
+        send: list[Target] = []
+        known: list[SendResult] = []
+        skipped = 0
+        for target in job.targets:
+            previous = earlier.previous(prep, opts, batch, target, out)
+            if previous is None:
+                send.append(target)
+            elif isinstance(previous, str):  # SKIP: accepted in the batch being resumed
+                skipped += 1
+            else:
+                known.append(previous)
+        return Triage(send, known, skipped)
+
+    def attempt(job: Job, target: Target) -> Attempt:
+        return _attempt(prep, opts, batch, job.message, target)
+
+    def send(job: Job, targets: list[Target]) -> list[SendResult]:
+        """The request(s) of one job, and every failure as a RESULT."""
+        try:
+            return prep.provider.send(session, job.message, targets)
+        except SmscliError as err:
+            if single or isinstance(err, LoginRefused | ConfigError):
+                fatal.append(err)  # the same for every target: stop, and show it as the error
+                runner.stop.set()
+            return [failed_result(prep, job.message, t, err) for t in targets]
+
+    keep = prep.wait is not None or out.wants_results(prep.plan.total)
+    rate = opts.rate if opts.rate is not None else prep.settings.rate
+    if rate is None:
+        rate = prep.info.limits.default_rate
+    runner = Runner(
+        send,
+        history=prep.history,
+        attempt=attempt,
+        triage=triage,
+        weight=lambda job: prep.provider.request_count(job.message, job.targets),
+        concurrency=capped_concurrency(opts.concurrency, out),
+        max_targets=TARGETS_IN_FLIGHT,
+        inline=prep.plan.requests <= 1,
+        limiter=RateLimiter(rate or None, clock=session.monotonic, sleep=session.sleep),
+        on_result=out.result,
+        keep_results=keep,
+        progress=out.progress_advance,
+    )
+    out.progress_start(prep.plan.total)
+    for r in prep.plan.invalid:
+        out.result(r)
+    try:
+        outcome = runner.run(prep.plan.build())
+    except SmscliError as err:
+        if runner.handed_out:
+            raise _stopped_after_sending(prep, err, runner.handed_out, batch) from None
+        raise
+    finally:
+        out.progress_stop()
+    if fatal and not outcome.interrupted:
+        if outcome.counts["accepted"]:
+            # A refused re-login half-way: the run stopped after messages went out.
+            raise _stopped_after_sending(prep, fatal[0], runner.handed_out, batch)
+        raise fatal[0]
+    counts = dict(outcome.counts)
+    counts["skipped"] += len(prep.plan.invalid)
+    counts["total"] += len(prep.plan.invalid)
+    results = [*prep.plan.invalid, *outcome.results] if keep else outcome.results
+    codes = dict(outcome.failure_codes)
+    if prep.plan.invalid:
+        codes[int(ExitCode.INVALID)] = codes.get(int(ExitCode.INVALID), 0) + len(prep.plan.invalid)
+    stopped_by = stdout_failure(runner.output_error) if runner.output_error else None
+    return SendOutcome(
+        results, counts, batch, outcome.interrupted, codes, outcome.abandoned, stopped_by
+    )
+
+
+def _attempt(
+    prep: Prepared, opts: SendOptions, batch: str, message: Message, target: Target
+) -> Attempt:
+    """What a target's history row records before its request goes out."""
+    from smscli.history import Attempt
+
+    return Attempt(
+        provider=prep.info.slug,
+        profile=prep.settings.profile,
+        base_url=prep.settings.base_url,
+        target=str(target),
+        text=message.text,
+        segments=message.check.segments,
+        encoding=message.encoding.value,
+        reference=message.reference,
+        batch=batch,
+        idempotency_key=opts.idempotency_key,
+    )
+
+
+def wait_for_delivery(
+    prep: Prepared, session: HttpSession, results: Sequence[SendResult], runtime: Runtime
+) -> None:
+    """--wait: poll each accepted message until a final status or the deadline; a final
+    status is recorded in the history."""
+    assert prep.wait is not None
+
+    def record(item: Watched, report: StatusReport) -> None:
+        result = item.result
+        if report.status.is_final:
+            row = prep.history.find(result.message_id or result.request_id or "")
+            if row is not None:
+                prep.history.set_status(row["id"], report.status, result.details)
+
+    open_ones = [r for r in results if r.status.is_success and not r.status.is_final]
+    poll(
+        [Watched(as_record(r), r) for r in open_ones],
+        lambda item: prep.provider.status(session, item.record),
+        runtime,
+        deadline=runtime.clock() + prep.wait,
+        pause_first=True,
+        on_report=record,
+    )
+
+
+def failed_result(prep: Prepared, message: Message, target: Target, err: SmscliError) -> SendResult:
+    """A send that failed, as its RESULT: unknown, rejected or failed, with the error."""
+    if isinstance(err, OutcomeUnknown):
+        status = Status.UNKNOWN
+    elif isinstance(err, ProviderRefused):
+        status = Status.REJECTED
+    else:
+        status = Status.FAILED
+    return prep.provider.result(
+        target,
+        status,
+        message,
+        error={
+            "code": err.code,
+            "message": err.message,
+            "provider_code": err.provider_code,
+            "exit_code": int(err.exit_code),
+        },
+    )
+
+
+def _stopped_after_sending(
+    prep: Prepared, err: SmscliError, handed_out: int, batch: str
+) -> OutcomeUnknown:
+    """An error that stopped a run after messages went out (the history failing, the
+    --to-file unreadable on the second pass): its own exit code (3, 4) would say "nothing
+    was sent", and its hint might be "use --no-history" — re-running so would send again."""
+    return OutcomeUnknown(
+        f"{err.message} — the run stopped after {handed_out} target(s) were handed to "
+        f"{prep.info.slug} (batch {batch})",
+        hint=f"see `smscli log --batch {batch}`; once this is fixed, re-run the same command "
+        f"with --resume {batch} (it skips what was accepted)",
+        code=err.code,
+        provider_code=err.provider_code,
+    )

@@ -1,0 +1,167 @@
+"""`smscli status` (SPEC §7): which messages (the history), with which settings, ask their
+provider (the polling loop of ``waiting``), record and report what it said.
+
+    run ─► which_records   an id / #N / --last / --batch → history rows
+        ─► settings_for_record   the profile it was sent with, or its provider + env
+        ─► ask             one round, or with --wait until final; each answer recorded
+        ─► statuses event  and the exit code (0, or with --wait what --wait exits with)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from smscli import config as config_mod
+from smscli.errors import ConfigError, ExitCode, InputError, ProviderUnavailable, UsageError
+from smscli.models import SendResult, Settings, Status, StatusReport
+from smscli.pipeline.exits import exit_code_of, summary_of
+from smscli.pipeline.sessions import hide_secrets, open_history, open_session, with_timeout
+from smscli.pipeline.waiting import Watched, poll, wait_seconds
+
+if TYPE_CHECKING:
+    from smscli.history import History
+    from smscli.http_client import HttpSession
+    from smscli.pipeline import Runtime
+    from smscli.providers.base import Provider
+    from smscli.report import Reporter
+
+
+@dataclass(frozen=True)
+class StatusQuery:
+    """What `status` was asked: exactly one of ``ident``, ``last`` and ``batch``."""
+
+    ident: str | None = None  # message id, uuid, request id, or "#N" (history row N)
+    last: bool = False
+    batch: str | None = None
+    wait: str | None = None  # --wait value ("default" for a bare --wait)
+    timeout: float | None = None
+    verbose: bool = False
+    config: str | None = None
+    credentials: Mapping[str, str | None] = field(default_factory=dict)
+
+
+def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
+    """Look messages up in the history, ask their provider, record and report it."""
+    cfg = config_mod.load(config_mod.config_path(query.config))
+    history = open_history(cfg)
+    try:
+        records = which_records(query, history, out)
+        settings = with_timeout(
+            settings_for_record(records[0], cfg, query.credentials), query.timeout
+        )
+        hide_secrets(settings, out)
+        from smscli.catalog import get_info
+        from smscli.providers import load
+
+        provider = load(get_info(records[0]["provider"]))(settings)
+        results = ask(query, records, provider, settings, history, runtime, out)
+    finally:
+        history.close()
+    out.statuses(results, summary_of(results), query.batch)
+    return exit_code_of(results, waited=True) if query.wait is not None else ExitCode.OK
+
+
+def which_records(query: StatusQuery, history: History, out: Reporter) -> list[dict[str, Any]]:
+    """The history rows `status` asks about (exit 3 without a history, 4 when not found)."""
+    if not history.enabled:
+        raise ConfigError("`status` needs the history, and it is turned off", code="no_history")
+    if sum((query.ident is not None, query.last, query.batch is not None)) != 1:
+        raise UsageError("give a message id (or #N), --last, or --batch BATCH")
+    if query.batch is not None:
+        records = history.query(batch=query.batch, limit=1_000_000)
+        if not records:
+            raise InputError(f"no batch {query.batch!r} in the history", code="not_found")
+        return records
+    record = history.last() if query.last else history.find(query.ident or "")
+    if record is None:
+        what = (
+            "no sends in the history yet"
+            if query.last
+            else f"no message {query.ident!r} in the history"
+        )
+        raise InputError(what, hint="`smscli log` lists what was sent", code="not_found")
+    if record["status"] == Status.UNKNOWN.value and not record["message_id"]:
+        out.warning(
+            f"history #{record['id']}: the send's outcome is unknown and the provider "
+            "returned no id; asking anyway"
+        )
+    return [record]
+
+
+def settings_for_record(
+    record: Mapping[str, Any], cfg: config_mod.Config, credentials: Mapping[str, str | None]
+) -> Settings:
+    """Settings to query a message from the history: its profile, or its provider + env."""
+    profile = record.get("profile")
+    if profile and profile in cfg.profiles:
+        choice = config_mod.choose(cfg, profile, None)
+    else:
+        choice = config_mod.choose(cfg, None, record["provider"])
+    base_url = record.get("base_url") if not profile else None
+    # A --sandbox emulator accepted any credentials; do not ask for real ones to reach it.
+    sandbox = sent_to_a_temporary_sandbox(record)
+    return config_mod.resolve_settings(choice, credentials, base_url=base_url, sandbox=sandbox)
+
+
+def sent_to_a_temporary_sandbox(record: Mapping[str, Any]) -> bool:
+    url = str(record.get("base_url") or "")
+    return record.get("profile") is None and url.startswith(
+        ("http://127.0.0.1:", "http://localhost:")
+    )
+
+
+def ask(
+    query: StatusQuery,
+    records: list[dict[str, Any]],
+    provider: Provider,
+    settings: Settings,
+    history: History,
+    runtime: Runtime,
+    out: Reporter,
+) -> list[SendResult]:
+    """Every record as a RESULT, updated with what its provider says now (each answer
+    recorded in the history)."""
+    from smscli.history import row_to_result
+
+    results = [row_to_result(r) for r in records]
+    for record, result in zip(records, results, strict=True):
+        result.details["history_id"] = record["id"]
+    # A single message is always asked about (an unknown outcome too: the provider may know
+    # it); in a batch, only those the provider took and that are not final yet. A refused
+    # or failed send has nothing to look up: its recorded status is the answer.
+    todo = [
+        Watched(record, result)
+        for record, result in zip(records, results, strict=True)
+        if (result.status.is_success and not result.status.is_final)
+        or (query.batch is None and result.status is Status.UNKNOWN)
+    ]
+    deadline = None if query.wait is None else runtime.clock() + wait_seconds(query.wait)
+
+    def save(item: Watched, report: StatusReport) -> None:
+        history.set_status(item.record["id"], item.result.status, item.result.details)
+
+    with open_session(settings, runtime, out, query.verbose) as session:
+        poll(
+            todo,
+            lambda item: _status_of(provider, session, item.record),
+            runtime,
+            deadline=deadline,
+            on_report=save,
+        )
+    return results
+
+
+def _status_of(provider: Provider, session: HttpSession, record: Mapping[str, Any]) -> StatusReport:
+    try:
+        return provider.status(session, record)
+    except ProviderUnavailable:
+        if sent_to_a_temporary_sandbox(record):
+            raise ProviderUnavailable(
+                f"history #{record['id']} was sent to a --sandbox emulator that ran "
+                "only for that command; there is nothing to ask any more",
+                hint="to try status, run `smscli sandbox` and point a profile at it",
+                code="sandbox_gone",
+            ) from None
+        raise
