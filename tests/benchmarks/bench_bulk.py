@@ -15,7 +15,9 @@ checked: N RESULT lines, all accepted, and N accepted rows of its batch in the h
 Messages per second are printed against the SPEC target (≥ 1,000/s). Then it sends to a
 100,000-line --to-file (lean, like the first run) and compares the two lean runs' peak RSS
 (each child's own ru_maxrss, from wait4): "flat" means roughly equal; the slope in bytes per
-extra target is printed too. Each run gets a fresh sandbox, so the sandbox's growing message
+extra target is printed too. Last, ThingSpace with 200,000 targets (-q, with the history):
+its requests carry up to 10,000 devices each, and smscli keeps one such request in flight
+at a time, so its peak RSS must stay under 60 MB (issue 8; it was 93 MB with four). Each run gets a fresh sandbox, so the sandbox's growing message
 store does not slow the next one. About 1.5 minutes on a 2-core machine (the 100,000-target
 send is most of it). --concurrency defaults to smscli's own default.
 
@@ -42,6 +44,11 @@ from common import SMSCLI, SandboxProcess, isolated_env
 
 TARGET_RATE = 1000.0  # messages per second, SPEC §9
 FLAT = 1.25  # the larger file may use at most this factor of the smaller one's peak RSS
+THINGSPACE_RSS_MB = 60.0  # issue 8: 200,000 ThingSpace targets, batches in flight bounded
+EMNIFY = ["emnify", "--application-token", "bench-token"]
+THINGSPACE = ["thingspace", "--client-id", "key", "--client-secret", "bench-secret"]
+THINGSPACE += ["--username", "uws", "--password", "bench-secret"]
+THINGSPACE += ["--account-name", "0000123456-00001"]
 
 
 @dataclass
@@ -58,11 +65,12 @@ class Measured:
         return self.sent / self.wall if self.wall else 0.0
 
 
-def write_targets(path: Path, count: int) -> None:
+def write_targets(path: Path, count: int, kind: str = "endpoint") -> None:
     with path.open("w", encoding="utf-8") as fh:
-        fh.write("# benchmark targets: ordinary emnify endpoint ids (value ends in 7)\n")
+        fh.write("# benchmark targets: ordinary ids (value ends in 7: no magic suffix)\n")
         for n in range(1, count + 1):
-            fh.write(f"endpoint:{n}7\n")
+            # mdn: 10 digits (ThingSpace); endpoint: an emnify endpoint id
+            fh.write(f"mdn:5{n:08d}7\n" if kind == "mdn" else f"endpoint:{n}7\n")
 
 
 def send(
@@ -74,21 +82,24 @@ def send(
     *,
     concurrency: int | None,
     lean: bool,
+    provider: list[str] = EMNIFY,
+    history: bool = False,
 ) -> Measured:
+    """``lean``: -q (message ids), with the history only when ``history``; otherwise
+    --jsonl with the history, every RESULT and row checked."""
     argv = [
         SMSCLI,
-        "emnify",
+        provider[0],
         "--base-url",
-        f"{sandbox.url}/emnify",
-        "--application-token",
-        "bench-token",
+        f"{sandbox.url}/{provider[0]}",
+        *provider[1:],
         "--to-file",
         str(path),
         "--yes",
         "--rate",
         "0",
         *(["--concurrency", str(concurrency)] if concurrency else []),
-        *(["-q", "--no-history"] if lean else ["--jsonl"]),
+        *((["-q"] if history else ["-q", "--no-history"]) if lean else ["--jsonl"]),
         f"bench {label}",
     ]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -137,6 +148,12 @@ def main() -> int:
         default=100_000,
         help="--to-file size compared with --targets for memory (0 skips it)",
     )
+    parser.add_argument(
+        "--thingspace-targets",
+        type=int,
+        default=200_000,
+        help="ThingSpace run size for the in-flight memory bound (0 skips it)",
+    )
     parser.add_argument("--concurrency", type=int, default=None, help="default: smscli's")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
@@ -184,6 +201,28 @@ def main() -> int:
             finally:
                 sandbox.close()
                 path.unlink()
+        thingspace: Measured | None = None
+        if args.thingspace_targets:
+            size = args.thingspace_targets
+            path = home / f"thingspace-{size}.txt"
+            write_targets(path, size, kind="mdn")
+            sandbox = SandboxProcess(env)
+            run_env = env | {"SMSCLI_DATA_DIR": str(home / "data-thingspace")}
+            try:
+                thingspace = send(
+                    "thingspace -q + history",
+                    sandbox,
+                    path,
+                    size,
+                    run_env,
+                    concurrency=args.concurrency,
+                    lean=True,
+                    provider=THINGSPACE,
+                    history=True,
+                )
+            finally:
+                sandbox.close()
+                path.unlink()
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -198,7 +237,7 @@ def main() -> int:
     )
     print(header)
     print("-" * len(header))
-    for m in rows:
+    for m in [*rows, *([thingspace] if thingspace else [])]:
         print(
             f"{m.label:24s} {m.targets:8d} {m.wall:8.2f} {m.rate:8.0f} {m.cpu:7.2f} "
             f"{m.max_rss_kb / 1024:7.1f} MB"
@@ -223,6 +262,14 @@ def main() -> int:
             f"{small.max_rss_kb / 1024:.1f} MB -> {large.max_rss_kb / 1024:.1f} MB peak RSS "
             f"({ratio:.2f}x, {slope:.0f} bytes per extra target; flat = <= {FLAT}x) "
             f"{'flat' if flat else 'NOT FLAT'}"
+        )
+    if thingspace is not None:
+        peak = thingspace.max_rss_kb / 1024
+        ok = peak <= THINGSPACE_RSS_MB
+        missed |= not ok
+        print(
+            f"thingspace {thingspace.targets} targets (10,000 per request): {peak:.1f} MB peak "
+            f"RSS (limit {THINGSPACE_RSS_MB:.0f} MB) {'ok' if ok else 'OVER'}"
         )
     print(f"total benchmark time {time.perf_counter() - began:.0f} s")
     return 1 if missed and args.strict else 0
