@@ -8,6 +8,9 @@ through the run's Redactor on its way out.
 terminals and pipes, and adds what the other commands print (``print``, ``json``,
 ``table``, ``check_report``, ``error``). The Python API does not use it: it collects the
 same events with ``smscli.api.Collector``.
+
+Longer than the ~500 lines a module aims for, because it is the only module allowed to
+import rich (a ruff rule): the table layout for narrow terminals lives here with the rest.
 """
 
 from __future__ import annotations
