@@ -14,7 +14,7 @@ line on stderr (or the JSON error object) and its exit code, in one place::
     └── Interrupted                 130        Ctrl-C
 
 Exit codes 8 (delivery failed), 9 (some targets not accepted) and 10 (--wait timed out) are
-not errors that stop a run: ``pipeline.exit_code_of`` derives them from the RESULTs.
+not errors that stop a run: ``pipeline.exits.exit_code_of`` derives them from the RESULTs.
 
 ``SessionExpired`` is not shown to users: providers raise it when a cached session or token
 is refused, and ``providers.base.with_reauth`` answers it with one fresh login and one retry.

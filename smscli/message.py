@@ -1,6 +1,6 @@
 """The message body: where it is read from, and its local check (no I/O beyond stdin/files).
 
-Kept apart from pipeline.py so that `smscli check` loads neither the config reader nor the
+Kept apart from the pipeline package so that `smscli check` loads neither the config reader nor the
 send flow (SPEC §9).
 """
 
