@@ -87,8 +87,10 @@ class Triage:
 _KNOWN_PER_ROUND = 500  # RESULTs of earlier runs (a resume) reported per round, at most
 
 
-class Abandon(Exception):
-    """The second Ctrl-C: stop waiting for the requests in flight (raised at a safe point)."""
+class Abandon(BaseException):
+    """The second Ctrl-C: stop waiting for the requests in flight (raised at a safe point,
+    or, in an inline run, from the request itself). A BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` on the way maps it to an error."""
 
 
 class Runner:
