@@ -355,3 +355,54 @@ def test_closed_stdout_stops_like_ctrl_c_and_resume_sends_the_rest(
     resumed = run([*base, "--rate", "0", "--resume", batch])
     assert resumed.returncode == 0, resumed.stderr
     assert received(sandbox_process, text) == dict.fromkeys(targets, 1)
+
+
+def single(sandbox: str, target: str, text: str, *extra: str) -> list[str]:
+    return [SCRIPT, "emnify", "--base-url", f"{sandbox}/emnify", "--application-token",
+            "e2e-token", "--to", target, *extra, text]  # fmt: skip
+
+
+def test_one_target_is_sent_inline_and_a_second_ctrl_c_stops_waiting_for_it(
+    sandbox_process: str, isolated: Path, tmp_path: Path
+) -> None:
+    """One target goes out from the main thread (no send thread), with the same Ctrl-C
+    rules: the first lets the request go on, the second stops waiting for it at once; its
+    row stays `unknown` and stderr says so."""
+    text = unique_text("inline-sigint")
+    slow = "endpoint:10408"  # magic 0408: the sandbox answers only after a long pause
+    first = Run(single(sandbox_process, slow, text, "--timeout", "60"), tmp_path / "err")
+    try:
+        first.wait_for(lambda: len(history(isolated)) == 1)
+        time.sleep(0.3)  # the request is on its way
+        started = time.monotonic()
+        first.proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert first.proc.poll() is None  # the first Ctrl-C lets the request go on
+        first.proc.send_signal(signal.SIGINT)
+        code = first.finish(timeout=30)
+        stopped_in = time.monotonic() - started
+    finally:
+        first.kill()
+    assert code == 130, first.stderr
+    assert stopped_in < 10, stopped_in
+    assert "1 target(s) were in flight" in first.stderr
+    assert [r["status"] for r in history(isolated)] == ["unknown"]
+
+
+def test_one_target_first_ctrl_c_lets_the_request_finish_and_records_it(
+    sandbox_process: str, isolated: Path, tmp_path: Path
+) -> None:
+    text = unique_text("inline-sigint-once")
+    first = Run(single(sandbox_process, ep(1), text, "--json"), tmp_path / "err")
+    try:
+        first.wait_for(lambda: len(history(isolated)) == 1 or bool(first.lines), timeout=30)
+        first.proc.send_signal(signal.SIGINT)
+        code = first.finish(timeout=30)
+    finally:
+        first.kill()
+    # Either the signal came while the request was out (it finished, was recorded and
+    # shown: 130) or after it was done (0); never a lost or unrecorded send.
+    assert code in (0, 130), first.stderr
+    rows = history(isolated)
+    assert [r["status"] for r in rows] == ["accepted"]
+    assert received(sandbox_process, text) == {ep(1): 1}
