@@ -7,7 +7,9 @@
            ├─ prepare.py   config → provider → message check, targets, option support,
            │               limits; every local check, no I/O yet (exit 3/4)
            ├─ sending.py   --dry-run, or: history row written → provider.send() → history
-           │               row updated, through bulk.Runner; then --wait; RESULTs reported
+           │               row updated; then --wait; RESULTs reported
+           │   ├─ runner.py    the send threads (or one job inline), rate limit, Ctrl-C,
+           │   │               the history in rounds, what is in flight bounded
            │   └─ earlier.py   what earlier runs did: --resume and --idempotency-key
            ├─ waiting.py   THE polling loop (send --wait and status --wait)
            └─ exits.py     one exit code for a run (SPEC §5)
