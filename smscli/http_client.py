@@ -18,8 +18,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from smscli import __version__
 from smscli.errors import ConfigError, OutcomeUnknown, ProviderUnavailable, SmscliError
@@ -27,8 +27,6 @@ from smscli.models import Request, Response
 from smscli.redaction import Redactor
 
 if TYPE_CHECKING:
-    import http.client
-
     import httpx
 
     from smscli.providers.base import TokenStore
@@ -36,6 +34,15 @@ if TYPE_CHECKING:
 USER_AGENT = f"smscli/{__version__}"
 MAX_RETRY_AFTER = 10.0  # seconds; a longer Retry-After is reported instead of waited out
 _TRACE_BODY_LIMIT = 2000
+# What a parser raises on valid JSON/XML of the wrong shape, depth or range (conversation()).
+_PARSE_ERRORS = (
+    TypeError,
+    LookupError,
+    AttributeError,
+    ValueError,
+    ArithmeticError,
+    RecursionError,
+)
 
 
 class HttpSession:
@@ -63,86 +70,124 @@ class HttpSession:
         self._clock = clock
         self._sleep = sleep
         self._transport = transport
-        self._clients: dict[str, httpx.Client] = {}
-        self._wire: Wire | None = None
-        self._use_direct: bool | None = None
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._local = threading.local()  # .answered: this thread's send got a reply
+        self._extensions = {
+            "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        }
 
-    def _client_for(self, url: str) -> httpx.Client:
-        """One pooled httpx client per scheme, made on first use: for an injected transport
-        (tests) and whenever a proxy variable is set (httpx applies HTTP(S)_PROXY, ALL_PROXY
-        and NO_PROXY exactly as curl does)."""
-        scheme = "https" if url.lower().startswith("https:") else "http"
-        if scheme not in self._clients:
-            try:
-                self._clients[scheme] = self._new_client(scheme)
-            except OSError as exc:  # ssl.SSLError is an OSError too
-                raise _certificates_error(exc) from None
-        return self._clients[scheme]
+    def _http(self) -> httpx.Client:
+        """The command's one pooled client, made on first use. httpx applies HTTP(S)_PROXY,
+        ALL_PROXY, NO_PROXY and the system's proxy settings (trust_env), as curl does."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._new_client()
+        return self._client
 
-    def _new_client(self, scheme: str) -> httpx.Client:
+    def _new_client(self) -> httpx.Client:
         import httpx
 
-        return httpx.Client(
-            timeout=self.timeout,
-            transport=self._transport,
-            headers=_DEFAULT_HEADERS,
-            follow_redirects=False,
-            # Certificates are verified whenever TLS is used; a plain-HTTP client has no
-            # TLS to verify (and redirects are never followed).
-            verify=scheme == "https",
-        )
+        from smscli.http_transport import Client
 
-    def _direct(self, url: str) -> bool:
-        """Wire (http.client), or httpx.Client (injected transport, proxy, unusual URL)?"""
-        if self._transport is not None:
-            return False
-        if self._use_direct is None:
-            self._use_direct = not _proxy_configured()
-        return self._use_direct and _plain_url(url)
+        try:
+            return Client(
+                transport=self._transport,
+                follow_redirects=False,
+                timeout=self.timeout,
+                # Send threads share the pool: it never makes one wait for a connection.
+                limits=httpx.Limits(
+                    max_connections=None,
+                    max_keepalive_connections=64,
+                    keepalive_expiry=KEEPALIVE_SECONDS,
+                ),
+            )
+        except ValueError as exc:  # httpx: a proxy variable it cannot use (socks4://, ...)
+            raise ConfigError(
+                f"cannot use the proxy settings: {_describe(exc)}",
+                hint="check HTTP_PROXY, HTTPS_PROXY and ALL_PROXY",
+                code="proxy_invalid",
+            ) from None
+
+    def cancel(self) -> None:
+        """Stop every exchange in flight, from any thread (a first Ctrl-C/SIGTERM in a bulk
+        run): their reads end within http_transport.READ_SLICE, as "interrupted"."""
+        self._cancel.set()
 
     def _transfer(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None
     ) -> tuple[int, dict[str, str], bytes]:
         """One exchange: (status, lower-case headers, body), or a _Failure saying whether the
-        request can have reached the server."""
-        if self._direct(url):
-            return self._transfer_direct(method, url, headers, content)
-        return self._transfer_httpx(method, url, headers, content)
-
-    def _transfer_direct(
-        self, method: str, url: str, headers: dict[str, str], content: bytes | None
-    ) -> tuple[int, dict[str, str], bytes]:
-        if self._wire is None:
-            self._wire = Wire(self.timeout)
-        return self._wire.exchange(method, url, _merged_headers(headers), content)
-
-    def _transfer_httpx(
-        self, method: str, url: str, headers: dict[str, str], content: bytes | None
-    ) -> tuple[int, dict[str, str], bytes]:
+        request can have reached the server. The whole exchange, every byte of the reply
+        included, ends within self.timeout."""
         import httpx
 
+        from smscli.http_transport import exchange, read_reply
+
+        for name, value in headers.items():
+            if not (name + value).isascii() or not (name + value).isprintable():
+                problem = _header_problem(name, value)
+                if problem is not None:
+                    raise _Failure(_INVALID, ValueError(problem))
         try:
-            client = self._client_for(url)
-            raw = client.send(client.build_request(method, url, headers=headers, content=content))
-            return raw.status_code, {k.lower(): v for k, v in raw.headers.items()}, raw.content
-        except UnicodeEncodeError:  # httpx sends header values as ASCII (the text may be secret)
-            names = [k for k, v in headers.items() if not (k + v).isascii()]
-            problem = ValueError(f"the {', '.join(names) or 'request'} header is not ASCII")
-            raise _Failure(_INVALID, problem) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise _Failure(_BAD_URL, exc) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
-            raise _Failure(_NOT_SENT, exc) from None
-        except httpx.TimeoutException as exc:
-            raise _Failure(_TIMED_OUT, exc) from None
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise _Failure(_LOST, exc) from None
+            client = self._http()
+            request = httpx.Request(
+                method,
+                url,
+                headers=_merged_headers(headers),
+                content=content,
+                extensions=self._extensions,
+            )
+            port = request.url.port
+            if port is not None and not 0 < port < 65536:  # the OS would wrap it round
+                raise _Failure(_BAD_URL, ValueError(f"port {port} is out of range"))
+            with exchange(self.timeout, self._cancel):
+                raw = client.send(request, stream=True)
+                try:
+                    body = read_reply(raw)
+                finally:
+                    raw.close()
+        except _Failure:
+            raise
+        except Exception as exc:
+            kind = self._kind(exc)
+            if kind == _INVALID:  # h11's own message would quote the header's value
+                problems = [_header_problem(k, v) for k, v in headers.items()]
+                problem = next((p for p in problems if p), "a header cannot be written")
+                exc = ValueError(problem)
+            raise _Failure(kind, exc) from None
+        response_headers: dict[str, str] = {}
+        for name, value in raw.headers.multi_items():
+            key = name.lower()
+            response_headers[key] = (
+                f"{response_headers[key]}, {value}" if key in response_headers else value
+            )
+        return raw.status_code, response_headers, body
+
+    def _kind(self, exc: Exception) -> str:
+        """What a failed exchange means (the table below), or re-raise what is not ours."""
+        if isinstance(exc, SmscliError):
+            raise exc  # the CA certificates or a SOCKS proxy without socksio: config
+        if isinstance(exc, ImportError) and exc.name == "socksio":
+            raise ConfigError(
+                "a SOCKS proxy is configured (ALL_PROXY or HTTP(S)_PROXY = socks5://…), "
+                "but the optional socksio package is not installed",
+                hint="pip install socksio (or httpx[socks]), or unset the proxy variable",
+                code="proxy_socks_missing",
+            ) from None
+        if isinstance(exc, OSError) and not _is_httpx(exc):  # ssl.SSLError too
+            raise _certificates_error(exc) from None
+        for cls, kind in _failure_table():
+            if isinstance(exc, cls):
+                return kind
+        raise exc
 
     def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        if self._wire is not None:
-            self._wire.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def __enter__(self) -> HttpSession:
         return self
@@ -211,11 +256,14 @@ class HttpSession:
                 break
             except _Failure as failure:
                 # Never connected: nothing was sent, so retrying is safe even for a send.
-                if failure.kind == _NOT_SENT and connect_attempt <= self.retries:
+                retry = failure.kind == _NOT_SENT and not self._cancel.is_set()
+                if retry and connect_attempt <= self.retries:
                     self._log(f"* connect failed ({_describe(failure.cause)}); retrying")
                     self._sleep(_backoff(connect_attempt))
                     continue
                 raise self._failure_error(request, failure, sends_message) from None
+        if sends_message:
+            self._local.answered = True  # for conversation(): the hand-over got a reply
         response = Response(status_code=status, headers=response_headers, content=response_body)
         self.last_date = response.header("date") or self.last_date
         self._trace_response(response, time.monotonic() - started)
@@ -227,6 +275,11 @@ class HttpSession:
         """What a transport failure means for the user, by what can have been sent."""
         exc, where = failure.cause, _host(request.url)
         if failure.kind == _BAD_URL:
+            if isinstance(exc, UnicodeError):  # from the idna codec, for an ASCII host name
+                host = _host(request.url)
+                exc = ValueError(
+                    f"the host name {host!r} has an empty label or one longer than 63 characters"
+                )
             return ConfigError(
                 f"invalid provider URL {request.url!r}: {exc}",
                 hint="check base_url in the profile",
@@ -244,29 +297,59 @@ class HttpSession:
                 hint="nothing was sent; a login reply may have been malformed",
                 code="invalid_request",
             )
-        return self._after_send_error(
-            request, exc, sends_message, timed_out=failure.kind == _TIMED_OUT
-        )
+        return self._after_send_error(request, failure, sends_message)
 
     def _after_send_error(
-        self, request: Request, exc: Exception, sends_message: bool, *, timed_out: bool
+        self, request: Request, failure: _Failure, sends_message: bool
     ) -> SmscliError:
-        if timed_out:
-            what = f"no reply within {self.timeout:g}s"
+        from smscli.http_transport import Cancelled
+
+        exc = failure.cause
+        if isinstance(exc.__cause__, Cancelled) or self._cancel.is_set():
+            what, code = "interrupted while waiting for the reply", "interrupted"
+        elif failure.kind == _TIMED_OUT:
+            what, code = f"no reply within {self.timeout:g}s", "timeout"
+        elif failure.kind == _UNREADABLE:
+            what, code = f"unreadable reply ({_describe(exc).rstrip('.')})", "unreadable_reply"
         else:
-            what = f"connection lost ({_describe(exc).rstrip('.')})"
+            what, code = f"connection lost ({_describe(exc).rstrip('.')})", "connection_lost"
         where = _host(request.url)
         if sends_message:
             return OutcomeUnknown(
                 f"{where}: {what} after the message was sent; it may have been processed",
                 hint="check `smscli status --last` or `smscli log` before sending again",
-                code="timeout" if timed_out else "connection_lost",
+                code=code,
             )
         return ProviderUnavailable(
             f"{where}: {what}; nothing was sent",
             hint="re-run when the provider answers (raise --timeout if it is slow)",
-            code="timeout" if timed_out else "connection_lost",
+            code=code,
         )
+
+    # -- replies the provider's parser cannot read ------------------------------------------
+    @contextlib.contextmanager
+    def conversation(self, label: str = "the provider") -> Iterator[None]:
+        """Around a provider's send()/status(): valid JSON of an unexpected shape or depth,
+        or a date out of range, makes a parser raise TypeError, KeyError, RecursionError...
+        That is an unreadable reply (exit 7 once the message-sending request was answered,
+        else 6), never an internal error."""
+        self._local.answered = False
+        try:
+            yield
+        except _PARSE_ERRORS as exc:
+            detail = f"{type(exc).__name__}: {_describe(exc)}"[:200]
+            if getattr(self._local, "answered", False):
+                raise OutcomeUnknown(
+                    f"unreadable reply from {label} ({detail}) after the message was sent; "
+                    "it may have been processed",
+                    hint="check `smscli status --last` or `smscli log` before sending again",
+                    code="unreadable_reply",
+                ) from exc
+            raise ProviderUnavailable(
+                f"unreadable reply from {label} ({detail}); nothing was sent",
+                hint="re-run later; if it persists, the provider's API may have changed",
+                code="unreadable_reply",
+            ) from exc
 
     # -- -v trace ------------------------------------------------------------------------
     def _log(self, line: str) -> None:
@@ -328,13 +411,38 @@ def _host(url: str) -> str:
 # What can have happened to a request that got no reply (see _Failure).
 _BAD_URL = "bad-url"  # refused before any I/O
 _NOT_SENT = "not-sent"  # never connected: safe to retry, even a send
-_TIMED_OUT = "timed-out"  # sent (or partly): no reply in time
-_LOST = "lost"  # sent (or partly): the connection broke
+_TIMED_OUT = "timed-out"  # sent (or partly): no (whole) reply in time
+_LOST = "lost"  # sent (or partly): the connection broke, or the reply was not HTTP
+_UNREADABLE = "unreadable"  # a reply came, but too large or undecodable
 _INVALID = "invalid"  # a request that cannot be written (a header with a line break)
 
 
+@functools.cache
+def _failure_table() -> tuple[tuple[type[Exception], str], ...]:
+    """THE table: httpx's exceptions by what they mean for a send, first match wins."""
+    import httpx
+
+    return (
+        (httpx.UnsupportedProtocol, _BAD_URL),  # a scheme other than http(s)
+        (httpx.InvalidURL, _BAD_URL),
+        (UnicodeError, _BAD_URL),  # the idna codec refuses a host name ("api..example")
+        (httpx.LocalProtocolError, _INVALID),  # h11 would not write the request
+        (httpx.ConnectError, _NOT_SENT),  # DNS, TCP, TLS handshake and certificates
+        (httpx.ConnectTimeout, _NOT_SENT),
+        (httpx.ProxyError, _NOT_SENT),  # the proxy refused the tunnel
+        (httpx.PoolTimeout, _NOT_SENT),
+        (httpx.TimeoutException, _TIMED_OUT),  # read/write: the request may be in
+        (httpx.DecodingError, _UNREADABLE),  # http_transport.ReplyTooLarge too
+        (httpx.TransportError, _LOST),  # reset, EOF, garbage, a cut-off reply
+    )
+
+
+def _is_httpx(exc: Exception) -> bool:
+    return type(exc).__module__.startswith(("httpx", "httpcore"))
+
+
 class _Failure(Exception):
-    """A transport failure of either HTTP path, classified by what it means for a send."""
+    """A transport failure, classified by what it means for a send."""
 
     def __init__(self, kind: str, cause: Exception) -> None:
         super().__init__(kind)
@@ -342,51 +450,20 @@ class _Failure(Exception):
         self.cause = cause
 
 
-# Sent on both paths, so the bytes on the wire do not depend on which one is used. Replies
-# are tiny; "identity" keeps them uncompressed (a compressed one is still decoded).
+# Sent with every request. Replies are tiny; "identity" keeps them uncompressed (a
+# compressed one is still decoded, within http_transport.MAX_REPLY).
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+_DEFAULT_NAMES = {name.lower() for name in _DEFAULT_HEADERS}
+KEEPALIVE_SECONDS = 5.0  # an idle connection older than this is closed, not reused
 
 
 def _merged_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
-    """The default headers a request does not set itself, then its own."""
+    """The default headers a request does not set itself (in any case), then its own."""
     names = {name.lower() for name in headers}
+    if names.isdisjoint(_DEFAULT_NAMES):
+        return [*_DEFAULT_HEADERS.items(), *headers.items()]
     defaults = [(k, v) for k, v in _DEFAULT_HEADERS.items() if k.lower() not in names]
     return [*defaults, *headers.items()]
-
-
-def _proxy_configured() -> bool:
-    """Any proxy variable, in any case (httpx.Client then decides, NO_PROXY included)."""
-    return any(value and name.lower() in _PROXY_VARIABLES for name, value in os.environ.items())
-
-
-def _plain_url(url: str) -> bool:
-    """An http(s) URL in printable ASCII with a host: what Wire takes as it is. Anything
-    else (an IDN host, a space, another scheme) goes through httpx, which encodes it or
-    reports it exactly."""
-    lowered = url[:8].lower()
-    if not (lowered.startswith("http://") or lowered.startswith("https://")):
-        return False
-    if not url.isascii() or not url.isprintable() or " " in url:
-        return False
-    host = url.split("://", 1)[1].split("/", 1)[0]
-    return bool(host) and "@" not in host and not host.startswith(":")
-
-
-def _decode(body: bytes, encoding: str) -> bytes:
-    import zlib
-
-    try:
-        if encoding in ("gzip", "x-gzip"):
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-        if encoding == "deflate":
-            try:
-                return zlib.decompress(body)
-            except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some send
-    except zlib.error as exc:
-        raise _Failure(_LOST, exc) from None
-    raise _Failure(_LOST, ValueError(f"unsupported Content-Encoding {encoding!r}"))
 
 
 def _describe(exc: Exception) -> str:
@@ -395,205 +472,23 @@ def _describe(exc: Exception) -> str:
     return text.splitlines()[0][:200]
 
 
-# -- the direct path -------------------------------------------------------------------------
-KEEPALIVE_SECONDS = 5.0  # an idle connection older than this is closed, not reused (as httpx)
-
-
-class Wire:
-    """Keep-alive HTTP/1.1 over the standard library's http.client: one connection per send
-    thread and origin, reused while it stays open.
-
-    Why not httpx.Client here: a bulk run is CPU-bound in the client, and per request
-    httpx.Client costs ~620 us, httpcore's pool used directly ~310 us, http.client ~180 us
-    (measured against `smscli sandbox` on the 2-core CI machine); it also imports in ~20 ms
-    instead of ~70 ms, which a single send pays at start-up (SPEC §9). httpx stays for
-    proxies, injected test transports and unusual URLs (HttpSession._direct).
-
-    What httpx/httpcore did that is done here too: a connection is checked before it is
-    reused (the server may have closed it while idle: it is then readable) and dropped after
-    KEEPALIVE_SECONDS idle, so a request is not written into a dead connection; TLS verifies
-    certificates against certifi's bundle (or SSL_CERT_FILE / SSL_CERT_DIR); failures are
-    classified by whether the request can have reached the server.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._open: list[http.client.HTTPConnection] = []
-        self._ssl_context: Any = None
-
-    def close(self) -> None:
-        with self._lock:
-            connections, self._open = self._open, []
-        for connection in connections:
-            connection.close()
-
-    def exchange(
-        self, method: str, url: str, headers: list[tuple[str, str]], content: bytes | None
-    ) -> tuple[int, dict[str, str], bytes]:
-        import http.client
-
-        scheme, _, rest = url.partition("://")
-        cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-        origin, target = rest[:cut], rest[cut:]
-        if not target.startswith("/"):
-            target = "/" + target
-        for name, value in headers:
-            # A token from a login reply with a line break or a "€", say: refused before
-            # any I/O, naming the header but never showing its value (it may be a secret).
-            problem = _header_problem(name, value)
-            if problem is not None:
-                raise _Failure(_INVALID, ValueError(problem))
-        connection = self._connection(scheme.lower(), origin)
-        try:
-            # putrequest/putheader send the headers exactly as given (request() would add
-            # Accept-Encoding and Host itself).
-            connection.putrequest(method, target, skip_accept_encoding=True)
-            for name, value in headers:
-                connection.putheader(name, value)
-            if content is not None or method in ("POST", "PUT", "PATCH"):
-                connection.putheader("Content-Length", str(len(content or b"")))
-            connection.endheaders(content)
-            reply = connection.getresponse()
-            body = reply.read()
-        except TimeoutError as exc:
-            self._discard(connection)
-            raise _Failure(_TIMED_OUT, exc) from None
-        except (OSError, http.client.HTTPException) as exc:
-            self._discard(connection)
-            raise _Failure(_LOST, exc) from None
-        except BaseException:
-            self._discard(connection)  # never reuse a connection left mid-request
-            raise
-        if reply.will_close:
-            self._discard(connection)
-        else:
-            self._local.used[connection] = time.monotonic()
-        response_headers: dict[str, str] = {}
-        for name, value in reply.getheaders():
-            key = name.lower()
-            response_headers[key] = (
-                f"{response_headers[key]}, {value}" if key in response_headers else value
-            )
-        encoding = response_headers.get("content-encoding", "").strip().lower()
-        if body and encoding not in ("", "identity"):
-            body = _decode(body, encoding)
-        return reply.status, response_headers, body
-
-    def _connection(self, scheme: str, origin: str) -> http.client.HTTPConnection:
-        """This thread's open connection to the origin, or a new, connected one."""
-        import http.client
-
-        if not hasattr(self._local, "connections"):
-            self._local.connections = {}
-            self._local.used = {}
-        key = (scheme, origin)
-        connection: http.client.HTTPConnection | None = self._local.connections.get(key)
-        if connection is not None and not self._reusable(connection):
-            self._discard(connection)
-            connection = None
-        if connection is None or connection.sock is None:
-            try:
-                if scheme == "https":
-                    connection = http.client.HTTPSConnection(
-                        origin, timeout=self.timeout, context=self._tls()
-                    )
-                else:
-                    connection = http.client.HTTPConnection(origin, timeout=self.timeout)
-            except http.client.InvalidURL as exc:
-                raise _Failure(_BAD_URL, exc) from None
-            if not 0 < connection.port < 65536:  # http.client would wrap it round
-                raise _Failure(_BAD_URL, ValueError(f"port {connection.port} is out of range"))
-            connection.response_class = _checked_response_class()
-            # Never reconnect by itself (http.client would, on a connection Wire.close()
-            # closed from another thread, sending on one this Wire no longer tracks).
-            connection.auto_open = 0
-            try:
-                connection.connect()  # DNS, TCP, TLS: a failure here sent nothing
-            except OSError as exc:
-                connection.close()
-                raise _Failure(_NOT_SENT, exc) from None
-            except ValueError as exc:  # the idna codec's UnicodeError for "api..example"
-                connection.close()
-                raise _Failure(_BAD_URL, ValueError(_bad_host(connection.host, exc))) from None
-            self._local.connections[key] = connection
-            self._local.used[connection] = time.monotonic()
-            with self._lock:
-                self._open.append(connection)
-        return connection
-
-    def _reusable(self, connection: http.client.HTTPConnection) -> bool:
-        sock = connection.sock
-        if sock is None:
-            return False
-        if time.monotonic() - self._local.used.get(connection, 0.0) > KEEPALIVE_SECONDS:
-            return False
-        import select
-
-        try:
-            # Readable while idle = the server closed it (or sent something unasked).
-            readable, _, _ = select.select([sock], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable
-
-    def _discard(self, connection: http.client.HTTPConnection) -> None:
-        connection.close()
-        for key, known in list(self._local.connections.items()):
-            if known is connection:
-                del self._local.connections[key]
-        self._local.used.pop(connection, None)
-        with self._lock, contextlib.suppress(ValueError):
-            self._open.remove(connection)
-
-    def _tls(self) -> Any:
-        """The TLS context httpx.Client would build: certificates verified against certifi's
-        bundle, or SSL_CERT_FILE / SSL_CERT_DIR when set. Made once (loading the bundle
-        takes ~45 ms, so a plain-HTTP run never does it)."""
-        with self._lock:
-            if self._ssl_context is None:
-                import ssl
-
-                cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
-                try:  # the order httpx follows
-                    if cafile:
-                        context = ssl.create_default_context(cafile=cafile)
-                    elif capath:
-                        context = ssl.create_default_context(capath=capath)
-                    else:
-                        import certifi
-
-                        context = ssl.create_default_context(cafile=certifi.where())
-                except (OSError, ssl.SSLError) as exc:
-                    raise _certificates_error(exc) from None
-                context.set_alpn_protocols(["http/1.1"])
-                self._ssl_context = context
-            return self._ssl_context
-
-
-_BAD_HEADER_CHARS = re.compile(r"[\r\n\0]")
-_HEADER_NAME = re.compile(r"[^:\s][^:\r\n]*", re.ASCII)  # what http.client's putheader accepts
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*|", re.ASCII)
 
 
 def _header_problem(name: str, value: str) -> str | None:
-    """Why http.client cannot write this header (it would raise ValueError or
-    UnicodeEncodeError from putheader), or None. Never quotes the value."""
-    if not name.isascii() or not _HEADER_NAME.fullmatch(name):
+    """Why this header cannot be sent as it is (httpx sends header values as ASCII; h11
+    refuses line breaks and control characters), or None. Never quotes the value: it may
+    be a token from a login reply."""
+    if not _HEADER_NAME.fullmatch(name):
         return f"{name!r} is not a valid header name"
-    if _BAD_HEADER_CHARS.search(value):
+    if re.search(r"[\r\n\0]", value):
         return f"the {name} header has a line break"
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return f"the {name} header has a character outside latin-1"
+    if not value.isascii():
+        return f"the {name} header has a character outside ASCII"
+    if not _HEADER_VALUE.fullmatch(value):
+        return f"the {name} header has a control character or surrounding spaces"
     return None
-
-
-def _bad_host(host: str, exc: ValueError) -> str:
-    if isinstance(exc, UnicodeError):  # an ASCII host name: only label lengths fail
-        return f"the host name {host!r} has an empty label or one longer than 63 characters"
-    return f"the host name {host!r} cannot be used: {_describe(exc)}"
 
 
 def _certificates_error(exc: Exception) -> ConfigError:
@@ -607,52 +502,3 @@ def _certificates_error(exc: Exception) -> ConfigError:
         hint="point SSL_CERT_FILE at a PEM bundle, or unset it",
         code="tls_certificates",
     )
-
-
-@functools.cache
-def _checked_response_class() -> type[http.client.HTTPResponse]:
-    import http.client
-
-    class CheckedResponse(http.client.HTTPResponse):
-        """http.client takes a reply cut off inside its headers (EOF before the blank line)
-        as complete; httpx/h11 and this class call it what it is: a reply cut short.
-
-        http.client skips only "100 Continue" before the reply; other informational replies
-        (103 Early Hints, say) would be taken as the reply, leaving the real one unread in
-        the socket. They are skipped here, as httpx does (101 stays the reply)."""
-
-        def begin(self) -> None:
-            raw = self.fp
-            watched = _EofWatch(raw)
-            self.fp = watched  # type: ignore[assignment]
-            try:
-                super().begin()
-                while 100 < self.status < 200 and self.status != 101 and not watched.eof:
-                    # (begin() does nothing while headers are set)
-                    self.headers = self.msg = None  # type: ignore[assignment]
-                    super().begin()
-            finally:
-                if self.fp is not None:  # (None: begin() closed it, a reply without a body)
-                    self.fp = raw
-            if watched.eof:
-                self.close()
-                raise http.client.RemoteDisconnected("the reply ended inside its headers")
-
-    return CheckedResponse
-
-
-class _EofWatch:
-    """Records whether a readline() hit the end of the stream (while the headers are read)."""
-
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
-        self.eof = False
-
-    def readline(self, limit: int = -1) -> bytes:
-        line: bytes = self._raw.readline(limit)
-        if not line:
-            self.eof = True
-        return line
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._raw, name)

@@ -45,8 +45,8 @@ RESULT_KEYS = {
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own config, history and token cache, and no SMSCLI_* from outside."""
     for name in list(os.environ):
-        # Proxy variables in any case: with one set, requests would go through httpx
-        # instead of http_client.Wire, and the tests would not test what users run.
+        # Proxy variables in any case: with one set, real requests (end-to-end tests)
+        # would go to the proxy instead of the sandbox.
         if name.startswith("SMSCLI_") or name.lower() in (
             "http_proxy",
             "https_proxy",

@@ -1,4 +1,5 @@
-"""SPEC §9: `smscli check` and `--help` must not import httpx, xmltodict or any provider."""
+"""SPEC §9: `smscli check` and `--help` must not import httpx, xmltodict or any provider;
+a real send goes through httpx."""
 
 from __future__ import annotations
 
@@ -68,11 +69,12 @@ def test_a_dry_run_loads_no_http_library() -> None:
     assert "httpx" not in loaded
 
 
-def test_a_real_send_over_plain_http_loads_http_client_not_httpx(
+def test_a_real_send_goes_through_httpx_and_builds_no_tls_context(
     sandbox_process: str, isolated: object
 ) -> None:
-    """A single send to the sandbox (over real HTTP) goes through http_client.Wire: the
-    standard library's http.client, not httpx (SPEC §9's start-up budget for a real send)."""
+    """A single send to the sandbox (over real HTTP) goes through the one HTTP path, httpx
+    (issue 8), and a plain-HTTP run neither imports http.client itself nor loads the CA
+    bundle (SPEC §9's start-up budget for a real send)."""
     loaded = modules_after(
         "fonedynamics",
         "--base-url",
@@ -86,11 +88,10 @@ def test_a_real_send_over_plain_http_loads_http_client_not_httpx(
         "-t",
         "+61488023555",
         "--no-history",
-        "speed probe over http.client",
+        "speed probe over httpx",
     )
     messages = httpx.get(f"{sandbox_process}/_sandbox/messages").json()["messages"]
     texts = [m["text"] for m in messages]
-    assert "speed probe over http.client" in texts  # it really sent
-    assert "http.client" in loaded
-    for name in ("httpx", "httpcore", "h11"):
-        assert name not in loaded, name
+    assert "speed probe over httpx" in texts  # it really sent
+    for name in ("httpx", "httpcore", "h11", "smscli.http_transport"):
+        assert name in loaded, name

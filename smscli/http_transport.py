@@ -1,0 +1,335 @@
+"""What sits under HttpSession's httpx.Client: httpx's own connection pool (httpcore), with a
+deadline per exchange, a stop switch, TLS built on first use, and bounded reply reading.
+
+httpx's timeouts are per operation: a server that drips one byte a second, or sends endless
+``100 Continue`` lines, never trips them. Here every socket operation of an exchange gets
+``min(its own timeout, what is left of the exchange)``, and past the deadline raises
+``httpcore.ReadTimeout`` (or Write/Connect), which httpx reports as usual. The deadline
+belongs to the thread running the exchange (``exchange()``), so the send threads of a bulk
+run share one pool and each keeps its own clock.
+
+Reads wait in short slices and check the session's cancel event between them, so that a
+first Ctrl-C/SIGTERM in a bulk run ends an exchange stuck in a send thread within a slice.
+
+Replies are read raw, at most MAX_REPLY bytes, and decompressed by ``read_reply`` under the
+same limit (never a whole chunk at once: a gzip bomb stays a few kilobytes of memory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpcore
+import httpx
+
+MAX_REPLY = 1 << 20  # bytes, before and after decompression: every API here answers in KBs
+READ_SLICE = 0.25  # seconds a read waits before looking at the cancel event again
+
+_local = threading.local()  # .deadline (time.monotonic()), .cancel (threading.Event)
+
+
+class Cancelled(httpcore.ReadError):
+    """HttpSession.cancel() stopped the exchange (a first Ctrl-C/SIGTERM in a bulk run)."""
+
+
+class ReplyTooLarge(httpx.DecodingError):
+    """The reply (or what it decompresses to) is over MAX_REPLY bytes."""
+
+
+@contextlib.contextmanager
+def exchange(timeout: float, cancel: threading.Event) -> Iterator[None]:
+    """Every socket operation of this thread, inside the block, ends by ``timeout`` seconds
+    from now, or as soon as ``cancel`` is set (for reads)."""
+    _local.deadline = time.monotonic() + timeout
+    _local.cancel = cancel
+    try:
+        yield
+    finally:
+        _local.deadline = None
+        _local.cancel = None
+
+
+def _until(timeout: float | None, late: type[Exception]) -> float | None:
+    """When an operation started now with ``timeout`` must end: the sooner of its own
+    timeout and the exchange's deadline (None: no limit at all, outside an exchange)."""
+    now = time.monotonic()
+    end = None if timeout is None else now + timeout
+    deadline: float | None = getattr(_local, "deadline", None)
+    if deadline is not None:
+        end = deadline if end is None else min(end, deadline)
+    if end is not None and end <= now:
+        raise late("the exchange ran past its deadline")
+    return end
+
+
+def _left(end: float | None) -> float | None:
+    return None if end is None else max(0.001, end - time.monotonic())
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        end = _until(timeout, httpcore.ReadTimeout)
+        cancel: threading.Event | None = getattr(_local, "cancel", None)
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("stopped by a signal")
+            left = _left(end)
+            wait = READ_SLICE if left is None else min(left, READ_SLICE)
+            try:
+                return self._stream.read(max_bytes, wait)
+            except httpcore.ReadTimeout:
+                if end is not None and time.monotonic() >= end:
+                    raise httpcore.ReadTimeout("no reply in time") from None
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _left(_until(timeout, httpcore.WriteTimeout)))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        end = _until(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._stream.start_tls(ssl_context, server_hostname, _left(end)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    """httpcore's blocking socket backend, under the exchange's deadline."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        end = _until(timeout, httpcore.ConnectTimeout)
+        stream = self._backend.connect_tcp(host, port, _left(end), local_address, socket_options)
+        return _Stream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:  # pragma: no cover - httpx only uses it with uds=
+        end = _until(timeout, httpcore.ConnectTimeout)
+        return _Stream(self._backend.connect_unix_socket(path, _left(end), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+# httpcore's exceptions as httpx reports them (what httpx.HTTPTransport does too).
+_AS_HTTPX: dict[type[Exception], type[httpx.TransportError]] = {
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.TimeoutException: httpx.TimeoutException,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError,
+    httpcore.NetworkError: httpx.NetworkError,
+    httpcore.ProxyError: httpx.ProxyError,
+    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError,
+    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+    httpcore.ProtocolError: httpx.ProtocolError,
+}
+
+
+@contextlib.contextmanager
+def _as_httpx() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for cls in type(exc).__mro__:
+            if cls in _AS_HTTPX:
+                raise _AS_HTTPX[cls](str(exc)) from exc
+        raise
+
+
+class _ReplyStream(httpx.SyncByteStream):
+    def __init__(self, stream: Iterable[bytes]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _as_httpx():
+            yield from self._stream
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class Transport(httpx.BaseTransport):
+    """httpx.HTTPTransport's job (HTTP/1.1 keep-alive pool, direct or through one proxy),
+    on the deadline backend. One pool per scheme, made on first use: a plain-HTTP run never
+    loads the CA bundle (~45 ms)."""
+
+    def __init__(self, limits: httpx.Limits, proxy: httpx.Proxy | None = None) -> None:
+        self._limits = limits
+        self._proxy = proxy
+        self._backend = _Backend()
+        self._pools: dict[str, httpcore.ConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def _pool(self, scheme: str) -> httpcore.ConnectionPool:
+        pool = self._pools.get(scheme)
+        if pool is None:
+            with self._lock:
+                pool = self._pools.get(scheme) or self._new_pool(scheme)
+                self._pools[scheme] = pool
+        return pool
+
+    def _new_pool(self, scheme: str) -> httpcore.ConnectionPool:
+        # Certificates as httpx documents: SSL_CERT_FILE, SSL_CERT_DIR, else certifi's.
+        tls = httpx.create_ssl_context() if scheme == "https" else None
+        common: dict[str, Any] = {
+            "ssl_context": tls,
+            "max_connections": self._limits.max_connections,
+            "max_keepalive_connections": self._limits.max_keepalive_connections,
+            "keepalive_expiry": self._limits.keepalive_expiry,
+            "network_backend": self._backend,
+        }
+        proxy = self._proxy
+        if proxy is None:
+            return httpcore.ConnectionPool(**common)
+        url = httpcore.URL(
+            scheme=proxy.url.raw_scheme,
+            host=proxy.url.raw_host,
+            port=proxy.url.port,
+            target=proxy.url.raw_path,
+        )
+        if proxy.url.scheme in ("http", "https"):
+            return httpcore.HTTPProxy(
+                proxy_url=url,
+                proxy_auth=proxy.raw_auth,
+                proxy_headers=proxy.headers.raw,
+                proxy_ssl_context=proxy.ssl_context,
+                **common,
+            )
+        import importlib.util
+
+        if importlib.util.find_spec("socksio") is None:  # optional: HttpSession says so (exit 3)
+            raise ModuleNotFoundError("No module named 'socksio'", name="socksio")
+
+        return httpcore.SOCKSProxy(proxy_url=url, proxy_auth=proxy.raw_auth, **common)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _as_httpx():
+            reply = self._pool(url.scheme).handle_request(core)
+        assert isinstance(reply.stream, Iterable)
+        return httpx.Response(
+            status_code=reply.status,
+            headers=reply.headers,
+            stream=_ReplyStream(reply.stream),
+            extensions=reply.extensions,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+
+
+class Client(httpx.Client):
+    """httpx.Client whose transports (direct, and one per proxy that httpx's trust_env finds
+    in HTTP(S)_PROXY / ALL_PROXY / NO_PROXY or the system settings) are ``Transport``s."""
+
+    def _init_transport(  # type: ignore[override]
+        self, *, limits: httpx.Limits, transport: httpx.BaseTransport | None = None, **_: Any
+    ) -> httpx.BaseTransport:
+        return transport if transport is not None else Transport(limits)
+
+    def _init_proxy_transport(  # type: ignore[override]
+        self, proxy: httpx.Proxy, *, limits: httpx.Limits, **_: Any
+    ) -> httpx.BaseTransport:
+        return Transport(limits, proxy)
+
+
+def read_reply(response: httpx.Response, limit: int = MAX_REPLY) -> bytes:
+    """The reply's body, decoded (gzip, deflate), of at most ``limit`` bytes either way."""
+    if response.is_stream_consumed:  # an in-memory reply (httpx.MockTransport in tests)
+        if len(response.content) > limit:
+            raise ReplyTooLarge(f"the reply is over {limit // 1024} KiB")
+        return response.content
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    decoder = _Decoder(encoding, limit) if encoding not in ("", "identity") else None
+    body = bytearray()
+    received = 0
+    for chunk in response.iter_raw():
+        received += len(chunk)
+        if received > limit:
+            raise ReplyTooLarge(f"the reply is over {limit // 1024} KiB")
+        body += decoder.feed(chunk) if decoder is not None else chunk
+    if decoder is not None and received:
+        body += decoder.finish()
+    return bytes(body)
+
+
+class _Decoder:
+    """Incremental gzip/deflate with a cap on the output (a "zip bomb" stays small)."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        if encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+        else:
+            raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}")
+        self._raw_fallback = encoding == "deflate"  # some servers send raw deflate
+        self._room = limit
+
+    def feed(self, data: bytes) -> bytes:
+        try:
+            out = self._zlib.decompress(data, self._room + 1)
+        except zlib.error as exc:
+            if not self._raw_fallback:
+                raise httpx.DecodingError(f"undecodable reply: {exc}") from None
+            self._raw_fallback = False
+            self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self.feed(data)
+        self._raw_fallback = False
+        if len(out) > self._room or self._zlib.unconsumed_tail:
+            raise ReplyTooLarge("the reply decompresses to over 1 MiB")
+        self._room -= len(out)
+        return out
+
+    def finish(self) -> bytes:
+        try:
+            out = self._zlib.flush()
+        except zlib.error as exc:  # pragma: no cover - flush after decompress rarely fails
+            raise httpx.DecodingError(f"undecodable reply: {exc}") from None
+        if len(out) > self._room:
+            raise ReplyTooLarge("the reply decompresses to over 1 MiB")
+        if not self._zlib.eof:
+            raise httpx.DecodingError("the compressed reply is cut short")
+        return out
