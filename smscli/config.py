@@ -321,10 +321,18 @@ def resolve_settings(
             hint=_alternatives_hint(info),
             code="credential_missing",
         )
+    if base_url:
+        base_url = check_base_url(base_url, "--base-url")
+    else:
+        base_url = common(choice, "base_url")
+        if base_url:
+            env_name = f"SMSCLI_{info.slug.upper()}_BASE_URL"
+            source = env_name if os.environ.get(env_name) else f"{where}.base_url"
+            base_url = check_base_url(base_url, source)
     return Settings(
         slug=info.slug,
         profile=choice.name,
-        base_url=base_url or common(choice, "base_url") or info.default_base_url,
+        base_url=base_url or info.default_base_url,
         values=values,
         secret_names=info.secret_names,
         sender=common(choice, "sender"),
@@ -333,6 +341,48 @@ def resolve_settings(
         smart=common(choice, "smart") is True,
         rate=common(choice, "rate"),
         sandbox=sandbox,
+    )
+
+
+def check_base_url(url: str, where: str) -> str:
+    """A usable base_url (SPEC §1: scheme + host + optional port and path prefix), checked
+    once, here, so that a typo is one clear line (exit 3) before anything is sent."""
+    from urllib.parse import urlsplit
+
+    problem = None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # "Port out of range 0-65535", a port that is not a number
+        parts, port, problem = None, None, f"the port must be a number 1-65535 ({exc})"
+    host = parts.hostname if parts is not None else None
+    if problem is not None or parts is None:
+        pass
+    elif not url.isprintable() or any(c.isspace() for c in url):
+        problem = "it has a space or a control character"
+    elif parts.scheme.lower() not in ("http", "https"):
+        problem = "the scheme must be http:// or https://"
+    elif not host:
+        problem = "it has no host"
+    elif port is not None and not 0 < port < 65536:
+        problem = "the port must be 1-65535"
+    elif "?" in url:
+        problem = "it has a query (?…); the provider adds its own"
+    elif "#" in url:
+        problem = "it has a #fragment"
+    elif (
+        host.isascii()
+        and not host.startswith("[")
+        and any(not 0 < len(label) <= 63 for label in host.rstrip(".").split("."))
+    ):
+        problem = "a host name label is empty or longer than 63 characters"
+    if problem is None:
+        return url
+    raise ConfigError(
+        f"{where}: base_url {url!r} cannot be used: {problem}",
+        hint="base_url is scheme + host + optional port and path prefix, "
+        "e.g. https://cdn.emnify.net or http://127.0.0.1:8025/emnify",
+        code="invalid_base_url",
     )
 
 

@@ -59,7 +59,7 @@ def run_doctor(
             skew = parsedate_to_datetime(date).timestamp() - runtime.clock()
             ok = abs(skew) < CLOCK_SKEW_WARN
             record("clock", True if ok else None, f"{skew:+.0f} s against the provider's clock")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             record("clock", None, f"unreadable Date header {date!r}")
     return _report(out, checks, failure)
 

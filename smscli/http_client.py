@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 USER_AGENT = f"smscli/{__version__}"
 MAX_RETRY_AFTER = 10.0  # seconds; a longer Retry-After is reported instead of waited out
+CANCEL_GRACE = 0.5  # seconds a first Ctrl-C leaves replies in flight to arrive (cancel())
 _TRACE_BODY_LIMIT = 2000
 # What a parser raises on valid JSON/XML of the wrong shape, depth or range (conversation()).
 _PARSE_ERRORS = (
@@ -43,6 +44,21 @@ _PARSE_ERRORS = (
     ArithmeticError,
     RecursionError,
 )
+
+
+class Cancel:
+    """When the exchanges in flight must stop (HttpSession.cancel()); read by
+    http_transport between read slices. Safe to set from a signal handler."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def set(self, grace: float = 0.0) -> None:
+        at = time.monotonic() + grace
+        self.at = at if self.at is None else min(self.at, at)
+
+    def is_set(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
 
 
 class HttpSession:
@@ -72,7 +88,7 @@ class HttpSession:
         self._transport = transport
         self._client: httpx.Client | None = None
         self._client_lock = threading.Lock()
-        self._cancel = threading.Event()
+        self._cancel = Cancel()
         self._local = threading.local()  # .answered: this thread's send got a reply
         self._extensions = {
             "timeout": {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
@@ -111,10 +127,12 @@ class HttpSession:
                 code="proxy_invalid",
             ) from None
 
-    def cancel(self) -> None:
-        """Stop every exchange in flight, from any thread (a first Ctrl-C/SIGTERM in a bulk
-        run): their reads end within http_transport.READ_SLICE, as "interrupted"."""
-        self._cancel.set()
+    def cancel(self, grace: float = CANCEL_GRACE) -> None:
+        """Stop every exchange in flight, from any thread or a signal handler (the first
+        Ctrl-C/SIGTERM of a run): a reply still being waited for after ``grace`` seconds
+        (time for the ones on their way to arrive and be recorded) is given up within
+        http_transport.READ_SLICE, as "interrupted": outcome unknown for a send."""
+        self._cancel.set(grace)
 
     def _transfer(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None
@@ -126,8 +144,9 @@ class HttpSession:
 
         from smscli.http_transport import exchange, read_reply
 
-        for name, value in headers.items():
-            if not (name + value).isascii() or not (name + value).isprintable():
+        for name, value in headers.items():  # refused before any I/O, not by h11 after
+            plain = value.isascii() and value.isprintable() and value == value.strip()
+            if not (plain and _valid_name(name)):
                 problem = _header_problem(name, value)
                 if problem is not None:
                     raise _Failure(_INVALID, ValueError(problem))
@@ -395,7 +414,7 @@ def _parse_retry_after(value: str | None) -> float | None:
 
         try:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
 
 
@@ -476,11 +495,16 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*|", re.ASCII)
 
 
+@functools.cache
+def _valid_name(name: str) -> bool:
+    return _HEADER_NAME.fullmatch(name) is not None
+
+
 def _header_problem(name: str, value: str) -> str | None:
     """Why this header cannot be sent as it is (httpx sends header values as ASCII; h11
     refuses line breaks and control characters), or None. Never quotes the value: it may
     be a token from a login reply."""
-    if not _HEADER_NAME.fullmatch(name):
+    if not _valid_name(name):
         return f"{name!r} is not a valid header name"
     if re.search(r"[\r\n\0]", value):
         return f"the {name} header has a line break"

@@ -22,7 +22,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import httpcore
 import httpx
@@ -30,7 +30,11 @@ import httpx
 MAX_REPLY = 1 << 20  # bytes, before and after decompression: every API here answers in KBs
 READ_SLICE = 0.25  # seconds a read waits before looking at the cancel event again
 
-_local = threading.local()  # .deadline (time.monotonic()), .cancel (threading.Event)
+_local = threading.local()  # .deadline (time.monotonic()), .cancel (a Stop)
+
+
+class Stop(Protocol):
+    def is_set(self) -> bool: ...
 
 
 class Cancelled(httpcore.ReadError):
@@ -42,7 +46,7 @@ class ReplyTooLarge(httpx.DecodingError):
 
 
 @contextlib.contextmanager
-def exchange(timeout: float, cancel: threading.Event) -> Iterator[None]:
+def exchange(timeout: float, cancel: Stop) -> Iterator[None]:
     """Every socket operation of this thread, inside the block, ends by ``timeout`` seconds
     from now, or as soon as ``cancel`` is set (for reads)."""
     _local.deadline = time.monotonic() + timeout
@@ -77,7 +81,7 @@ class _Stream(httpcore.NetworkStream):
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         end = _until(timeout, httpcore.ReadTimeout)
-        cancel: threading.Event | None = getattr(_local, "cancel", None)
+        cancel: Stop | None = getattr(_local, "cancel", None)
         while True:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("stopped by a signal")

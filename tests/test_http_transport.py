@@ -1276,14 +1276,30 @@ def test_cancel_ends_an_exchange_stuck_in_another_thread(
     wait_for(lambda: len(server.requests) == 1)
     time.sleep(0.2)
     started = time.monotonic()
-    c.session.cancel()
+    c.session.cancel(grace=0.0)
     thread.join(5)
     assert not thread.is_alive()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 0.6
     [error] = errors
     assert isinstance(error, OutcomeUnknown)
     assert error.code == "interrupted"
     assert "may have been processed" in error.message
+
+
+def test_a_reply_arriving_within_the_cancel_grace_is_kept(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    """A first Ctrl-C leaves the replies already on their way time to arrive (and be
+    recorded as what they are), and only then gives up on the ones still missing."""
+    server = serve(lambda seen: Reply(delay=0.4, body=b'{"id": "m-1"}'))
+    c = make(timeout=30)
+    timer = threading.Timer(0.1, c.session.cancel, kwargs={"grace": 1.5})
+    timer.start()
+    try:
+        response = c.session.call(Request("POST", server.url("/send"), json={}), sends_message=True)
+    finally:
+        timer.join()
+    assert response.json() == {"id": "m-1"}
 
 
 @pytest.mark.parametrize(

@@ -133,8 +133,10 @@ class Runner:
         progress: Callable[[int], None] | None = None,
         max_targets: int | None = None,
         inline: bool = False,
+        on_stop: Callable[[], None] = lambda: None,
     ) -> None:
         self.send = send
+        self.on_stop = on_stop  # the first signal: end exchanges stuck in flight (cancel)
         self.history = history
         self.attempt = attempt
         self.triage = triage
@@ -425,6 +427,7 @@ class Runner:
                 raise KeyboardInterrupt
             self.outcome.interrupted = True
             self.stop.set()
+            self.on_stop()
             if self._signals == 2:
                 self._abandon = True
                 if self._sending_inline:

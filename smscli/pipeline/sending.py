@@ -193,7 +193,8 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
     def send(job: Job, targets: list[Target]) -> list[SendResult]:
         """The request(s) of one job, and every failure as a RESULT."""
         try:
-            return prep.provider.send(session, job.message, targets)
+            with session.conversation(prep.info.label):  # a reply parsers cannot read: 6/7
+                return prep.provider.send(session, job.message, targets)
         except SmscliError as err:
             if single or isinstance(err, LoginRefused | ConfigError):
                 fatal.append(err)  # the same for every target: stop, and show it as the error
@@ -217,6 +218,7 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
         on_result=out.result,
         keep_results=keep,
         progress=out.progress_advance,
+        on_stop=session.cancel,
     )
     out.progress_start(prep.plan.total)
     for r in prep.plan.invalid:
@@ -281,10 +283,14 @@ def wait_for_delivery(
             if row is not None:
                 prep.history.set_status(row["id"], report.status, result.details)
 
+    def status_of(item: Watched) -> StatusReport:
+        with session.conversation(prep.info.label):
+            return prep.provider.status(session, item.record)
+
     open_ones = [r for r in results if r.status.is_success and not r.status.is_final]
     poll(
         [Watched(as_record(r), r) for r in open_ones],
-        lambda item: prep.provider.status(session, item.record),
+        status_of,
         runtime,
         deadline=runtime.clock() + prep.wait,
         pause_first=True,

@@ -155,7 +155,8 @@ def ask(
 
 def _status_of(provider: Provider, session: HttpSession, record: Mapping[str, Any]) -> StatusReport:
     try:
-        return provider.status(session, record)
+        with session.conversation(provider.label):
+            return provider.status(session, record)
     except ProviderUnavailable:
         if sent_to_a_temporary_sandbox(record):
             raise ProviderUnavailable(

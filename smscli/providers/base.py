@@ -239,10 +239,9 @@ def iso_from_epoch(seconds: float | int | str | None) -> str | None:
     if seconds in (None, "", 0, "0"):
         return None
     try:
-        value = float(seconds)
-    except (TypeError, ValueError):
-        return None
-    return datetime.fromtimestamp(value, tz=UTC).isoformat()
+        return datetime.fromtimestamp(float(seconds), tz=UTC).isoformat()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None  # not a number, or out of datetime's range (a huge or negative value)
 
 
 def iso_from_text(value: Any) -> str | None:
@@ -256,6 +255,10 @@ def iso_from_text(value: Any) -> str | None:
         return value  # keep what the provider said rather than lose it
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)  # (year 9999 with a negative offset is past datetime.max)
+    except OverflowError:
+        return value
     return parsed.isoformat()
 
 
