@@ -42,7 +42,8 @@ def run_doctor(
     with open_session(settings, runtime, out, verbose=False) as session:
         started = time.monotonic()
         try:
-            instance.login(session)
+            with session.conversation(instance.label):  # an odd login reply: unreadable (6)
+                instance.login(session)
             elapsed = (time.monotonic() - started) * 1000
             record("reachability", True, f"{settings.base_url} answered in {elapsed:.0f} ms")
             record("login", True, "the provider accepted the credentials")

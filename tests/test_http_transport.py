@@ -1474,3 +1474,63 @@ def test_no_client_module_imports_http_client_ssl_or_socket() -> None:
     assert _FORBIDDEN_IMPORT.search("from http import client\n")
     assert _FORBIDDEN_IMPORT.search("import http.client\n")
     assert not _FORBIDDEN_IMPORT.search("import httpx\n")
+
+
+# --------------------------------------------------------------------------- unreadable replies
+
+
+def _mock_session() -> HttpSession:
+    return HttpSession(
+        tokens=TokenCache(None).for_key("k"),
+        redactor=Redactor(),
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, json=[1])),
+    )
+
+
+@pytest.mark.parametrize(
+    "error", [TypeError("x"), KeyError("id"), RecursionError(), OverflowError(), IndexError()]
+)
+def test_a_parser_crash_after_the_hand_over_is_outcome_unknown(error: Exception) -> None:
+    with (
+        _mock_session() as session,
+        pytest.raises(OutcomeUnknown) as info,
+        session.conversation("Acme"),
+    ):
+        session.call(Request("POST", "http://api.example.test/login"))
+        session.call(Request("POST", "http://api.example.test/send"), sends_message=True)
+        raise error
+    assert info.value.code == "unreadable_reply"
+    assert "unreadable reply from Acme" in info.value.message
+    assert type(error).__name__ in info.value.message
+
+
+def test_a_parser_crash_before_the_hand_over_is_unavailable() -> None:
+    with _mock_session() as session:
+        with pytest.raises(ProviderUnavailable) as info, session.conversation("Acme"):
+            session.call(Request("POST", "http://api.example.test/login"))
+            raise AttributeError("'list' object has no attribute 'get'")
+        assert type(info.value) is ProviderUnavailable
+        assert info.value.code == "unreadable_reply"
+        # A new conversation (the next target) starts again from "nothing handed over".
+        session.call(Request("POST", "http://api.example.test/send"), sends_message=True)
+        with pytest.raises(ProviderUnavailable), session.conversation("Acme"):
+            raise ValueError("bad")
+
+
+def test_errors_that_are_not_parse_errors_pass_through_the_guard() -> None:
+    with _mock_session() as session:
+        with pytest.raises(ConfigError), session.conversation():
+            raise ConfigError("config")
+        with pytest.raises(KeyboardInterrupt), session.conversation():
+            raise KeyboardInterrupt
+
+
+def test_dates_out_of_range_are_no_date_not_a_crash() -> None:
+    from smscli.providers.base import iso_from_epoch, iso_from_text
+
+    assert iso_from_epoch(10**30) is None
+    assert iso_from_epoch(-(10**20)) is None
+    assert iso_from_epoch(float("nan")) is None
+    assert iso_from_epoch(1700000000) == "2023-11-14T22:13:20+00:00"
+    assert iso_from_text("9999-12-31T23:59:59-23:59") == "9999-12-31T23:59:59-23:59"
+    assert iso_from_text("2024-01-02T03:04:05Z") == "2024-01-02T03:04:05+00:00"
