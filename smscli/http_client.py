@@ -321,14 +321,14 @@ class HttpSession:
     def _after_send_error(
         self, request: Request, failure: _Failure, sends_message: bool
     ) -> SmscliError:
-        from smscli.http_transport import Cancelled
+        from smscli.http_transport import Cancelled, FloodedExchange
 
         exc = failure.cause
         if isinstance(exc.__cause__, Cancelled) or self._cancel.is_set():
             what, code = "interrupted while waiting for the reply", "interrupted"
         elif failure.kind == _TIMED_OUT:
             what, code = f"no reply within {self.timeout:g}s", "timeout"
-        elif failure.kind == _UNREADABLE:
+        elif failure.kind == _UNREADABLE or isinstance(exc.__cause__, FloodedExchange):
             what, code = f"unreadable reply ({_describe(exc).rstrip('.')})", "unreadable_reply"
         else:
             what, code = f"connection lost ({_describe(exc).rstrip('.')})", "connection_lost"

@@ -29,6 +29,10 @@ import httpx
 
 MAX_REPLY = 1 << 20  # bytes, before and after decompression: every API here answers in KBs
 READ_SLICE = 0.25  # seconds a read waits before looking at the cancel event again
+# Bytes an exchange may receive in all: the reply, its headers (h11 allows 100 KiB) and any
+# 1xx lines before it. A flood of "100 Continue" ends here instead of burning the CPU
+# until the deadline.
+MAX_RECEIVED = MAX_REPLY + (256 << 10)
 
 _local = threading.local()  # .deadline (time.monotonic()), .cancel (a Stop)
 
@@ -45,17 +49,23 @@ class ReplyTooLarge(httpx.DecodingError):
     """The reply (or what it decompresses to) is over MAX_REPLY bytes."""
 
 
+class FloodedExchange(httpcore.ReadError):
+    """The exchange received over MAX_RECEIVED bytes (endless 1xx lines, say)."""
+
+
 @contextlib.contextmanager
 def exchange(timeout: float, cancel: Stop) -> Iterator[None]:
     """Every socket operation of this thread, inside the block, ends by ``timeout`` seconds
     from now, or as soon as ``cancel`` is set (for reads)."""
     _local.deadline = time.monotonic() + timeout
     _local.cancel = cancel
+    _local.room = MAX_RECEIVED
     try:
         yield
     finally:
         _local.deadline = None
         _local.cancel = None
+        _local.room = None
 
 
 def _until(timeout: float | None, late: type[Exception]) -> float | None:
@@ -99,10 +109,17 @@ class _Stream(httpcore.NetworkStream):
             left = _left(end)
             wait = READ_SLICE if left is None else min(left, READ_SLICE)
             try:
-                return self._stream.read(max_bytes, wait)
+                data = self._stream.read(max_bytes, wait)
             except httpcore.ReadTimeout:
                 if end is not None and time.monotonic() >= end:
                     raise httpcore.ReadTimeout("no reply in time") from None
+                continue
+            room: int | None = getattr(_local, "room", None)
+            if room is not None:
+                _local.room = room - len(data)
+                if _local.room < 0:
+                    raise FloodedExchange(f"over {MAX_RECEIVED // 1024} KiB received")
+            return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._held += buffer

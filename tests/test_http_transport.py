@@ -1211,17 +1211,10 @@ def _drip(head: bytes, then: bytes = b"a") -> Iterator[bytes]:
     yield from _forever(then)
 
 
-_DRIPPING = {
-    # Headers one byte at a time, forever (a header line that never ends).
-    "headers": _drip(b"HTTP/1.1 200 OK\r\nX-Slow: "),
-    # Headers at once, then a body of 10,000 bytes one byte at a time.
-    "body": _drip(b"", b"a"),
-    # "100 Continue", over and over, as fast as the socket takes it.
-    "endless-1xx": _forever(b"HTTP/1.1 100 Continue\r\n\r\n"),
-}
+_DRIPPING = ("headers", "body", "endless-1xx")
 
 
-@pytest.mark.parametrize("kind", list(_DRIPPING))
+@pytest.mark.parametrize("kind", _DRIPPING)
 @pytest.mark.parametrize(
     ("sends_message", "error"), [(True, OutcomeUnknown), (False, ProviderUnavailable)]
 )
@@ -1239,8 +1232,10 @@ def test_a_reply_that_never_finishes_ends_by_the_deadline(
         if kind == "body":
             head = b"HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n"
             return Reply(stream=_drip(head), drip=0.05)
-        pieces = _drip(b"HTTP/1.1 200 OK\r\nX-Slow: ") if kind == "headers" else _DRIPPING[kind]
-        return Reply(stream=pieces, drip=0.05 if kind == "headers" else 0.0)
+        if kind == "headers":
+            return Reply(stream=_drip(b"HTTP/1.1 200 OK\r\nX-Slow: "), drip=0.05)
+        # (every 10 ms: a flood of them ends sooner, by size: see the next test)
+        return Reply(stream=_forever(b"HTTP/1.1 100 Continue\r\n\r\n"), drip=0.01)
 
     server = serve(handler)
     c = make(timeout=0.6, retries=2)
@@ -1254,6 +1249,29 @@ def test_a_reply_that_never_finishes_ends_by_the_deadline(
     assert "no reply within 0.6s" in info.value.message
     assert len(server.requests) == 1  # never retried
     assert c.delays == []
+
+
+@pytest.mark.parametrize(
+    ("sends_message", "error"), [(True, OutcomeUnknown), (False, ProviderUnavailable)]
+)
+def test_a_flood_of_1xx_lines_ends_by_size_long_before_the_deadline(
+    serve: Callable[..., Server],
+    make: Callable[..., Client],
+    sends_message: bool,
+    error: type[SmscliError],
+) -> None:
+    """Endless "100 Continue" as fast as the socket takes them: the exchange may receive
+    http_transport.MAX_RECEIVED bytes in all, then the reply is unreadable."""
+    flood = _forever(b"HTTP/1.1 100 Continue\r\n\r\n" * 256)
+    server = serve(lambda seen: Reply(stream=flood))
+    c = make(timeout=30)
+    started = time.monotonic()
+    with pytest.raises(error) as info:
+        c.session.call(Request("POST", server.url("/send"), json={}), sends_message=sends_message)
+    assert time.monotonic() - started < 10
+    assert type(info.value) is error
+    assert info.value.code == "unreadable_reply"
+    assert "KiB received" in info.value.message
 
 
 def test_cancel_ends_an_exchange_stuck_in_another_thread(
