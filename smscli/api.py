@@ -371,11 +371,8 @@ def _report(out: Collector, code: int) -> SendReport:
 def _provider_extra(info: ProviderInfo, extra: Mapping[str, Any]) -> dict[str, Any]:
     """The provider's own options, named as its subcommand's flags (``delivery_receipt``,
     ``receipt_webhook``, ``group``, ``custom_field``, ``dcs``, ``smsc``...), checked and
-    mapped to ``Message.extra`` by the same code as the CLI's."""
-    import importlib
-
-    module = importlib.import_module(f"smscli.commands.{info.slug}")
-    known = [p.name for p in module.options()]
+    mapped to ``Message.extra`` by the provider's declaration, as the CLI's are."""
+    known = [o.name for o in info.options]
     unknown = [k for k in extra if k not in known]
     if unknown:
         raise UsageError(
@@ -383,14 +380,7 @@ def _provider_extra(info: ProviderInfo, extra: Mapping[str, Any]) -> dict[str, A
             f"its own options: {', '.join(known) or 'none'}",
             code="unknown_option",
         )
-    values: dict[str, Any] = {name: extra.get(name) for name in known}
-    custom = values.get("custom_field")
-    if isinstance(custom, Mapping):  # thingspace: {"CustomField2": "fleet-a"} is natural too
-        values["custom_field"] = [f"{k}={v}" for k, v in custom.items()]
-    elif isinstance(custom, str):
-        values["custom_field"] = [custom]
-    result: dict[str, Any] = module.extra(values)
-    return result
+    return info.extra_from(extra)
 
 
 def send(

@@ -1,24 +1,19 @@
-"""The root command: registers every command and owns the usage-error boundary.
+"""The console script: answers `--version` before importing Typer, then builds and runs only
+the command being run (SPEC §9's start-up budget).
 
-Command bodies map SmscliError to exit codes through ``commands.common.execute``; usage
-errors (a wrong flag, a missing argument) are Click's, and ``SmscliGroup.main`` turns them
-into one line on stderr (or the JSON error object with ``--json``) and exit 2.
+The Typer group, the usage-error boundary and the registration of every command live in
+``smscli.commands.root``; provider subcommands come from the declarations (smscli.catalog).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import sys
-from collections.abc import Callable, Sequence
-from importlib.util import find_spec
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import typer
-from typer.core import TyperGroup
-
-from smscli import __version__
-from smscli.catalog import SLUGS
+if TYPE_CHECKING:
+    import typer
 
 # Options that take an optional value: a bare `--wait` means `--wait=default`.
 OPTIONAL_VALUE_OPTIONS = ("--wait",)
@@ -49,141 +44,25 @@ def expand_optional_values(args: Sequence[str]) -> list[str]:
     return out
 
 
-class SmscliGroup(TyperGroup):
-    def main(  # type: ignore[override]
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        argv = expand_optional_values(list(sys.argv[1:] if args is None else args))
-        try:
-            code = super().main(
-                args=argv,
-                prog_name=prog_name or "smscli",
-                complete_var=complete_var,
-                standalone_mode=False,
-                **extra,
-            )
-        except typer.Abort:
-            code = 130
-        except Exception as exc:
-            from typer.exceptions import TyperException
-
-            if not isinstance(exc, TyperException):
-                raise
-            code = _usage_error(exc, argv)
-        code = code if isinstance(code, int) else 0
-        if standalone_mode:
-            sys.exit(code)
-        return code
+BUILTIN_COMMANDS = ("check", "status", "log", "config", "providers", "doctor", "logout", "sandbox")
 
 
-def _usage_error(exc: Exception, argv: Sequence[str]) -> int:
-    fmt = getattr(exc, "format_message", None)
-    message = fmt() if callable(fmt) else str(exc)
-    if not message.strip():
-        return int(getattr(exc, "exit_code", 2))  # the help was shown (no arguments)
-    ctx = getattr(exc, "ctx", None)
-    command = ctx.command_path if ctx is not None else "smscli"
-    code = int(getattr(exc, "exit_code", 2))
-    hint = f"see `{command} --help`"
-    if "--json" in argv:
-        error = {"code": "usage_error", "message": message, "hint": hint, "exit_code": code}
-        sys.stdout.write(json.dumps({"error": error}) + "\n")
-    else:
-        sys.stderr.write(f"error: {message}\nhint: {hint}\n")
-    return code
+def command_names() -> tuple[str, ...]:
+    """Every command name: send, one per registered provider (and its hidden aliases), the rest."""
+    from smscli.catalog import REGISTRY
 
-
-def _version(value: bool) -> None:
-    if value:
-        sys.stdout.write(f"smscli {__version__}\n")
-        raise typer.Exit(0)
-
-
-def root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    """Send SMS from a terminal or a script; see `smscli COMMAND --help`."""
-
-
-# A provider's subcommand exists once its commands/<slug>.py does (tests require all five).
-PROVIDER_COMMANDS = [s for s in SLUGS if find_spec(f"smscli.commands.{s}") is not None]
-ALIASES = {"devicewise": "telit", "siminsight": "csl", "verizon": "thingspace"}
-COMMAND_NAMES = (
-    "send",
-    *PROVIDER_COMMANDS,
-    *(a for a, s in ALIASES.items() if s in PROVIDER_COMMANDS),
-    "check",
-    "status",
-    "log",
-    "config",
-    "providers",
-    "doctor",
-    "logout",
-    "sandbox",
-)
+    providers = [n for p in REGISTRY.values() for n in (p.slug, *p.command_aliases)]
+    return ("send", *providers, *BUILTIN_COMMANDS)
 
 
 def build_app(only: str | None = None) -> typer.Typer:
-    """The root command with every command registered, or only ``only``.
+    """The root command with every command registered, or only ``only``."""
+    from smscli.commands.root import build_app as build
 
-    Typer turns each registered command's signature into Click parameters on every run;
-    registering just the command being run keeps start-up short (SPEC §9).
-    """
-    from smscli.commands import admin, check, log, status
-    from smscli.commands import config as config_cmd
-    from smscli.commands.sending import make_send_command
-
-    app = typer.Typer(
-        name="smscli",
-        cls=SmscliGroup,
-        help=(
-            "Send SMS to IoT SIMs and phones through Telit, CSL, Verizon ThingSpace, emnify "
-            "and Fone Dynamics. Try it with no account: smscli send --sandbox --provider "
-            "emnify -t endpoint:1001 Hello"
-        ),
-        no_args_is_help=True,
-        pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
-    app.callback()(root)
-
-    def wanted(name: str) -> bool:
-        return only is None or only == name
-
-    if wanted("send"):
-        app.command("send")(make_send_command(None))
-    for slug in PROVIDER_COMMANDS:
-        if wanted(slug):
-            app.command(slug, rich_help_panel="Providers")(make_send_command(slug))
-    for alias, slug in ALIASES.items():
-        if slug in PROVIDER_COMMANDS and wanted(alias):
-            app.command(alias, hidden=True)(make_send_command(slug))
-    simple: dict[str, Callable[..., Any]] = {
-        "check": check.check,
-        "log": log.log,
-        "providers": admin.providers,
-        "doctor": admin.doctor,
-        "logout": admin.logout,
-        "sandbox": admin.sandbox,
-    }
-    for name, function in simple.items():
-        if wanted(name):
-            app.command(name)(function)
-    if wanted("status"):
-        app.command("status")(status.make_status_command())
-    if wanted("config"):
-        app.add_typer(config_cmd.app, name="config")
-    return app
+    return build(only)
 
 
-def __getattr__(name: str) -> typer.Typer:
+def __getattr__(name: str) -> Any:
     # `from smscli.cli import app` (tests, docs) gets the full app, built on first use.
     if name == "app":
         return build_app()
@@ -194,9 +73,15 @@ def command_in(argv: Sequence[str]) -> str | None:
     """The command an argv runs, if it is a known one (else the full app is needed)."""
     for arg in argv:
         if not arg.startswith("-"):
-            return arg if arg in COMMAND_NAMES else None
+            return arg if arg in command_names() else None
     return None
 
 
 def main() -> None:
-    build_app(command_in(sys.argv[1:]))()
+    argv = sys.argv[1:]
+    if argv and argv[0] == "--version":
+        from smscli import __version__
+
+        sys.stdout.write(f"smscli {__version__}\n")
+        raise SystemExit(0)
+    build_app(command_in(argv))()

@@ -7,7 +7,6 @@ the code says.
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 
@@ -86,17 +85,10 @@ def magic_table() -> str:
 
 
 def provider_options(slug: str) -> str:
-    """The options only `smscli <slug>` has, as a Markdown list."""
-    import importlib
+    """The options only `smscli <slug>` has, as a Markdown list (from its declaration)."""
+    from smscli.catalog import REGISTRY
 
-    module = importlib.import_module(f"smscli.commands.{slug}")
-    lines = []
-    for param in module.options():
-        info = param.annotation.__metadata__[0]
-        names = [info.default, *(info.param_decls or ())]
-        decls = " / ".join(d for d in names if isinstance(d, str) and d.startswith("-"))
-        lines.append(f"- `{decls}`: {inspect.cleandoc(info.help or '')}")
-    return "\n".join(lines)
+    return "\n".join(f"- `{o.flags}`: {o.help}" for o in REGISTRY[slug].options)
 
 
 def config_example() -> str:

@@ -127,14 +127,14 @@ def sandbox(
     def body(out: Any) -> int:
         from smscli.errors import UsageError
         from smscli.sandbox.base import MAGIC
-        from smscli.sandbox.server import EMULATORS, Sandbox, SandboxServer
+        from smscli.sandbox.server import Sandbox, SandboxServer, mounts
 
         try:
             server = SandboxServer(Sandbox(), host, port)
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         out.note(f"smscli sandbox listening on {server.url}")
-        for slug in EMULATORS:
+        for slug in mounts():
             out.note(f'  base_url = "{server.url}/{slug}"')
         out.note(f"  GET {server.url}/_sandbox/messages lists what it received")
         out.note("magic targets (any kind whose value ends with):")

@@ -1,284 +1,193 @@
-"""`smscli send` and the five provider subcommands, built from one list of shared options.
+"""`smscli send` and the provider subcommands, built from data in one place.
 
-Every sending command has the same flags (SPEC §2) plus the credential flags of its
-provider's fields (from the catalog) plus its provider's own options
-(``commands/<slug>.py``: ``HELP``, ``options()``, ``extra()``). Building them from one list
-keeps the names identical everywhere.
+Every sending command has the same options (``SHARED``: one typed list, SPEC §2), the
+credential flags of its provider's fields, and its provider's own options (the declaration's
+``ProviderOption``s, smscli.catalog). ``_parameter`` turns each of them into a Typer
+parameter; the values come back as ``pipeline.SendOptions`` through the ``dest`` of each
+shared option, so a new shared option is one entry here and one SendOptions field (a test
+checks that they agree).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Any
 
 import typer
 
-from smscli.catalog import REGISTRY, CredentialField
+from smscli.catalog import REGISTRY, CredentialField, ProviderInfo, ProviderOption
 from smscli.commands.common import execute, output_mode, runtime_of
 
 KW = inspect.Parameter.KEYWORD_ONLY
 MSG, TGT, SND, OUT, CRED = "Message", "Targets", "Sending", "Output", "Credentials"
 
 
-def _opt(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
-    return inspect.Parameter(name, KW, default=default, annotation=annotation)
+@dataclass(frozen=True, slots=True)
+class SharedOption:
+    """An option of every sending command. ``name`` is the parameter name and, unless
+    ``dest`` says otherwise, the SendOptions field it fills (``dest=""``: not a SendOptions
+    field, e.g. the output mode)."""
+
+    name: str
+    type: Any
+    decls: tuple[str, ...]
+    help: str
+    panel: str
+    default: Any = None
+    metavar: str | None = None
+    min: float | None = None
+    max: float | None = None
+    show_default: bool = True
+    dest: str | None = None
+    negate: bool = False  # --no-history fills history=False
+
+    @property
+    def field(self) -> str:
+        return self.name if self.dest is None else self.dest
+
+    def value(self, given: Any) -> Any:
+        if self.negate:
+            return not given
+        if self.type == list[str] | None:
+            return list(given or [])
+        return given
 
 
-def _o(
-    name: str,
-    type_: Any,
-    decls: tuple[str, ...],
-    help_text: str,
-    panel: str,
-    default: Any = None,
-    **kw: Any,
-) -> inspect.Parameter:
-    option = typer.Option(*decls, help=help_text, rich_help_panel=panel, **kw)
-    return _opt(name, Annotated[type_, option], default)
+def _s(
+    name: str, type_: Any, decl: str | tuple[str, ...], help_text: str, panel: str, **kw: Any
+) -> SharedOption:
+    decls = (decl,) if isinstance(decl, str) else decl
+    return SharedOption(name, type_, decls, help_text, panel, **kw)
 
 
-def shared_parameters() -> list[inspect.Parameter]:
-    """The options of every sending command, in help order."""
-    return [
-        inspect.Parameter(
-            "text",
+OPT_STR = str | None
+TEXT = SharedOption("text", OPT_STR, (), "Message text; '-' or a pipe reads stdin.", "")
+
+# The options of every sending command, in help order (after TEXT).
+SHARED: tuple[SharedOption, ...] = (
+    _s("to", list[str] | None, ("--to", "-t"), "KIND:VALUE or a phone number; repeatable.", TGT,
+       metavar="TARGET"),
+    _s("to_file", OPT_STR, "--to-file",
+       "Targets, one per line or CSV with a 'to' column; '-' = stdin.", TGT, metavar="PATH"),
+    _s("template", bool, "--template",
+       "TEXT has {column} placeholders filled from each --to-file CSV row.", TGT, default=False),
+    _s("skip_invalid", bool, "--skip-invalid",
+       "Send the valid targets and report the invalid ones (default: send nothing).", TGT,
+       default=False),
+    _s("file", OPT_STR, "--file", "Read the message from a file.", MSG, metavar="PATH"),
+    _s("sender", OPT_STR, ("--from", "-f"),
+       "Sender: E.164 number, short code or alphanumeric (1-11).", MSG, metavar="SENDER"),
+    _s("encoding", str, "--encoding", "auto | gsm7 | ucs2 | binary.", MSG, metavar="ENCODING",
+       default="auto"),
+    _s("hex", bool, "--hex", "TEXT is binary data in hex.", MSG, default=False),
+    _s("base64", bool, "--base64", "TEXT is binary data in base64.", MSG, default=False),
+    _s("smart", bool, "--smart", "Replace look-alike characters (’ “ ” – …) to stay in GSM-7.",
+       MSG, default=False),
+    _s("max_segments", int | None, "--max-segments", "Refuse messages longer than N segments.",
+       MSG, metavar="N", min=1),
+    _s("validity", OPT_STR, "--validity", "How long the network tries: 90s, 30m, 2h, 3d.", SND,
+       metavar="DURATION"),
+    _s("at", OPT_STR, "--at", "Schedule: ISO 8601 or +DURATION.", SND, metavar="WHEN"),
+    _s("ref", OPT_STR, "--ref", "Your reference (stored locally; sent where the API has one).",
+       SND, metavar="REF"),
+    _s("idempotency_key", OPT_STR, "--idempotency-key", "Never send twice under this key.", SND,
+       metavar="KEY"),
+    _s("force", bool, "--force", "Send even if an earlier attempt's outcome is unknown.", SND,
+       default=False),
+    _s("wait", OPT_STR, "--wait", "After acceptance, wait for delivery (--wait or --wait=10m).",
+       SND, metavar="DURATION", show_default=False),
+    _s("dry_run", bool, "--dry-run", "Print the HTTP request(s), secrets redacted; send nothing.",
+       SND, default=False),
+    _s("timeout", float | None, "--timeout", "Seconds per HTTP request (default 30).", SND,
+       metavar="SECONDS", min=0.1),
+    _s("sandbox", bool, "--sandbox",
+       "Send to a local emulator of the API started for this command.", SND, default=False),
+    _s("base_url", OPT_STR, "--base-url", "API base URL (overrides the profile).", SND,
+       metavar="URL"),
+    _s("no_history", bool, "--no-history", "Do not record this send in the history.", SND,
+       default=False, dest="history", negate=True),
+    _s("yes", bool, "--yes", "Confirm sending to more than 100 targets.", SND, default=False),
+    _s("concurrency", int, "--concurrency", "Requests in flight at once for many targets.", SND,
+       metavar="N", default=4, min=1, max=64),
+    _s("rate", float | None, "--rate",
+       "Messages per second (default: the provider's documented limit; 0 = no limit).", SND,
+       metavar="PER_SECOND", min=0),
+    _s("resume", OPT_STR, "--resume",
+       "Re-run batch BATCH: skip targets it already sent (unknown ones need --force).", SND,
+       metavar="BATCH"),
+    _s("profile", OPT_STR, ("--profile", "-p"),
+       "Profile from the config file (env SMSCLI_PROFILE).", CRED, metavar="NAME"),
+    _s("config", OPT_STR, "--config", "Config file path.", CRED, metavar="PATH"),
+    _s("json", bool, "--json", "One JSON document on stdout.", OUT, default=False, dest=""),
+    _s("jsonl", bool, "--jsonl", "One JSON RESULT per line as each completes.", OUT,
+       default=False, dest=""),
+    _s("quiet", bool, ("--quiet", "-q"), "Only the message id(s).", OUT, default=False, dest=""),
+    _s("verbose", bool, ("--verbose", "-v"), "HTTP trace on stderr (secrets redacted).", OUT,
+       default=False),
+)  # fmt: skip
+
+PROVIDER = _s("provider", OPT_STR, "--provider",
+              "Provider slug instead of a profile (credentials from flags/env).", CRED,
+              metavar="SLUG", show_default=True)  # fmt: skip
+
+
+def _parameter(option: SharedOption) -> inspect.Parameter:
+    if not option.decls:
+        argument = typer.Argument(option.default, help=option.help, show_default=False)
+        return inspect.Parameter(
+            option.name,
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            default=None,
-            annotation=Annotated[
-                str | None,
-                typer.Argument(help="Message text; '-' or a pipe reads stdin.", show_default=False),
-            ],
-        ),
-        _o(
-            "to",
-            list[str] | None,
-            ("--to", "-t"),
-            "KIND:VALUE or a phone number; repeatable.",
-            TGT,
-            metavar="TARGET",
-        ),
-        _o(
-            "to_file",
-            str | None,
-            ("--to-file",),
-            "Targets, one per line or CSV with a 'to' column; '-' = stdin.",
-            TGT,
-            metavar="PATH",
-        ),
-        _o(
-            "template",
-            bool,
-            ("--template",),
-            "TEXT has {column} placeholders filled from each --to-file CSV row.",
-            TGT,
-            default=False,
-        ),
-        _o(
-            "skip_invalid",
-            bool,
-            ("--skip-invalid",),
-            "Send the valid targets and report the invalid ones (default: send nothing).",
-            TGT,
-            default=False,
-        ),
-        _o("file", str | None, ("--file",), "Read the message from a file.", MSG, metavar="PATH"),
-        _o(
-            "sender",
-            str | None,
-            ("--from", "-f"),
-            "Sender: E.164 number, short code or alphanumeric (1-11).",
-            MSG,
-            metavar="SENDER",
-        ),
-        _o(
-            "encoding",
-            str,
-            ("--encoding",),
-            "auto | gsm7 | ucs2 | binary.",
-            MSG,
-            metavar="ENCODING",
-            default="auto",
-        ),
-        _o("hex", bool, ("--hex",), "TEXT is binary data in hex.", MSG, default=False),
-        _o("base64", bool, ("--base64",), "TEXT is binary data in base64.", MSG, default=False),
-        _o(
-            "smart",
-            bool,
-            ("--smart",),
-            "Replace look-alike characters (’ “ ” – …) to stay in GSM-7.",
-            MSG,
-            default=False,
-        ),
-        _o(
-            "max_segments",
-            int | None,
-            ("--max-segments",),
-            "Refuse messages longer than N segments.",
-            MSG,
-            metavar="N",
-            min=1,
-        ),
-        _o(
-            "validity",
-            str | None,
-            ("--validity",),
-            "How long the network tries: 90s, 30m, 2h, 3d.",
-            SND,
-            metavar="DURATION",
-        ),
-        _o("at", str | None, ("--at",), "Schedule: ISO 8601 or +DURATION.", SND, metavar="WHEN"),
-        _o(
-            "ref",
-            str | None,
-            ("--ref",),
-            "Your reference (stored locally; sent where the API has one).",
-            SND,
-            metavar="REF",
-        ),
-        _o(
-            "idempotency_key",
-            str | None,
-            ("--idempotency-key",),
-            "Never send twice under this key.",
-            SND,
-            metavar="KEY",
-        ),
-        _o(
-            "force",
-            bool,
-            ("--force",),
-            "Send even if an earlier attempt's outcome is unknown.",
-            SND,
-            default=False,
-        ),
-        _o(
-            "wait",
-            str | None,
-            ("--wait",),
-            "After acceptance, wait for delivery (--wait or --wait=10m).",
-            SND,
-            metavar="DURATION",
-            show_default=False,
-        ),
-        _o(
-            "dry_run",
-            bool,
-            ("--dry-run",),
-            "Print the HTTP request(s), secrets redacted; send nothing.",
-            SND,
-            default=False,
-        ),
-        _o(
-            "timeout",
-            float | None,
-            ("--timeout",),
-            "Seconds per HTTP request (default 30).",
-            SND,
-            metavar="SECONDS",
-            min=0.1,
-        ),
-        _o(
-            "sandbox",
-            bool,
-            ("--sandbox",),
-            "Send to a local emulator of the API started for this command.",
-            SND,
-            default=False,
-        ),
-        _o(
-            "base_url",
-            str | None,
-            ("--base-url",),
-            "API base URL (overrides the profile).",
-            SND,
-            metavar="URL",
-        ),
-        _o(
-            "no_history",
-            bool,
-            ("--no-history",),
-            "Do not record this send in the history.",
-            SND,
-            default=False,
-        ),
-        _o(
-            "yes", bool, ("--yes",), "Confirm sending to more than 100 targets.", SND, default=False
-        ),
-        _o(
-            "concurrency",
-            int,
-            ("--concurrency",),
-            "Requests in flight at once for many targets.",
-            SND,
-            metavar="N",
-            default=4,
-            min=1,
-            max=64,
-        ),
-        _o(
-            "rate",
-            float | None,
-            ("--rate",),
-            "Messages per second (default: the provider's documented limit; 0 = no limit).",
-            SND,
-            metavar="PER_SECOND",
-            min=0,
-        ),
-        _o(
-            "resume",
-            str | None,
-            ("--resume",),
-            "Re-run batch BATCH: skip targets it already sent (unknown ones need --force).",
-            SND,
-            metavar="BATCH",
-        ),
-        _o(
-            "profile",
-            str | None,
-            ("--profile", "-p"),
-            "Profile from the config file (env SMSCLI_PROFILE).",
-            CRED,
-            metavar="NAME",
-        ),
-        _o("config", str | None, ("--config",), "Config file path.", CRED, metavar="PATH"),
-        _o("json", bool, ("--json",), "One JSON document on stdout.", OUT, default=False),
-        _o(
-            "jsonl",
-            bool,
-            ("--jsonl",),
-            "One JSON RESULT per line as each completes.",
-            OUT,
-            default=False,
-        ),
-        _o("quiet", bool, ("--quiet", "-q"), "Only the message id(s).", OUT, default=False),
-        _o(
-            "verbose",
-            bool,
-            ("--verbose", "-v"),
-            "HTTP trace on stderr (secrets redacted).",
-            OUT,
-            default=False,
-        ),
-    ]
+            default=argument,
+            annotation=option.type,
+        )
+    kw: dict[str, Any] = {"help": option.help, "rich_help_panel": option.panel}
+    if option.metavar is not None:
+        kw["metavar"] = option.metavar
+    if option.min is not None:
+        kw["min"] = option.min
+    if option.max is not None:
+        kw["max"] = option.max
+    if not option.show_default:
+        kw["show_default"] = False
+    default = typer.Option(option.default, *option.decls, **kw)
+    return inspect.Parameter(option.name, KW, default=default, annotation=option.type)
 
 
-def credential_parameters(fields: list[CredentialField]) -> list[inspect.Parameter]:
+def _provider_parameter(option: ProviderOption) -> inspect.Parameter:
+    kinds: dict[str, Any] = {"text": str | None, "flag": bool | None, "multiple": list[str] | None}
+    kw: dict[str, Any] = {"help": option.help}
+    if option.metavar is not None:
+        kw["metavar"] = option.metavar
+    if option.panel is not None:
+        kw["rich_help_panel"] = option.panel
+    if option.kind == "flag":
+        kw["show_default"] = False
+    default = typer.Option(None, option.flags, **kw)
+    return inspect.Parameter(option.name, KW, default=default, annotation=kinds[option.kind])
+
+
+def credential_parameters(
+    fields: list[CredentialField], taken: frozenset[str] = frozenset()
+) -> list[inspect.Parameter]:
+    """The credential flags of ``fields`` (one whose flag a provider option has is left to
+    the option: Telit's ``--smsc``)."""
     params = []
     for f in fields:
+        if f.flag in taken:
+            continue
         help_text = f.help + (" (secret: prefer the env var)" if f.secret else "")
-        annotation = Annotated[
-            str | None,
-            typer.Option(
-                f.flag,
-                help=help_text,
-                rich_help_panel=CRED,
-                show_default=False,
-                metavar="SECRET" if f.secret else "VALUE",
-            ),
-        ]
-        params.append(_opt("cred_" + f.name, annotation))
+        default = typer.Option(
+            None,
+            f.flag,
+            help=help_text,
+            rich_help_panel=CRED,
+            show_default=False,
+            metavar="SECRET" if f.secret else "VALUE",
+        )
+        name = "cred_" + f.name
+        params.append(inspect.Parameter(name, KW, default=default, annotation=str | None))
     return params
 
 
@@ -291,27 +200,19 @@ def fields_of(slug: str | None) -> list[CredentialField]:
     return list(seen.values())
 
 
+SEND_HELP = (
+    "Send an SMS with the provider of a profile.\n\n"
+    "Example: smscli send -p fleet -t iccid:8988303000006734768 'reboot'\n\n"
+    "Try it with no account: smscli send --sandbox --provider emnify -t endpoint:1001 Hello"
+)
+
+
 def make_send_command(slug: str | None) -> Callable[..., None]:
-    """Build `smscli send` (slug None) or `smscli <slug>`."""
-    module = importlib.import_module(f"smscli.commands.{slug}") if slug else None
-    extra_params: list[inspect.Parameter] = module.options() if module else []
-    if slug is None:
-        extra_params = [
-            _opt(
-                "provider",
-                Annotated[
-                    str | None,
-                    typer.Option(
-                        "--provider",
-                        metavar="SLUG",
-                        help="Provider slug instead of a profile (credentials from flags/env).",
-                        rich_help_panel=CRED,
-                    ),
-                ],
-            )
-        ]
+    """Build `smscli send` (slug None) or `smscli <slug>` from the options as data."""
+    info: ProviderInfo | None = REGISTRY[slug] if slug else None
+    own = info.options if info else ()
     fields = fields_of(slug)
-    extra_names = [p.name for p in extra_params]
+    taken = frozenset(flag for o in own for flag in o.flags.split("/"))
 
     def command(ctx: typer.Context, **kwargs: Any) -> None:
         from smscli.pipeline import SendOptions, run_send
@@ -319,42 +220,12 @@ def make_send_command(slug: str | None) -> Callable[..., None]:
         runtime = runtime_of(ctx)
 
         def body(out: Any) -> int:
-            extras = {name: kwargs.pop(name) for name in extra_names}
-            provider = slug or extras.pop("provider", None)
+            values = {o.field: o.value(kwargs[o.name]) for o in (TEXT, *SHARED) if o.field}
             opts = SendOptions(
-                provider=provider,
-                profile=kwargs["profile"],
-                config=kwargs["config"],
-                to=list(kwargs["to"] or []),
-                to_file=kwargs["to_file"],
-                text=kwargs["text"],
-                file=kwargs["file"],
-                hex=kwargs["hex"],
-                base64=kwargs["base64"],
-                encoding=kwargs["encoding"],
-                smart=kwargs["smart"],
-                max_segments=kwargs["max_segments"],
-                sender=kwargs["sender"],
-                validity=kwargs["validity"],
-                at=kwargs["at"],
-                ref=kwargs["ref"],
-                idempotency_key=kwargs["idempotency_key"],
-                force=kwargs["force"],
-                wait=kwargs["wait"],
-                dry_run=kwargs["dry_run"],
-                timeout=kwargs["timeout"],
-                verbose=kwargs["verbose"],
-                history=not kwargs["no_history"],
-                yes=kwargs["yes"],
-                template=kwargs["template"],
-                skip_invalid=kwargs["skip_invalid"],
-                concurrency=kwargs["concurrency"],
-                rate=kwargs["rate"],
-                resume=kwargs["resume"],
-                sandbox=kwargs["sandbox"],
-                base_url=kwargs["base_url"],
-                credentials={f.name: kwargs["cred_" + f.name] for f in fields},
-                extra=module.extra(extras) if module else {},
+                provider=slug or kwargs["provider"],
+                credentials={f.name: kwargs.get("cred_" + f.name) for f in fields},
+                extra=info.extra_from(kwargs) if info else {},
+                **values,
             )
             return run_send(opts, runtime, out)
 
@@ -362,19 +233,12 @@ def make_send_command(slug: str | None) -> Callable[..., None]:
 
     parameters = [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
-        *shared_parameters(),
-        *credential_parameters(fields),
-        *extra_params,
+        *(_parameter(o) for o in (TEXT, *SHARED)),
+        *credential_parameters(fields, taken),
+        *(_provider_parameter(o) for o in own),
+        *([] if info else [_parameter(PROVIDER)]),
     ]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__name__ = slug or "send"
-    if module is not None:
-        command.__doc__ = module.HELP
-    else:
-        command.__doc__ = (
-            "Send an SMS with the provider of a profile.\n\n"
-            "Example: smscli send -p fleet -t iccid:8988303000006734768 'reboot'\n\n"
-            "Try it with no account: smscli send --sandbox --provider emnify "
-            "-t endpoint:1001 Hello"
-        )
+    command.__doc__ = info.help if info else SEND_HELP
     return command

@@ -41,7 +41,7 @@ from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from smscli import catalog
+from smscli.catalog.csl import INFO
 from smscli.errors import (
     InputError,
     OutcomeUnknown,
@@ -68,7 +68,7 @@ from smscli.providers.base import (
     snippet,
 )
 
-LABEL: Final = catalog.CSL.label
+LABEL: Final = INFO.label
 
 # Element and attribute names as we write them. Reconstructed from a dump that lost "_" and
 # case (UNCONFIRMED): one place to change them if the real API spells them otherwise.
@@ -572,7 +572,7 @@ def http_date(value: str | None) -> str | None:
 class Csl(Provider):
     """CSL SIM Insight: one authenticated XML request per message, no session."""
 
-    info = catalog.CSL
+    info = INFO
 
     @property
     def credentials(self) -> Credentials:

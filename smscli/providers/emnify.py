@@ -49,7 +49,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from smscli import catalog
+from smscli.catalog.emnify import INFO
 from smscli.encoding import udh_parts
 from smscli.errors import (
     InputError,
@@ -738,7 +738,7 @@ def new_reference() -> int:
 
 
 class Emnify(Provider):
-    info = catalog.EMNIFY
+    info = INFO
 
     def request_count(self, message: Message, targets: Sequence[Target]) -> int:
         # One POST per UDH part, plus a lookup for targets named by ICCID or name: the

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from smscli import catalog
+from smscli.catalog.fonedynamics import INFO
 from smscli.errors import InputError, OutcomeUnknown, ProviderRefused, ProviderUnavailable
 from smscli.models import Message, Request, Response, SendResult, Status, StatusReport, Target
 from smscli.providers.base import (
@@ -191,7 +191,7 @@ def parse_status(response: Response) -> StatusReport:
 
 
 class FoneDynamics(Provider):
-    info = catalog.FONEDYNAMICS
+    info = INFO
 
     @property
     def _auth(self) -> tuple[str, str]:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
-from smscli import catalog
+from smscli.catalog.telit import INFO
 from smscli.errors import (
     ConfigError,
     InputError,
@@ -500,7 +500,7 @@ def _date(value: Any) -> str | None:
 class Telit(Provider):
     """sms.send through the Telit IoT Portal (TR50)."""
 
-    info = catalog.TELIT
+    info = INFO
 
     def _smsc(self, message: Message) -> str | None:
         value = message.extra.get("smsc") or self.settings.get("smsc")

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, NoReturn, TypeVar
 
-from smscli import catalog
+from smscli.catalog.thingspace import INFO
 from smscli.errors import (
     InputError,
     LoginRefused,
@@ -100,7 +100,7 @@ MAX_8BIT_BYTES: Final = 140
 # --custom-field selection (not device identifiers, never sent as deviceIds).
 SELECTION_KINDS: Final = ("group", "service_plan", "custom_field", "selection")
 
-# Message.extra keys (set by smscli.commands.thingspace).
+# Message.extra keys (set by the options declared in smscli.catalog.thingspace).
 EXTRA_GROUP: Final = "group_name"
 EXTRA_SERVICE_PLAN: Final = "service_plan"
 EXTRA_CUSTOM_FIELDS: Final = "custom_fields"  # {"CustomField1": "value", ...}
@@ -468,7 +468,7 @@ def _m2m_headers(bearer: str, session_token: str) -> dict[str, str]:
 
 
 class ThingSpace(Provider):
-    info = catalog.THINGSPACE
+    info = INFO
 
     # -- local checks -------------------------------------------------------------------
     def implicit_targets(self, message: Message) -> list[Target]:

@@ -1,4 +1,5 @@
-"""All five emulators behind one router, served over real HTTP or as an httpx transport.
+"""Every registered provider's emulator behind one router, served over real HTTP or as an
+httpx transport.
 
 ``Sandbox.handle(httpx.Request) -> httpx.Response`` is the whole server; ``serve()`` puts it
 on a loopback port (``smscli sandbox``, ``--sandbox``, the end-to-end tests) and
@@ -7,7 +8,6 @@ on a loopback port (``smscli sandbox``, ``--sandbox``, the end-to-end tests) and
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 import time
@@ -17,16 +17,14 @@ from typing import Any
 
 import httpx
 
+from smscli.catalog import REGISTRY
 from smscli.sandbox.base import Drop, Emulator, Slow, json_response
 
-# slug → "module:Class"; emulators are imported on first use.
-EMULATORS: dict[str, str] = {
-    "telit": "smscli.sandbox.telit:TelitEmulator",
-    "csl": "smscli.sandbox.csl:CslEmulator",
-    "thingspace": "smscli.sandbox.thingspace:ThingSpaceEmulator",
-    "emnify": "smscli.sandbox.emnify:EmnifyEmulator",
-    "fonedynamics": "smscli.sandbox.fonedynamics:FoneDynamicsEmulator",
-}
+
+def mounts() -> tuple[str, ...]:
+    """The emulators' mount points: one ``/<slug>`` per registered provider (each
+    declaration names its emulator class; it is imported on first use)."""
+    return tuple(REGISTRY)
 
 
 class Sandbox:
@@ -41,8 +39,7 @@ class Sandbox:
     def emulator(self, slug: str) -> Emulator:
         with self._lock:
             if slug not in self._emulators:
-                module_name, _, class_name = EMULATORS[slug].partition(":")
-                cls = getattr(importlib.import_module(module_name), class_name)
+                cls = REGISTRY[slug].emulator()
                 self._emulators[slug] = cls(clock=self.clock, token_ttl=self.token_ttl)
             return self._emulators[slug]
 
@@ -51,13 +48,13 @@ class Sandbox:
         first, _, rest = path.lstrip("/").partition("/")
         if first == "_sandbox" and rest.rstrip("/") == "messages":
             return json_response(200, {"messages": self.messages()})
-        if first in EMULATORS:
+        if first in REGISTRY:
             return self.emulator(first).handle(request, "/" + rest)
         return json_response(
             404,
             {
                 "message": f"no emulator at /{first}; mounts: "
-                + ", ".join(f"/{s}" for s in EMULATORS)
+                + ", ".join(f"/{s}" for s in mounts())
             },
         )
 

@@ -76,7 +76,7 @@ def settings(password: str = "pw", **values: str) -> Settings:
         profile="test",
         base_url=BASE,
         values={"username": "user", "password": password, "api_id": "123456", **values},
-        secret_names=catalog.CSL.secret_names,
+        secret_names=catalog.REGISTRY["csl"].secret_names,
     )
 
 

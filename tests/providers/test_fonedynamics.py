@@ -64,7 +64,7 @@ def settings(token: str = "tok-1234", **values: str) -> Settings:
         profile="test",
         base_url=BASE,
         values={"account_sid": "AC1", "token": token, "property_sid": "PR1", **values},
-        secret_names=catalog.FONEDYNAMICS.secret_names,
+        secret_names=catalog.REGISTRY["fonedynamics"].secret_names,
     )
 
 

@@ -62,7 +62,7 @@ def settings(values: dict[str, str] | None = None, base_url: str = BASE) -> Sett
         profile="test",
         base_url=base_url,
         values=USER if values is None else values,
-        secret_names=catalog.TELIT.secret_names,
+        secret_names=catalog.REGISTRY["telit"].secret_names,
     )
 
 
@@ -976,16 +976,14 @@ def test_credentials_repr_hides_the_secret() -> None:
     ],
 )
 def test_command_extra(values: dict[str, Any], expected: dict[str, Any]) -> None:
-    from smscli.commands import telit as command
-
-    assert command.extra(values) == expected
-    assert [p.name for p in command.options()] == ["smsc", "trim"]
+    info = catalog.REGISTRY["telit"]
+    assert info.extra_from(values) == expected
+    assert [o.name for o in info.options] == ["smsc", "trim"]
 
 
 def test_command_extra_rejects_an_empty_smsc() -> None:
-    from smscli.commands import telit as command
     from smscli.errors import UsageError
 
-    err = error_of(lambda: command.extra({"smsc": "  "}))
+    err = error_of(lambda: catalog.REGISTRY["telit"].extra_from({"smsc": "  "}))
     assert isinstance(err, UsageError)
     assert err.exit_code == ExitCode.USAGE

@@ -6,6 +6,7 @@ Reply bodies come from reference/providers-thingspace-emnify.md §1 and seed 002
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import os
 import stat
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import typer
 
 from smscli import catalog
 from smscli.encoding import analyze, analyze_binary
@@ -52,7 +54,7 @@ def settings(**overrides: str) -> Settings:
         profile="test",
         base_url=BASE,
         values={**VALUES, **overrides},
-        secret_names=catalog.THINGSPACE.secret_names,
+        secret_names=catalog.REGISTRY["thingspace"].secret_names,
     )
 
 
@@ -699,11 +701,11 @@ def test_status_says_delivery_comes_by_callback() -> None:
 
 
 def test_catalog_entry() -> None:
-    info = catalog.THINGSPACE
+    info = catalog.REGISTRY["thingspace"]
     assert info.limits.max_targets_per_request == 10_000
     assert not (info.features.sender or info.features.at or info.features.validity)
     assert set(info.target_kinds) == set(ts.DEVICE_KINDS)
-    assert info.module == "smscli.providers.thingspace:ThingSpace"
+    assert info.provider() is ts.ThingSpace
 
 
 # --------------------------------------------------------------------------- conversations
@@ -1093,20 +1095,23 @@ def test_runtime_tokens_are_registered_for_redaction() -> None:
 # --------------------------------------------------------------------------- command flags
 
 
-def test_command_options_are_real_typer_annotations() -> None:
-    from typing import get_args
+def test_declared_options_are_data() -> None:
+    from smscli.commands.sending import make_send_command
 
-    import typer
-
-    from smscli.commands import thingspace as command
-
-    params = command.options()
-    assert [p.name for p in params] == ["group", "service_plan", "custom_field", "data_encoding"]
-    for param in params:
+    options = catalog.REGISTRY["thingspace"].options
+    assert [o.name for o in options] == ["group", "service_plan", "custom_field", "data_encoding"]
+    assert [o.extra_key for o in options] == [
+        "group_name",
+        "service_plan",
+        "custom_fields",
+        "data_encoding",
+    ]
+    params = inspect.signature(make_send_command("thingspace")).parameters
+    for option in options:
+        param = params[option.name]
         assert param.kind is param.KEYWORD_ONLY
-        assert param.default is None
-        assert not isinstance(param.annotation, str)
-        assert any(isinstance(a, typer.models.OptionInfo) for a in get_args(param.annotation))
+        assert isinstance(param.default, typer.models.OptionInfo)
+        assert param.default.default is None
 
 
 @pytest.mark.parametrize(
@@ -1136,9 +1141,7 @@ def test_command_options_are_real_typer_annotations() -> None:
     ],
 )
 def test_command_extra(values: dict[str, Any], expected: dict[str, Any]) -> None:
-    from smscli.commands import thingspace as command
-
-    assert command.extra(values) == expected
+    assert catalog.REGISTRY["thingspace"].extra_from(values) == expected
 
 
 @pytest.mark.parametrize(
@@ -1154,11 +1157,10 @@ def test_command_extra(values: dict[str, Any], expected: dict[str, Any]) -> None
     ],
 )
 def test_command_extra_refuses(values: dict[str, Any]) -> None:
-    from smscli.commands import thingspace as command
     from smscli.errors import UsageError
 
     with pytest.raises(UsageError) as info:
-        command.extra(values)
+        catalog.REGISTRY["thingspace"].extra_from(values)
     assert info.value.exit_code == ExitCode.USAGE
 
 

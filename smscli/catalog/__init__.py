@@ -1,20 +1,35 @@
-"""What smscli knows about each provider without loading its code.
+"""Every provider, declared once: what smscli knows about an API without loading its code.
 
-Static metadata for all five APIs (fields, target kinds, limits, features), the local limit
-check, and the registry. Import-cheap (stdlib, models, errors only), so `smscli check`,
-`smscli providers` and `--help` never import a provider module or httpx (SPEC §9); the
-README provider table is generated from ``REGISTRY``. ``providers.load()`` imports the code
-of one provider when a command actually talks to its API.
+A provider is declared by one ``ProviderInfo`` (its slug, label, aliases, docs URL, default
+base URL, profile fields, target kinds, limits, features, its own command-line options as
+data, and how to load its API class and its sandbox emulator) in its declaration module
+``smscli/catalog/<slug>.py``. Everything else is derived from these declarations: the send
+commands and the provider subcommands (``commands/sending.py``), the Python API's ``extra=``
+check, ``smscli providers``, the README tables (docgen), config validation of the fields,
+shell completion and the sandbox's routing.
+
+Why the declaration is not in ``smscli/providers/<slug>.py`` itself: `--help`, `check` and
+`providers` read every declaration, and SPEC §9 gives them a start-up budget that importing
+five API modules (their builders, parsers, regexes and dataclasses: ~50 ms) would break. So
+a provider is a cheap declaration (stdlib-free apart from this module) plus its API module,
+imported only when a command talks to the API; the declaration points at it through a
+function (``provider=``), never through a module name in a string.
+
+``REGISTRY`` is the one registry: built from the explicit tuple ``BUILTIN`` below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from smscli.errors import ConfigError, InputError
-from smscli.models import Encoding, MessageCheck
+from smscli.errors import ConfigError, InputError, UsageError
+
+if TYPE_CHECKING:
+    from smscli.models import MessageCheck
+    from smscli.providers.base import Provider
+    from smscli.sandbox.base import Emulator
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +77,48 @@ class Features:
     status: bool = False
 
 
+OptionKind = Literal["text", "flag", "multiple"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOption:
+    """One of a provider's own command-line options, as data.
+
+    ``name`` is the Python name (the Typer parameter and the key of the Python API's
+    ``extra=``); ``flags`` what the command line accepts (``"--trim/--no-trim"`` for an on/off
+    pair); ``kind``: ``text`` (a string), ``flag`` (on/off, unset when not given) or
+    ``multiple`` (repeatable, a list of strings). The value given is checked and converted
+    by ``convert`` (raise ``UsageError``; return None to leave the key out) and lands in
+    ``Message.extra[key]`` (default: ``name``), which the provider's request builder reads.
+    """
+
+    name: str
+    flags: str
+    help: str
+    kind: OptionKind = "text"
+    metavar: str | None = None
+    key: str | None = None
+    convert: Callable[[Any], Any] | None = None
+    panel: str | None = None  # a help panel of its own (default: "Options")
+
+    @property
+    def extra_key(self) -> str:
+        return self.key or self.name
+
+    @property
+    def flag(self) -> str:
+        """The option's main flag, for messages (``--trim`` of ``--trim/--no-trim``)."""
+        return self.flags.split("/")[0]
+
+
+def _no_class() -> Any:
+    raise NotImplementedError
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderInfo:
-    """A provider's static metadata: import-cheap, so `check` and `--help` need no
-    provider module (SPEC §9). The README provider table is generated from it."""
+    """A provider's declaration: import-cheap, so `check` and `--help` load no provider API
+    module (SPEC §9). Commands, API, docgen, config and the sandbox derive from it."""
 
     slug: str
     label: str
@@ -78,8 +131,13 @@ class ProviderInfo:
     # Alternative credential sets (Telit: username/password OR app_id/app_token/thing_key);
     # empty: every required field is needed.
     credential_sets: tuple[tuple[str, ...], ...] = ()
-    aliases: tuple[str, ...] = ()
-    module: str = ""  # "smscli.providers.<slug>:<Class>"
+    aliases: tuple[str, ...] = ()  # other names accepted for `provider =` and --provider
+    command_aliases: tuple[str, ...] = ()  # hidden subcommands (`smscli devicewise`)
+    help: str = ""  # the subcommand's help: one line, a blank line, an example
+    options: tuple[ProviderOption, ...] = ()
+    # The API class and the sandbox emulator class, imported when first needed.
+    provider: Callable[[], type[Provider]] = _no_class
+    emulator: Callable[[], type[Emulator]] = _no_class
 
     def field(self, name: str) -> CredentialField:
         for f in self.fields:
@@ -91,125 +149,71 @@ class ProviderInfo:
     def secret_names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields if f.secret)
 
+    def extra_from(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``Message.extra`` from the values of this provider's options (keyed by option
+        name; None or absent: not given). Raises UsageError for a malformed value."""
+        out: dict[str, Any] = {}
+        for option in self.options:
+            value = values.get(option.name)
+            if value is None:
+                continue
+            if option.convert is not None:
+                value = option.convert(value)
+            if value is not None:
+                out[option.extra_key] = value
+        return out
 
-TELIT = ProviderInfo(
-    slug="telit",
-    label="Telit IoT Portal (TR50)",
-    docs_url="https://docs.devicewise.com/Content/Products/IoT_Portal_API_Reference_Guide/APIs/SMS/sms.send.htm",
-    default_base_url="https://api.devicewise.com",
-    fields=(
-        CredentialField("username", "IoT Portal user name (with password)", required=False),
-        CredentialField("password", "IoT Portal password", secret=True, required=False),
-        CredentialField("app_id", "application id (with app_token and thing_key)", required=False),
-        CredentialField("app_token", "application token", secret=True, required=False),
-        CredentialField("thing_key", "thing key the application logs in as", required=False),
-        CredentialField("smsc", "SMSC for external SMS to an msisdn", required=False),
-    ),
-    credential_sets=(("username", "password"), ("app_id", "app_token", "thing_key")),
-    target_kinds=("thing", "esn", "iccid", "imei", "imsi", "meid", "msisdn"),
-    limits=Limits(max_segments=1, max_binary_octets=140, notes="one segment"),
-    features=Features(sender=True, validity=True, binary=True, status=True),
-    aliases=("devicewise", "tr50"),
-    module="smscli.providers.telit:Telit",
-)
 
-CSL = ProviderInfo(
-    slug="csl",
-    label="CSL SIM Insight (XML)",
-    docs_url="https://docs.m2miportal.com/jWxc-send-sms",
-    default_base_url="https://api.m2miportal.com",
-    fields=(
-        CredentialField("username", "SIM Insight API user name"),
-        CredentialField("password", "SIM Insight API password", secret=True),
-        CredentialField("api_id", "api_id attribute of every request"),
-    ),
-    target_kinds=("iccid",),
-    limits=Limits(
-        max_segments=1,
-        gsm7_only=True,
-        max_binary_octets=120,
-        notes="GSM-7 only, one segment (160); binary ≤120 bytes as base64",
-    ),
-    features=Features(sender=True, ref=True, binary=True, status=True),
-    aliases=("siminsight", "m2miportal"),
-    module="smscli.providers.csl:Csl",
-)
+def nonblank(option: str) -> Callable[[Any], str]:
+    """A converter: the value stripped; empty is a usage error."""
 
-THINGSPACE = ProviderInfo(
-    slug="thingspace",
-    label="Verizon ThingSpace",
-    docs_url="https://thingspace.verizon.com/resources/documentation/connectivity/API_Reference/Send_SMS_Messages_to_Devices/",
-    default_base_url="https://thingspace.verizon.com",
-    fields=(
-        CredentialField("client_id", "ThingSpace app key (OAuth2 client id)"),
-        CredentialField("client_secret", "ThingSpace app secret", secret=True),
-        CredentialField("username", "UWS user name (session login)"),
-        CredentialField("password", "UWS password", secret=True),
-        CredentialField("account_name", "billing account name, e.g. 0000123456-00001"),
-    ),
-    target_kinds=("iccid", "imei", "meid", "mdn", "msisdn", "esn", "eid"),
-    limits=Limits(
-        max_segments=1,
-        max_binary_octets=140,
-        max_targets_per_request=10_000,
-        utf8_bytes=140,
-        notes="160 GSM-7 characters or 140 bytes; ≤10,000 devices per request",
-    ),
-    features=Features(binary=True),
-    aliases=("verizon",),
-    module="smscli.providers.thingspace:ThingSpace",
-)
+    def convert(value: Any) -> str:
+        text = str(value).strip()
+        if not text:
+            raise UsageError(f"{option} cannot be empty")
+        return text
 
-EMNIFY = ProviderInfo(
-    slug="emnify",
-    label="emnify",
-    docs_url="https://docs.emnify.com/developers/api/endpoint/endpoint-sms-by-id-post",
-    default_base_url="https://cdn.emnify.net",
-    fields=(CredentialField("application_token", "emnify application token", secret=True),),
-    target_kinds=("endpoint", "iccid", "name"),
-    limits=Limits(
-        max_segments=255,  # the UDH numbers parts in one octet
-        max_binary_octets=None,
-        default_rate=2000 / 300,
-        notes="long messages split into UDH parts (one POST each); 2,000 requests per 5 minutes",
-    ),
-    features=Features(sender=True, validity=True, status=True),
-    module="smscli.providers.emnify:Emnify",
-)
+    return convert
 
-FONEDYNAMICS = ProviderInfo(
-    slug="fonedynamics",
-    label="Fone Dynamics",
-    docs_url="https://www.fonedynamics.com/docs/rest-api/send-sms/",
-    default_base_url="https://api.fonedynamics.com",
-    fields=(
-        CredentialField("account_sid", "account SID (HTTP Basic user)"),
-        CredentialField("token", "auth token (HTTP Basic password)", secret=True),
-        CredentialField("property_sid", "property SID the messages are sent from"),
-    ),
-    target_kinds=("msisdn",),
-    limits=Limits(max_segments=None, default_max_segments=10, notes="up to max_segments (10)"),
-    features=Features(sender=True, at=True, ref=True, status=True),
-    module="smscli.providers.fonedynamics:FoneDynamics",
-)
 
-REGISTRY: Final[dict[str, ProviderInfo]] = {
-    p.slug: p for p in (TELIT, CSL, THINGSPACE, EMNIFY, FONEDYNAMICS)
-}
-ALIASES: Final[dict[str, str]] = {a: p.slug for p in REGISTRY.values() for a in p.aliases}
-SLUGS: Final[tuple[str, ...]] = tuple(REGISTRY)
+def _builtin() -> tuple[ProviderInfo, ...]:
+    from smscli.catalog import csl, emnify, fonedynamics, telit, thingspace
+
+    # The built-in providers, in the order every listing shows them.
+    return (telit.INFO, csl.INFO, thingspace.INFO, emnify.INFO, fonedynamics.INFO)
+
+
+# The one registry: slug → declaration. A provider added here (or by ``register``) gets its
+# subcommand, its API options, its `providers` row, its config checks and its sandbox mount.
+REGISTRY: Final[dict[str, ProviderInfo]] = {}
+
+
+def register(info: ProviderInfo) -> None:
+    """Add a provider to the registry (the built-ins are added at import)."""
+    names = {n for p in REGISTRY.values() for n in (p.slug, *p.aliases, *p.command_aliases)}
+    clash = {info.slug, *info.aliases, *info.command_aliases} & names
+    if clash:
+        raise ValueError(f"provider names already taken: {', '.join(sorted(clash))}")
+    REGISTRY[info.slug] = info
+
+
+for _info in _builtin():
+    register(_info)
+
+
+def slugs() -> tuple[str, ...]:
+    return tuple(REGISTRY)
 
 
 def get_info(name: str) -> ProviderInfo:
     """The provider called ``name`` (a slug or an alias, any case)."""
     key = name.strip().lower()
-    slug = ALIASES.get(key, key)
-    try:
-        return REGISTRY[slug]
-    except KeyError:
-        raise ConfigError(
-            f"unknown provider {name!r}; providers: {', '.join(SLUGS)}", code="unknown_provider"
-        ) from None
+    for info in REGISTRY.values():
+        if key == info.slug or key in info.aliases:
+            return info
+    raise ConfigError(
+        f"unknown provider {name!r}; providers: {', '.join(REGISTRY)}", code="unknown_provider"
+    )
 
 
 def supporting(feature: str) -> list[str]:
@@ -224,6 +228,8 @@ def limit_problems(
 
     Pure and import-cheap: `smscli check --provider` uses it without loading the provider.
     """
+    from smscli.models import Encoding
+
     problems: list[InputError] = []
     label = info.slug if info else "the message"
     limits = info.limits if info else None

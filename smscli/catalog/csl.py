@@ -1,0 +1,81 @@
+"""CSL SIM Insight (XML API): the declaration. The API is smscli.providers.csl.
+
+Shared options → request: ``--to iccid:…`` → ``<iccid>``, TEXT → ``<message_text>``,
+``--hex``/``--base64`` → binary ``<message_text>``, ``--from`` → ``<origin>``, ``--ref`` →
+``<sms_uid>``, ``--username``/``--password``/``--api-id`` → ``<authentication>`` and ``api_id``.
+Own option: ``--data-coding`` → ``Message.extra["data_coding"]``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+from smscli.catalog import CredentialField, Features, Limits, ProviderInfo, ProviderOption
+from smscli.errors import UsageError
+
+if TYPE_CHECKING:
+    from smscli.providers.base import Provider
+    from smscli.sandbox.base import Emulator
+
+DATA_CODINGS: Final = ("default", "binary")
+
+
+def _provider() -> type[Provider]:
+    from smscli.providers.csl import Csl
+
+    return Csl
+
+
+def _emulator() -> type[Emulator]:
+    from smscli.sandbox.csl import CslEmulator
+
+    return CslEmulator
+
+
+def data_coding(value: Any) -> str:
+    normalized = str(value).strip().lower()
+    if normalized not in DATA_CODINGS:
+        raise UsageError(
+            f"--data-coding must be default or binary, got {value!r}", code="invalid_option"
+        )
+    return normalized
+
+
+INFO = ProviderInfo(
+    slug="csl",
+    label="CSL SIM Insight (XML)",
+    docs_url="https://docs.m2miportal.com/jWxc-send-sms",
+    default_base_url="https://api.m2miportal.com",
+    fields=(
+        CredentialField("username", "SIM Insight API user name"),
+        CredentialField("password", "SIM Insight API password", secret=True),
+        CredentialField("api_id", "api_id attribute of every request"),
+    ),
+    target_kinds=("iccid",),
+    limits=Limits(
+        max_segments=1,
+        gsm7_only=True,
+        max_binary_octets=120,
+        notes="GSM-7 only, one segment (160); binary ≤120 bytes as base64",
+    ),
+    features=Features(sender=True, ref=True, binary=True, status=True),
+    aliases=("siminsight", "m2miportal"),
+    command_aliases=("siminsight",),
+    help=(
+        "Send an SMS to a SIM through the CSL SIM Insight XML API (GSM-7, one segment).\n\n"
+        "Example: smscli csl --to iccid:8944110000000000001 --ref job42 'reset modem'"
+    ),
+    options=(
+        ProviderOption(
+            "data_coding",
+            "--data-coding",
+            "default or binary (Multinet KPN C SIMs; base64, ≤120 bytes). Default: binary for "
+            "--hex/--base64 data, else default; binary with text sends the text as the base64 "
+            "payload.",
+            metavar="default|binary",
+            convert=data_coding,
+        ),
+    ),
+    provider=_provider,
+    emulator=_emulator,
+)

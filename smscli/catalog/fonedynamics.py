@@ -1,0 +1,108 @@
+"""Fone Dynamics (REST v2, HTTP Basic): the declaration. The API is
+smscli.providers.fonedynamics.
+
+Seed 004 field → option: From → --from (blank "" = a leased sender), To → --to,
+Text → TEXT, Schedule → --at, ExternalId → --ref, DeliveryReceipt →
+--delivery-receipt/--no-delivery-receipt, DeliveryReceiptWebhookUri/Method →
+--receipt-webhook/--receipt-method, ForwardToSms/ForwardFromSms/ForwardToEmail/
+ForwardFromEmail → --forward-*, WebhookUri/WebhookMethod → --reply-webhook/--reply-method.
+Each option fills the ``Message.extra`` key of its own name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from smscli.catalog import CredentialField, Features, Limits, ProviderInfo, ProviderOption
+from smscli.errors import UsageError
+
+if TYPE_CHECKING:
+    from smscli.providers.base import Provider
+    from smscli.sandbox.base import Emulator
+
+PANEL = "Fone Dynamics"
+
+
+def _provider() -> type[Provider]:
+    from smscli.providers.fonedynamics import FoneDynamics
+
+    return FoneDynamics
+
+
+def _emulator() -> type[Emulator]:
+    from smscli.sandbox.fonedynamics import FoneDynamicsEmulator
+
+    return FoneDynamicsEmulator
+
+
+def _method(flag: str) -> Callable[[Any], str]:
+    def convert(method: Any) -> str:
+        if str(method).upper() not in ("POST", "GET"):
+            raise UsageError(f"{flag} must be POST or GET, not {method!r}")
+        return str(method).upper()
+
+    return convert
+
+
+def _url(flag: str) -> Callable[[Any], str]:
+    def convert(url: Any) -> str:
+        if not str(url).startswith(("https://", "http://")):
+            raise UsageError(f"{flag} must be an http(s) URL, not {url!r}")
+        return str(url)
+
+    return convert
+
+
+def _o(
+    name: str, metavar: str, help_text: str, convert: Callable[[Any], Any] | None = None
+) -> ProviderOption:
+    flag = "--" + name.replace("_", "-")
+    return ProviderOption(name, flag, help_text, metavar=metavar, panel=PANEL, convert=convert)
+
+
+INFO = ProviderInfo(
+    slug="fonedynamics",
+    label="Fone Dynamics",
+    docs_url="https://www.fonedynamics.com/docs/rest-api/send-sms/",
+    default_base_url="https://api.fonedynamics.com",
+    fields=(
+        CredentialField("account_sid", "account SID (HTTP Basic user)"),
+        CredentialField("token", "auth token (HTTP Basic password)", secret=True),
+        CredentialField("property_sid", "property SID the messages are sent from"),
+    ),
+    target_kinds=("msisdn",),
+    limits=Limits(max_segments=None, default_max_segments=10, notes="up to max_segments (10)"),
+    features=Features(sender=True, at=True, ref=True, status=True),
+    help=(
+        "Send an SMS through Fone Dynamics (REST v2, HTTP Basic).\n\n"
+        "Example: smscli fonedynamics -t +61488023555 --from MyShop 'Your order shipped'"
+    ),
+    options=(
+        ProviderOption(
+            "delivery_receipt",
+            "--delivery-receipt/--no-delivery-receipt",
+            "Request a delivery receipt (the API's default: yes).",
+            kind="flag",
+            panel=PANEL,
+            convert=bool,
+        ),
+        _o("receipt_webhook", "URL", "DeliveryReceiptWebhookUri.", _url("--receipt-webhook")),
+        _o(
+            "receipt_method",
+            "POST|GET",
+            "DeliveryReceiptWebhookMethod.",
+            _method("--receipt-method"),
+        ),
+        _o("forward_to_sms", "E164", "Leased sender: forward replies here."),
+        _o("forward_from_sms", "SENDER", "Sender ID of forwarded replies."),
+        _o("forward_to_email", "EMAIL", "Forward replies to this address."),
+        _o("forward_from_email", "EMAIL", "From address of forwards."),
+        _o(
+            "reply_webhook", "URL", "WebhookUri: where replies are posted.", _url("--reply-webhook")
+        ),
+        _o("reply_method", "POST|GET", "WebhookMethod (default POST).", _method("--reply-method")),
+    ),
+    provider=_provider,
+    emulator=_emulator,
+)

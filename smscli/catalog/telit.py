@@ -1,0 +1,84 @@
+"""Telit IoT Portal (TR50 ``sms.send``): the declaration. The API is smscli.providers.telit.
+
+Own options: ``--smsc`` → ``Message.extra["smsc"]``, ``--trim/--no-trim`` →
+``Message.extra["trim"]`` (see smscli.providers.telit for every sms.send parameter).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from smscli.catalog import (
+    CredentialField,
+    Features,
+    Limits,
+    ProviderInfo,
+    ProviderOption,
+)
+from smscli.errors import UsageError
+
+if TYPE_CHECKING:
+    from smscli.providers.base import Provider
+    from smscli.sandbox.base import Emulator
+
+
+def _provider() -> type[Provider]:
+    from smscli.providers.telit import Telit
+
+    return Telit
+
+
+def _emulator() -> type[Emulator]:
+    from smscli.sandbox.telit import TelitEmulator
+
+    return TelitEmulator
+
+
+def smsc(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise UsageError("--smsc needs a value, e.g. --smsc att", code="invalid_option")
+    return text
+
+
+INFO = ProviderInfo(
+    slug="telit",
+    label="Telit IoT Portal (TR50)",
+    docs_url="https://docs.devicewise.com/Content/Products/IoT_Portal_API_Reference_Guide/APIs/SMS/sms.send.htm",
+    default_base_url="https://api.devicewise.com",
+    fields=(
+        CredentialField("username", "IoT Portal user name (with password)", required=False),
+        CredentialField("password", "IoT Portal password", secret=True, required=False),
+        CredentialField("app_id", "application id (with app_token and thing_key)", required=False),
+        CredentialField("app_token", "application token", secret=True, required=False),
+        CredentialField("thing_key", "thing key the application logs in as", required=False),
+        CredentialField("smsc", "SMSC for external SMS to an msisdn", required=False),
+    ),
+    credential_sets=(("username", "password"), ("app_id", "app_token", "thing_key")),
+    target_kinds=("thing", "esn", "iccid", "imei", "imsi", "meid", "msisdn"),
+    limits=Limits(max_segments=1, max_binary_octets=140, notes="one segment"),
+    features=Features(sender=True, validity=True, binary=True, status=True),
+    aliases=("devicewise", "tr50"),
+    command_aliases=("devicewise",),
+    help=(
+        "Send an SMS through the Telit IoT Portal (TR50 sms.send).\n\n"
+        "Example: smscli telit --to thing:my-device 'reboot'"
+    ),
+    options=(
+        ProviderOption(
+            "smsc",
+            "--smsc",
+            "SMSC for an external SMS to an msisdn (e.g. att); overrides the profile's smsc",
+            convert=smsc,
+        ),
+        ProviderOption(
+            "trim",
+            "--trim/--no-trim",
+            "let Telit trim white space in the message (the API default: trim)",
+            kind="flag",
+            convert=bool,
+        ),
+    ),
+    provider=_provider,
+    emulator=_emulator,
+)
