@@ -44,22 +44,11 @@ def expand_optional_values(args: Sequence[str]) -> list[str]:
     return out
 
 
-BUILTIN_COMMANDS = ("check", "status", "log", "config", "providers", "doctor", "logout", "sandbox")
-
-
-def command_names() -> tuple[str, ...]:
-    """Every command name: send, one per registered provider (and its hidden aliases), the rest."""
-    from smscli.catalog import REGISTRY
-
-    providers = [n for p in REGISTRY.values() for n in (p.slug, *p.command_aliases)]
-    return ("send", *providers, *BUILTIN_COMMANDS)
-
-
-def build_app(only: str | None = None) -> typer.Typer:
-    """The root command with every command registered, or only ``only``."""
+def build_app() -> typer.Typer:
+    """The root command (its commands are built when they run)."""
     from smscli.commands.root import build_app as build
 
-    return build(only)
+    return build()
 
 
 def __getattr__(name: str) -> Any:
@@ -69,14 +58,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def command_in(argv: Sequence[str]) -> str | None:
-    """The command an argv runs, if it is a known one (else the full app is needed)."""
-    for arg in argv:
-        if not arg.startswith("-"):
-            return arg if arg in command_names() else None
-    return None
-
-
 def main() -> None:
     argv = sys.argv[1:]
     if argv and argv[0] == "--version":
@@ -84,4 +65,4 @@ def main() -> None:
 
         sys.stdout.write(f"smscli {__version__}\n")
         raise SystemExit(0)
-    build_app(command_in(argv))()
+    build_app()()

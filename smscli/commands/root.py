@@ -8,13 +8,15 @@ into one line on stderr (or the JSON error object with ``--json``) and exit 2.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from smscli import __version__
 from smscli.cli import expand_optional_values
@@ -83,20 +85,105 @@ def root(
     """Send SMS from a terminal or a script; see `smscli COMMAND --help`."""
 
 
-def build_app(only: str | None = None) -> typer.Typer:
-    """The root command with every command registered, or only ``only``.
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A command of the root group, built only when it runs (or its own --help shows)."""
 
-    Typer turns each registered command's signature into Click parameters on every run;
-    registering just the command being run keeps start-up short (SPEC §9).
-    """
+    help: str
+    build: Callable[[], Any]  # the Typer callback, or a Typer app for a group
+    hidden: bool = False
+    panel: str | None = None
+
+
+def entries() -> dict[str, Entry]:
+    """Every command, in help order: `send`, one per registered provider (and its hidden
+    aliases), then the others. Provider commands come from the declarations."""
     from smscli.catalog import REGISTRY
     from smscli.commands import admin, check, log, status
     from smscli.commands import config as config_cmd
-    from smscli.commands.sending import make_send_command
+    from smscli.commands.sending import SEND_HELP, make_send_command
 
+    def sender(slug: str | None) -> Callable[[], Any]:
+        return lambda: make_send_command(slug)
+
+    out = {"send": Entry(SEND_HELP, sender(None))}
+    for info in REGISTRY.values():
+        out[info.slug] = Entry(info.help, sender(info.slug), panel="Providers")
+        for alias in info.command_aliases:
+            out[alias] = Entry(info.help, sender(info.slug), hidden=True)
+    simple: dict[str, Callable[..., Any]] = {
+        "check": check.check,
+        "log": log.log,
+        "providers": admin.providers,
+        "doctor": admin.doctor,
+        "logout": admin.logout,
+        "sandbox": admin.sandbox,
+    }
+    for name, function in simple.items():
+        out[name] = Entry(inspect.getdoc(function) or "", _returning(function))
+    out["status"] = Entry(status.HELP, status.make_status_command)
+    out["config"] = Entry(config_cmd.app.info.help or "", lambda: config_cmd.app)
+    return out
+
+
+def _returning(function: Callable[..., Any]) -> Callable[[], Any]:
+    return lambda: function
+
+
+class LazyGroup(SmscliGroup):
+    """The root group: lists every command from ``entries()`` but turns only the one being
+    run into Click parameters (Typer reads each signature; doing all ~450 parameters of 20
+    commands just to print the root help would cost more than the whole help budget)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._entries = entries()
+        self._built: set[str] = set()
+        for name, entry in self._entries.items():
+            # A placeholder with the help and panel: enough for the root --help listing and
+            # for Typer's "did you mean" suggestions.
+            self.commands[name] = TyperCommand(
+                name, help=entry.help, hidden=entry.hidden, rich_help_panel=entry.panel
+            )
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self._entries and cmd_name not in self._built and not self._listing:
+            self.commands[cmd_name] = self._build(cmd_name, self._entries[cmd_name])
+            self._built.add(cmd_name)
+        return self.commands.get(cmd_name)
+
+    _listing = False
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def _build(self, name: str, entry: Entry) -> Any:
+        from typer.main import get_command_from_info, get_group
+        from typer.models import CommandInfo
+
+        target = entry.build()
+        if isinstance(target, typer.Typer):
+            group = get_group(target)
+            group.name = name
+            return group
+        info = CommandInfo(
+            name=name, callback=target, hidden=entry.hidden, rich_help_panel=entry.panel
+        )
+        return get_command_from_info(
+            info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode
+        )
+
+
+def build_app() -> typer.Typer:
+    """The root command. Its commands are built on demand (``LazyGroup``), so listing them
+    for `--help` or running one never builds the others (SPEC §9)."""
     app = typer.Typer(
         name="smscli",
-        cls=SmscliGroup,
+        cls=LazyGroup,
         help=(
             "Send SMS to IoT SIMs and phones through Telit, CSL, Verizon ThingSpace, emnify "
             "and Fone Dynamics. Try it with no account: smscli send --sandbox --provider "
@@ -107,31 +194,4 @@ def build_app(only: str | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(root)
-
-    def wanted(name: str) -> bool:
-        return only is None or only == name
-
-    if wanted("send"):
-        app.command("send")(make_send_command(None))
-    for info in REGISTRY.values():
-        if wanted(info.slug):
-            app.command(info.slug, rich_help_panel="Providers")(make_send_command(info.slug))
-        for alias in info.command_aliases:
-            if wanted(alias):
-                app.command(alias, hidden=True)(make_send_command(info.slug))
-    simple: dict[str, Callable[..., Any]] = {
-        "check": check.check,
-        "log": log.log,
-        "providers": admin.providers,
-        "doctor": admin.doctor,
-        "logout": admin.logout,
-        "sandbox": admin.sandbox,
-    }
-    for name, function in simple.items():
-        if wanted(name):
-            app.command(name)(function)
-    if wanted("status"):
-        app.command("status")(status.make_status_command())
-    if wanted("config"):
-        app.add_typer(config_cmd.app, name="config")
     return app

@@ -36,6 +36,12 @@ def _options(
     """The options `status` shares with no other command (its signature is read, not run)."""
 
 
+HELP = (
+    "Ask the provider what happened to a message you sent.\n\n"
+    "Example: smscli status --last --wait=5m"
+)
+
+
 def make_status_command() -> Callable[..., None]:
     """`smscli status`, with the credential flags of every provider's fields."""
     from smscli.commands.sending import credential_parameters, fields_of
@@ -43,10 +49,6 @@ def make_status_command() -> Callable[..., None]:
     fields = fields_of(None)
 
     def status(**kwargs: Any) -> None:
-        """Ask the provider what happened to a message you sent.
-
-        Example: smscli status --last --wait=5m
-        """
         runtime = runtime_of(kwargs["ctx"])
         credentials = {f.name: kwargs["cred_" + f.name] for f in fields}
 
@@ -63,6 +65,7 @@ def make_status_command() -> Callable[..., None]:
 
         execute(lambda: output_mode(json=kwargs["json"], quiet=kwargs["quiet"]), body)
 
+    status.__doc__ = HELP
     base = list(inspect.signature(_options, eval_str=True).parameters.values())
     status.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [*base, *credential_parameters(fields)]
