@@ -49,7 +49,7 @@ def test_provider_subcommands_are_the_declarations() -> None:
     assert hidden == {a for info in REGISTRY.values() for a in info.command_aliases}
     assert hidden == {"devicewise", "siminsight", "verizon"}
     for info in REGISTRY.values():
-        assert table[info.slug].help == info.help
+        assert table[info.slug].help() == info.help
         for alias in info.command_aliases:
             assert alias in info.aliases  # a hidden subcommand is also a `provider =` name
             assert catalog.get_info(alias) is info

@@ -87,47 +87,99 @@ def root(
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A command of the root group, built only when it runs (or its own --help shows)."""
+    """A command of the root group. Nothing of it is imported or built until the command
+    runs (``build``) or the root --help lists it (``help``)."""
 
-    help: str
+    help: Callable[[], str]
     build: Callable[[], Any]  # the Typer callback, or a Typer app for a group
     hidden: bool = False
     panel: str | None = None
+
+
+def _send(slug: str | None) -> Callable[[], Any]:
+    def build() -> Any:
+        from smscli.commands.sending import make_send_command
+
+        return make_send_command(slug)
+
+    return build
+
+
+def _send_help() -> str:
+    from smscli.commands.sending import SEND_HELP
+
+    return SEND_HELP
+
+
+def _function(build: Callable[[], Any]) -> Entry:
+    return Entry(lambda: inspect.getdoc(build()) or "", build)
+
+
+def _check() -> Any:
+    from smscli.commands.check import check
+
+    return check
+
+
+def _log() -> Any:
+    from smscli.commands.log import log
+
+    return log
+
+
+def _admin(name: str) -> Callable[[], Any]:
+    def build() -> Any:
+        from smscli.commands import admin
+
+        return {
+            "providers": admin.providers,
+            "doctor": admin.doctor,
+            "logout": admin.logout,
+            "sandbox": admin.sandbox,
+        }[name]
+
+    return build
+
+
+def _status() -> Any:
+    from smscli.commands.status import make_status_command
+
+    return make_status_command()
+
+
+def _status_help() -> str:
+    from smscli.commands.status import HELP
+
+    return HELP
+
+
+def _config() -> Any:
+    from smscli.commands.config import app
+
+    return app
 
 
 def entries() -> dict[str, Entry]:
     """Every command, in help order: `send`, one per registered provider (and its hidden
     aliases), then the others. Provider commands come from the declarations."""
     from smscli.catalog import REGISTRY
-    from smscli.commands import admin, check, log, status
-    from smscli.commands import config as config_cmd
-    from smscli.commands.sending import SEND_HELP, make_send_command
 
-    def sender(slug: str | None) -> Callable[[], Any]:
-        return lambda: make_send_command(slug)
-
-    out = {"send": Entry(SEND_HELP, sender(None))}
+    out = {"send": Entry(_send_help, _send(None))}
     for info in REGISTRY.values():
-        out[info.slug] = Entry(info.help, sender(info.slug), panel="Providers")
+        out[info.slug] = Entry(_const(info.help), _send(info.slug), panel="Providers")
         for alias in info.command_aliases:
-            out[alias] = Entry(info.help, sender(info.slug), hidden=True)
-    simple: dict[str, Callable[..., Any]] = {
-        "check": check.check,
-        "log": log.log,
-        "providers": admin.providers,
-        "doctor": admin.doctor,
-        "logout": admin.logout,
-        "sandbox": admin.sandbox,
-    }
-    for name, function in simple.items():
-        out[name] = Entry(inspect.getdoc(function) or "", _returning(function))
-    out["status"] = Entry(status.HELP, status.make_status_command)
-    out["config"] = Entry(config_cmd.app.info.help or "", lambda: config_cmd.app)
+            out[alias] = Entry(_const(info.help), _send(info.slug), hidden=True)
+    out["check"] = _function(_check)
+    out["log"] = _function(_log)
+    for name in ("providers", "doctor", "logout", "sandbox"):
+        out[name] = _function(_admin(name))
+    out["status"] = Entry(_status_help, _status)
+    out["config"] = Entry(lambda: _config().info.help or "", _config)
     return out
 
 
-def _returning(function: Callable[..., Any]) -> Callable[[], Any]:
-    return lambda: function
+def _const(text: str) -> Callable[[], str]:
+    return lambda: text
 
 
 class LazyGroup(SmscliGroup):
@@ -135,24 +187,33 @@ class LazyGroup(SmscliGroup):
     run into Click parameters (Typer reads each signature; doing all ~450 parameters of 20
     commands just to print the root help would cost more than the whole help budget)."""
 
+    _listing = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._entries = entries()
-        self._built: set[str] = set()
-        for name, entry in self._entries.items():
-            # A placeholder with the help and panel: enough for the root --help listing and
-            # for Typer's "did you mean" suggestions.
-            self.commands[name] = TyperCommand(
-                name, help=entry.help, hidden=entry.hidden, rich_help_panel=entry.panel
-            )
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self._entries)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name in self._entries and cmd_name not in self._built and not self._listing:
-            self.commands[cmd_name] = self._build(cmd_name, self._entries[cmd_name])
-            self._built.add(cmd_name)
-        return self.commands.get(cmd_name)
+        entry = self._entries.get(cmd_name)
+        if entry is None or cmd_name in self.commands:
+            return self.commands.get(cmd_name)
+        if self._listing:
+            # A placeholder with the help and panel: enough for the root --help listing.
+            return TyperCommand(
+                cmd_name, help=entry.help(), hidden=entry.hidden, rich_help_panel=entry.panel
+            )
+        self.commands[cmd_name] = self._build(cmd_name, entry)
+        return self.commands[cmd_name]
 
-    _listing = False
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self._entries:
+            # Typer's "did you mean" suggestions come from the names in self.commands.
+            for name in self._entries:
+                self.commands.setdefault(name, TyperCommand(name))
+        return super().resolve_command(ctx, args)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True
