@@ -1,5 +1,7 @@
-"""SPEC §9: `smscli check` and `--help` must not import httpx, xmltodict or any provider;
-a real send goes through httpx."""
+"""SPEC §9: `smscli check` and `--help` must not import httpx, xmltodict, any provider's API
+module or the help renderer's heavy extras (rich.markdown, pygments); `--version` not even
+Typer. A provider's declaration (smscli.catalog.<slug>) is import-cheap and may be loaded.
+A real send goes through httpx."""
 
 from __future__ import annotations
 
@@ -10,16 +12,29 @@ import sys
 import httpx
 import pytest
 
-HEAVY = ("httpx", "xmltodict", "smscli.providers", "smscli.sandbox", "smscli.http_client")
+HEAVY = (
+    "httpx",
+    "xmltodict",
+    "smscli.providers",
+    "smscli.sandbox",
+    "smscli.http_client",
+    "rich.markdown",
+    "markdown_it",
+    "pygments",
+)
 
+# What the console script runs (smscli.cli:main), then the modules it loaded.
 PROBE = """
 import json, sys
-from smscli.cli import app
+sys.argv = ["smscli", *{args!r}]
+from smscli.cli import main
 try:
-    app({args!r})
+    main()
 except SystemExit:
     pass
-print(json.dumps(sorted(m for m in sys.modules)), file=sys.stderr)
+# (the console script's stand-ins for modules it defers have no __spec__: not loaded)
+loaded = [m for m, mod in sys.modules.items() if getattr(mod, "__spec__", None) or m == "__main__"]
+print(json.dumps(sorted(loaded)), file=sys.stderr)
 """
 
 
@@ -41,14 +56,29 @@ def modules_after(*args: str) -> list[str]:
         ["--help"],
         ["send", "--help"],
         ["emnify", "--help"],
+        ["devicewise", "--help"],
     ],
-    ids=["check", "check for csl", "help", "send help", "provider help"],
+    ids=["check", "check for csl", "help", "send help", "provider help", "alias help"],
 )
 def test_light_commands_do_not_import_heavy_modules(args: list[str]) -> None:
     loaded = modules_after(*args)
     assert "smscli.cli" in loaded  # the probe really ran the CLI
     for name in HEAVY:
         assert not any(m == name or m.startswith(name + ".") for m in loaded), name
+
+
+def test_version_is_answered_before_typer_is_imported() -> None:
+    loaded = modules_after("--version")
+    assert "smscli.cli" in loaded
+    assert not any(m == "typer" or m.startswith("typer.") for m in loaded)
+    assert "smscli.catalog" not in loaded
+
+
+def test_a_command_builds_only_itself() -> None:
+    loaded = modules_after("emnify", "--help")
+    assert "smscli.commands.sending" in loaded
+    for other in ("smscli.commands.admin", "smscli.commands.log", "smscli.commands.status"):
+        assert other not in loaded
 
 
 def test_a_dry_run_loads_no_http_library() -> None:
