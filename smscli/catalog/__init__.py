@@ -11,11 +11,13 @@ shell completion and the sandbox's routing.
 Why the declaration is not in ``smscli/providers/<slug>.py`` itself: `--help`, `check` and
 `providers` read every declaration, and SPEC §9 gives them a start-up budget that importing
 five API modules (their builders, parsers, regexes and dataclasses: ~50 ms) would break. So
-a provider is a cheap declaration (stdlib-free apart from this module) plus its API module,
-imported only when a command talks to the API; the declaration points at it through a
-function (``provider=``), never through a module name in a string.
+a provider is a cheap declaration (it imports only this module and smscli.errors) plus its
+API module, imported only when a command talks to the API; the declaration points at it
+through a function (``provider=``, ``emulator=``), never through a module name in a string.
 
-``REGISTRY`` is the one registry: built from the explicit tuple ``BUILTIN`` below.
+``REGISTRY`` is the one registry: the explicit tuple of ``_builtin()`` below, plus whatever
+``register()`` adds (a third-party provider, the sixth-provider test). Nothing copies it:
+commands, API, docgen, config and the sandbox read it when they run.
 """
 
 from __future__ import annotations
