@@ -9,6 +9,7 @@ emulator (README "Adding a provider").
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -98,9 +99,19 @@ class ToyEmulator(Emulator):
 
 
 @pytest.fixture(autouse=True)
-def toy_registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(catalog.REGISTRY, "toy", TOY)
+def toy_registered() -> Iterator[None]:
+    """Registered the way a third party would (the built-ins go through the same call)."""
+    catalog.register(TOY)
     yield
+    del catalog.REGISTRY["toy"]
+
+
+def test_a_name_cannot_be_registered_twice() -> None:
+    with pytest.raises(ValueError, match="already taken: toy"):
+        catalog.register(TOY)
+    clash = dataclasses.replace(TOY, slug="toy2", aliases=("verizon",))
+    with pytest.raises(ValueError, match="verizon"):
+        catalog.register(clash)
 
 
 TOY_ARGS = ("--api-key", "k-123", "--base-url", base_url("toy"), "-t", "+61488023555")
