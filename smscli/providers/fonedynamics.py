@@ -17,7 +17,8 @@ facts and sources in reference/providers-telit-csl-fonedynamics.md §3.
   Processing | Submitted | Delivered | Failed | Received and Unix-second dates.
 
 Command line → field: --from → From ("" = leased), --to → To, TEXT → Text, --at → Schedule,
---ref → ExternalId, and the `smscli fonedynamics` options for the rest (commands/fonedynamics.py).
+--ref → ExternalId, and the `smscli fonedynamics` options for the rest (declared in
+smscli/catalog/fonedynamics.py).
 """
 
 from __future__ import annotations
