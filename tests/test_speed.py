@@ -125,3 +125,27 @@ def test_a_real_send_goes_through_httpx_and_builds_no_tls_context(
     assert "speed probe over httpx" in texts  # it really sent
     for name in ("httpx", "httpcore", "h11", "smscli.http_transport"):
         assert name in loaded, name
+
+
+def test_the_deferred_rich_modules_still_work_when_used() -> None:
+    code = """
+import sys
+sys.argv = ["smscli", "--help"]
+from smscli.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+assert "markdown_it" not in sys.modules
+from rich.markdown import Markdown
+from rich.traceback import Traceback
+md = Markdown("# title")
+assert type(md).__module__ == "rich.markdown", type(md)
+assert callable(Traceback.from_exception)
+assert "markdown_it" in sys.modules
+print("ok")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    assert proc.stdout.strip().endswith("ok"), proc.stderr
