@@ -58,46 +58,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-class _Late:
-    """Stands for ``module.attr`` and imports the module on first use (call or attribute)."""
-
-    def __init__(self, module: str, attr: str) -> None:
-        self._module = module
-        self._attr = attr
-
-    def _target(self) -> Any:
-        sys.modules.pop(self._module, None)  # drop the stand-in module: import the real one
-        import importlib
-
-        return getattr(importlib.import_module(self._module), self._attr)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._target()(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._target(), name)
-
-    def __or__(self, other: Any) -> Any:  # `Markdown | Text` in typer's annotations
-        return Any
-
-    __ror__ = __or__
-
-
-def _defer_rich_extras() -> None:
-    """typer.rich_utils imports rich.markdown (markdown-it) and rich.traceback (pygments via
-    rich.syntax) at its top, though smscli's help never renders Markdown (the "rich" markup
-    mode) and pretty tracebacks are off: ~30 ms of a ~70 ms help budget (SPEC §9). Only
-    for the console script: the two names typer imports become stand-ins that import the
-    real module if they are ever used."""
-    import types
-
-    for module, attr in (("rich.markdown", "Markdown"), ("rich.traceback", "Traceback")):
-        if module not in sys.modules:
-            stand_in = types.ModuleType(module)
-            setattr(stand_in, attr, _Late(module, attr))
-            sys.modules[module] = stand_in
-
-
 def main() -> None:
     argv = sys.argv[1:]
     if argv and argv[0] == "--version":
@@ -105,5 +65,4 @@ def main() -> None:
 
         sys.stdout.write(f"smscli {__version__}\n")
         raise SystemExit(0)
-    _defer_rich_extras()
     build_app()()

@@ -69,6 +69,7 @@ INFO = ProviderInfo(
             "smsc",
             "--smsc",
             "SMSC for an external SMS to an msisdn (e.g. att); overrides the profile's smsc",
+            metavar="SMSC",
             convert=smsc,
         ),
         ProviderOption(

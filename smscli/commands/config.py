@@ -11,6 +11,7 @@ from smscli.commands.common import ConfigOpt, JsonOpt, ProfileOpt, execute, outp
 app = typer.Typer(
     help="Create, inspect and check the config file (profiles and credentials).",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, like every command (commands/root.py)
 )
 
 _BOOL_KEYS = ("smart", "history")

@@ -182,6 +182,37 @@ def _const(text: str) -> Callable[[], str]:
     return lambda: text
 
 
+def _format_panels(command: Any, ctx: Any, formatter: Any) -> None:
+    """Arguments, then options grouped by their panel ("Options" first, then the panels in
+    the order they first appear: Targets, Message, Sending, Credentials, Output)."""
+    arguments = []
+    panels: dict[str, list[tuple[str, str]]] = {"Options": []}
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        if param.param_type_name == "argument":
+            arguments.append(record)
+        else:
+            panel = getattr(param, "rich_help_panel", None) or "Options"
+            panels.setdefault(panel, []).append(record)
+    if arguments:
+        with formatter.section("Arguments"):
+            formatter.write_dl(arguments)
+    for panel, records in panels.items():
+        if records:
+            with formatter.section(panel):
+                formatter.write_dl(records)
+
+
+class SmscliCommand(TyperCommand):
+    """A command whose help is plain text grouped into panels: Click's formatter, not Rich
+    (importing and rendering Rich tables costs more than the whole help budget, SPEC §9)."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        _format_panels(self, ctx, formatter)
+
+
 class LazyGroup(SmscliGroup):
     """The root group: lists every command from ``entries()`` but turns only the one being
     run into Click parameters (Typer reads each signature; doing all ~450 parameters of 20
@@ -222,6 +253,20 @@ class LazyGroup(SmscliGroup):
         finally:
             self._listing = False
 
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        _format_panels(self, ctx, formatter)
+        panels: dict[str, list[tuple[str, str]]] = {"Commands": []}
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            panel = getattr(command, "rich_help_panel", None) or "Commands"
+            panels.setdefault(panel, []).append((name, command.get_short_help_str(limit=200)))
+        for panel, rows in panels.items():
+            if rows:
+                with formatter.section(panel):
+                    formatter.write_dl(rows)
+
     def _build(self, name: str, entry: Entry) -> Any:
         from typer.main import get_command_from_info, get_group
         from typer.models import CommandInfo
@@ -232,7 +277,11 @@ class LazyGroup(SmscliGroup):
             group.name = name
             return group
         info = CommandInfo(
-            name=name, callback=target, hidden=entry.hidden, rich_help_panel=entry.panel
+            name=name,
+            cls=SmscliCommand,
+            callback=target,
+            hidden=entry.hidden,
+            rich_help_panel=entry.panel,
         )
         return get_command_from_info(
             info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode
@@ -252,7 +301,8 @@ def build_app() -> typer.Typer:
         ),
         no_args_is_help=True,
         pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     )
     app.callback()(root)
     return app
