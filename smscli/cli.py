@@ -7,23 +7,25 @@ The Typer group, the usage-error boundary and the registration of every command 
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
+# Not `from typing import TYPE_CHECKING`: `smscli --version` imports neither typing nor re.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
     import typer
 
 # Options that take an optional value: a bare `--wait` means `--wait=default`.
 OPTIONAL_VALUE_OPTIONS = ("--wait",)
-
-
-_DURATION = re.compile(r"^\d+(\.\d+)?[smhdSMHD]?$")
+DURATION = r"^\d+(\.\d+)?[smhdSMHD]?$"
 
 
 def expand_optional_values(args: Sequence[str]) -> list[str]:
     """`--wait` alone means `--wait=default`; `--wait 5m` (a duration next) means `--wait=5m`."""
+    import re
+
     out: list[str] = []
     skip = False
     for i, arg in enumerate(args):
@@ -34,7 +36,7 @@ def expand_optional_values(args: Sequence[str]) -> list[str]:
             return out + list(args[i:])
         if arg in OPTIONAL_VALUE_OPTIONS:
             following = args[i + 1] if i + 1 < len(args) else ""
-            if _DURATION.match(following):
+            if re.match(DURATION, following):
                 out.append(f"{arg}={following}")
                 skip = True
             else:
