@@ -9,7 +9,6 @@ emulator (README "Adding a provider").
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -109,7 +108,7 @@ def toy_registered() -> Iterator[None]:
 def test_a_name_cannot_be_registered_twice() -> None:
     with pytest.raises(ValueError, match="already taken: toy"):
         catalog.register(TOY)
-    clash = dataclasses.replace(TOY, slug="toy2", aliases=("verizon",))
+    clash = TOY._replace(slug="toy2", aliases=("verizon",))
     with pytest.raises(ValueError, match="verizon"):
         catalog.register(clash)
 
