@@ -119,7 +119,7 @@ def sandbox(
         int, typer.Option("--port", min=0, max=65535, help="Port (0 = any free port).")
     ] = 8025,
 ) -> None:
-    """Serve local emulators of all five provider APIs (for trying and testing scripts).
+    """Serve local emulators of every provider API (for trying and testing scripts).
 
     Example: smscli sandbox --port 8025, then base_url = "http://127.0.0.1:8025/emnify"
     """

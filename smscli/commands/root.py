@@ -1,5 +1,10 @@
-"""The root command: the Typer group, its usage-error boundary and the registration of every
-command (imported by smscli.cli only once the command line needs Typer).
+"""The root command: the Typer group, its usage-error boundary, and every command, built only
+when it runs (imported by smscli.cli only once the command line needs Typer).
+
+``entries()`` lists the commands (the provider subcommands from the declarations in
+smscli.catalog); ``LazyGroup`` turns just the one being run into Click parameters. Help is
+plain text grouped into panels (``SmscliCommand``): Rich's import and table rendering alone
+cost more than SPEC §9's help budget.
 
 Command bodies map SmscliError to exit codes through ``commands.common.execute``; usage
 errors (a wrong flag, a missing argument) are Click's, and ``SmscliGroup.main`` turns them
@@ -295,9 +300,9 @@ def build_app() -> typer.Typer:
         name="smscli",
         cls=LazyGroup,
         help=(
-            "Send SMS to IoT SIMs and phones through Telit, CSL, Verizon ThingSpace, emnify "
-            "and Fone Dynamics. Try it with no account: smscli send --sandbox --provider "
-            "emnify -t endpoint:1001 Hello"
+            "Send SMS to IoT SIMs and phones through the provider APIs listed under Providers. "
+            "Try it with no account: smscli send --sandbox --provider emnify -t endpoint:1001 "
+            "Hello"
         ),
         no_args_is_help=True,
         pretty_exceptions_enable=False,
