@@ -17,8 +17,7 @@ import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -90,8 +89,7 @@ def root(
     """Send SMS from a terminal or a script; see `smscli COMMAND --help`."""
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """A command of the root group. Nothing of it is imported or built until the command
     runs (``build``) or the root --help lists it (``help``)."""
 

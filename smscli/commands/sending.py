@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 
@@ -24,8 +23,7 @@ KW = inspect.Parameter.KEYWORD_ONLY
 MSG, TGT, SND, OUT, CRED = "Message", "Targets", "Sending", "Output", "Credentials"
 
 
-@dataclass(frozen=True, slots=True)
-class SharedOption:
+class SharedOption(NamedTuple):
     """An option of every sending command. ``name`` is the parameter name and, unless
     ``dest`` says otherwise, the SendOptions field it fills (``dest=""``: not a SendOptions
     field, e.g. the output mode)."""
