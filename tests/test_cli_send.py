@@ -304,3 +304,13 @@ def test_sender_rules() -> None:
     for bad in ("TwelveChars12", "12", "Shop!", "ÄBC"):
         with pytest.raises(InputError):
             check_sender(bad)
+
+
+@pytest.mark.parametrize("args", [[], ["config"]], ids=["smscli", "smscli config"])
+def test_a_group_alone_prints_its_help_on_stdout_and_exits_2(
+    offline_cli: Cli, args: list[str]
+) -> None:
+    res = offline_cli(*args)
+    assert res.exit_code == 2
+    assert res.stdout.startswith("Usage: smscli")
+    assert "error" not in res.stderr

@@ -61,8 +61,12 @@ class SmscliGroup(TyperGroup):
 def _usage_error(exc: Exception, argv: Sequence[str]) -> int:
     fmt = getattr(exc, "format_message", None)
     message = fmt() if callable(fmt) else str(exc)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # `smscli` or `smscli config` alone: the help on stdout, exit 2 (as Click does).
+        sys.stdout.write(message.rstrip("\n") + "\n")
+        return int(getattr(exc, "exit_code", 2))
     if not message.strip():
-        return int(getattr(exc, "exit_code", 2))  # the help was shown (no arguments)
+        return int(getattr(exc, "exit_code", 2))
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "smscli"
     code = int(getattr(exc, "exit_code", 2))
