@@ -67,4 +67,16 @@ def main() -> None:
 
         sys.stdout.write(f"smscli {__version__}\n")
         raise SystemExit(0)
-    build_app()()
+    try:
+        build_app()()
+        code: int | str | None = 0
+    except KeyboardInterrupt:
+        code = 130  # Ctrl-C outside a command body: like any interrupted command
+    except SystemExit as done:
+        code = done.code
+    # The command has answered (and recorded what it sent): a Ctrl-C now would only turn
+    # its exit status into a signal death (-2) while Python unwinds, so it is ignored.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(code)
