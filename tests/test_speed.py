@@ -19,6 +19,7 @@ HEAVY = (
     "smscli.providers",
     "smscli.sandbox",
     "smscli.http_client",
+    "smscli.http_transport",
     "rich.markdown",
     "markdown_it",
     "pygments",
@@ -131,4 +132,3 @@ def test_a_real_send_goes_through_httpx_and_builds_no_tls_context(
     assert "speed probe over httpx" in texts  # it really sent
     for name in ("httpx", "httpcore", "h11", "smscli.http_transport"):
         assert name in loaded, name
-
