@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Final
@@ -466,7 +465,7 @@ def analyze(text: str, *, encoding: str = "auto", smart: bool = False) -> Messag
     smart_segments = _check_text(candidate[0], encoding, candidate[1]).segments
     if smart_segments >= check.segments:
         return check
-    return dataclasses.replace(check, smart_segments=smart_segments)
+    return check._replace(smart_segments=smart_segments)
 
 
 def analyze_binary(data: bytes) -> MessageCheck:

@@ -1,4 +1,11 @@
-"""Value objects shared by every layer. Pure: no I/O, no httpx, no rich."""
+"""Value objects shared by every layer. Pure: no I/O, no httpx, no rich.
+
+The immutable ones are ``typing.NamedTuple``s, not frozen dataclasses: every command
+imports this module, and a frozen, slotted dataclass costs ~0.5-1 ms to build at import
+(generated code is exec'd), a NamedTuple a fifth of that (issue 8's start-up budget).
+Copies are made with ``._replace()``; mypy keeps them typed and read-only. Only
+``SendResult``, which the pipeline fills in as answers arrive, is a (mutable) dataclass.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from smscli.errors import ConfigError
+
+# The default of every mapping field: shared, so it must be read-only.
+EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class Encoding(StrEnum):
@@ -43,8 +54,7 @@ class Status(StrEnum):
 FINAL_STATUSES = frozenset({Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.REJECTED})
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """A parsed, validated destination: ``kind`` is one of targets.KINDS."""
 
     kind: str
@@ -54,24 +64,21 @@ class Target:
         return f"{self.kind}:{self.value}"
 
 
-@dataclass(frozen=True, slots=True)
-class NonGsmChar:
+class NonGsmChar(NamedTuple):
     char: str
     codepoint: str  # "U+2019"
     positions: tuple[int, ...]
     lookalike: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Replacement:
+class Replacement(NamedTuple):
     char: str
     codepoint: str
     replacement: str
     positions: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class MessageCheck:
+class MessageCheck(NamedTuple):
     """What encoding.analyze() found: the numbers SPEC §3 asks `check` to print."""
 
     text: str  # the text that would be sent (after --smart replacements)
@@ -117,8 +124,7 @@ class MessageCheck:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """One message to send, already checked. Provider-specific options sit in ``extra``."""
 
     check: MessageCheck
@@ -126,7 +132,7 @@ class Message:
     validity_seconds: int | None = None
     at: datetime | None = None
     reference: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = EMPTY
 
     @property
     def text(self) -> str:
@@ -176,8 +182,7 @@ class SendResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """An HTTP request as a provider builds it; http_client turns it into bytes on the wire.
 
     Providers build these instead of httpx objects so that they (and --dry-run) never import
@@ -186,8 +191,8 @@ class Request:
 
     method: str
     url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = EMPTY
+    params: Mapping[str, str] = EMPTY
     json: Any = None
     form: Mapping[str, str] | None = None
     content: str | None = None
@@ -210,12 +215,11 @@ class Request:
         return f"{self.url}{joiner}{urlencode(self.params)}"
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(NamedTuple):
     """An HTTP response as parsers see it; ``headers`` keys are lower case."""
 
     status_code: int
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = EMPTY
     content: bytes = b""
 
     @property
@@ -229,19 +233,17 @@ class Response:
         return json.loads(self.content)
 
 
-@dataclass(frozen=True, slots=True)
-class StatusReport:
+class StatusReport(NamedTuple):
     """What a provider's status lookup found for one message."""
 
     status: Status
     provider_status: str | None = None  # the provider's own word, e.g. "Submitted"
     date: str | None = None
     error: dict[str, Any] | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = EMPTY
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(NamedTuple):
     """A resolved profile: every field with flag > env > config precedence applied."""
 
     slug: str

@@ -7,7 +7,6 @@ Shared by sending, `status`, `doctor` and `logout`, so that each builds them the
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from smscli.errors import UsageError
@@ -51,7 +50,7 @@ def with_timeout(settings: Settings, timeout: float | None) -> Settings:
         return settings
     if not (math.isfinite(timeout) and 0 < timeout <= 3600):
         raise UsageError(f"--timeout must be between 0.1 and 3600 seconds, not {timeout}")
-    return replace(settings, timeout=timeout)
+    return settings._replace(timeout=timeout)
 
 
 def hide_secrets(settings: Settings, out: Reporter) -> None:
