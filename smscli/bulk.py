@@ -18,7 +18,7 @@ import string
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from smscli.errors import ConfigError, InputError, SmscliError, UsageError
 from smscli.models import Message, SendResult, Target
@@ -213,8 +213,7 @@ def render(text: str, row: dict[str, str]) -> str:
         ) from None
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(NamedTuple):
     """One provider.send() call: its targets (several only when the API batches) and message."""
 
     targets: list[Target]

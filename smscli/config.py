@@ -17,11 +17,10 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from smscli.catalog import REGISTRY, CredentialField, ProviderInfo, get_info
 from smscli.errors import ConfigError
@@ -103,6 +102,8 @@ def load(path: Path) -> Config:
         return Config(path=path)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", code="config_unreadable") from None
+    import tomllib  # here: a run with no config file never pays for the TOML parser
+
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -213,8 +214,7 @@ def resolve_value(value: Any, where: str) -> str | None:
 
 
 # -- profiles → Settings ---------------------------------------------------------------------
-@dataclass(frozen=True)
-class ProfileChoice:
+class ProfileChoice(NamedTuple):
     """Which profile and provider a command uses, after flags and env are considered."""
 
     info: ProviderInfo

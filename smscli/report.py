@@ -20,16 +20,14 @@ threads.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from smscli.models import Request, SendResult
     from smscli.redaction import Redactor
 
 
-@dataclass(frozen=True, slots=True)
-class CheckLine:
+class CheckLine(NamedTuple):
     """One line of `smscli doctor`: what was checked, ok/FAIL/warn, and what was found."""
 
     check: str

@@ -12,9 +12,9 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smscli.errors import SmscliError
 from smscli.models import SendResult, Target
@@ -75,12 +75,11 @@ class Dispatch:
     error: BaseException | None = None  # a bug, or an error that stops the run
 
 
-@dataclass(frozen=True, slots=True)
-class Triage:
+class Triage(NamedTuple):
     """What to do with a job's targets before anything is sent (see Runner.triage)."""
 
     send: list[Target]
-    known: list[SendResult] = field(default_factory=list)  # RESULTs of an earlier run
+    known: Sequence[SendResult] = ()  # RESULTs of an earlier run
     skipped: int = 0  # accepted in the batch being resumed
 
 
