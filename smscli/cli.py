@@ -76,7 +76,14 @@ def main() -> None:
         code = done.code
     # The command has answered (and recorded what it sent): a Ctrl-C now would only turn
     # its exit status into a signal death (-2) while Python unwinds, so it is ignored.
+    import gc
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Everything the command opened (history, HTTP pool, files) is closed by now. What is
+    # left is the interpreter's last cyclic garbage collection over every object the ~300
+    # imported modules made: ~30 ms of a real send, ~10 ms of `check`, for memory the OS
+    # takes back anyway. Freezing the heap makes that collection skip them; refcounted
+    # objects are still freed and stdout/stderr still flushed as Python shuts down.
+    gc.freeze()
     raise SystemExit(code)
