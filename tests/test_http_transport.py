@@ -446,8 +446,38 @@ def test_threads_share_the_pool_with_at_most_one_connection_each(
     assert failures == []
     assert statuses == [200] * 20
     assert len(server.requests) == 20
-    # The send threads share one pool: never more connections than threads at once.
+    # Never more connections than threads.
     assert 1 <= server.connections <= 4
+
+
+def test_a_thread_never_reuses_another_threads_connection(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    # One pool per thread (http_transport.Transport): a thread that starts after another
+    # finished opens its own connection, and each one keeps its own alive.
+    server = serve()
+    c = make()
+
+    def work(number: int) -> None:
+        for i in range(2):
+            c.session.call(Request("GET", server.url(f"/t{number}/{i}")))
+
+    for number in range(3):
+        thread = threading.Thread(target=work, args=(number,))
+        thread.start()
+        thread.join(10)
+    assert [s.target for s in server.requests] == [f"/t{n}/{i}" for n in range(3) for i in (0, 1)]
+    assert [s.connection for s in server.requests] == [1, 1, 2, 2, 3, 3]
+
+
+def test_the_client_keeps_no_cookies(
+    serve: Callable[..., Server], make: Callable[..., Client]
+) -> None:
+    server = serve(replies(Reply(headers=[("Set-Cookie", "sid=abc123; Path=/")]), Reply()))
+    c = make()
+    assert [c.get(server.url(f"/{i}")) for i in range(2)] == [200] * 2
+    assert [s.header("Cookie") for s in server.requests] == [None, None]
+    assert dict(c.session._http().cookies) == {}
 
 
 def test_idle_connection_closed_by_the_server_is_replaced(
