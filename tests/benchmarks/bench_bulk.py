@@ -12,7 +12,7 @@ targets (ordinary endpoint ids: none ends in a magic suffix) and runs
 twice: once lean (-q: message ids only, no history), and once as the issue's "done when"
 asks, with every RESULT streamed as --jsonl and recorded in the history; that run is then
 checked: N RESULT lines, all accepted, and N accepted rows of its batch in the history.
-Messages per second are printed against the SPEC target (≥ 1,000/s). Then it sends to a
+Messages per second are printed against the target (≥ 700/s, issue 8). Then it sends to a
 100,000-line --to-file (lean, like the first run) and compares the two lean runs' peak RSS
 (each child's own ru_maxrss, from wait4): "flat" means roughly equal; the slope in bytes per
 extra target is printed too. Last, ThingSpace with 200,000 targets (-q, with the history):
@@ -42,7 +42,7 @@ from pathlib import Path
 
 from common import SMSCLI, SandboxProcess, isolated_env
 
-TARGET_RATE = 1000.0  # messages per second, SPEC §9
+TARGET_RATE = 700.0  # messages per second (issue 8 restates SPEC §9 for the httpx path)
 FLAT = 1.25  # the larger file may use at most this factor of the smaller one's peak RSS
 THINGSPACE_RSS_MB = 60.0  # issue 8: 200,000 ThingSpace targets, batches in flight bounded
 EMNIFY = ["emnify", "--application-token", "bench-token"]
