@@ -204,6 +204,7 @@ class HttpSession:
         raise exc
 
     def close(self) -> None:
+        self.tokens.flush()
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -38,6 +38,7 @@ class TokenCache:
         self.clock = clock
         self._data: dict[str, dict[str, dict[str, Any]]] = self._read()
         self._lock = threading.RLock()  # send threads share one cache
+        self._dirty = False  # an expiry refresh not yet written (see set)
 
     def _read(self) -> dict[str, dict[str, dict[str, Any]]]:
         if self.path is None:
@@ -60,6 +61,7 @@ class TokenCache:
                 del self._data[key]
 
     def _write(self) -> None:
+        self._dirty = False
         if self.path is None:
             return
         self._prune()
@@ -87,9 +89,23 @@ class TokenCache:
         return value if isinstance(value, str) else None
 
     def set(self, key: str, name: str, value: str, expires_at: float | None) -> None:
+        """Cache a token. A new one is written at once (another run may use it); the same
+        one with a later expiry (ThingSpace's session idle deadline, pushed back on every
+        use) waits for ``flush()`` at the end of the command: one write, not one per send."""
         with self._lock:
-            self._data.setdefault(key, {})[name] = {"value": value, "expires_at": expires_at}
-            self._write()
+            entries = self._data.setdefault(key, {})
+            known = entries.get(name)
+            entries[name] = {"value": value, "expires_at": expires_at}
+            if isinstance(known, dict) and known.get("value") == value:
+                self._dirty = True
+            else:
+                self._write()
+
+    def flush(self) -> None:
+        """Write what ``set`` kept back (call when the command's HTTP session closes)."""
+        with self._lock:
+            if self._dirty:
+                self._write()
 
     def delete(self, key: str, name: str) -> None:
         with self._lock:
@@ -129,6 +145,9 @@ class TokenStore:
 
     def delete(self, name: str) -> None:
         self.cache.delete(self.key, name)
+
+    def flush(self) -> None:
+        self.cache.flush()
 
     def clear(self) -> None:
         self.cache.clear(self.key)

@@ -240,3 +240,39 @@ def test_unwritable_cache_dir_does_not_fail(tmp_path: Path) -> None:
     cache = TokenCache(blocker / "tokens.json")
     cache.set("k", "jwt", "value", None)  # must not raise
     assert cache.get("k", "jwt") == "value"
+
+
+def test_a_new_token_is_written_at_once_an_expiry_refresh_at_flush(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    cache = TokenCache(path, clock=clock)
+    writes: list[int] = []
+    real_write = cache._write
+    monkeypatch.setattr(cache, "_write", lambda: (writes.append(1), real_write()))
+    cache.set("k", "session", "s1", clock.now + 600)
+    assert len(writes) == 1  # a login's token: another run may use it now
+    for step in range(1, 4):  # ThingSpace pushes the idle deadline back on every send
+        cache.set("k", "session", "s1", clock.now + 600 + step)
+    assert len(writes) == 1
+    assert _on_disk(path)["k"] == {"session": {"value": "s1", "expires_at": clock.now + 600}}
+    cache.flush()
+    assert len(writes) == 2
+    assert _on_disk(path)["k"] == {"session": {"value": "s1", "expires_at": clock.now + 603}}
+    cache.flush()  # nothing kept back: no write
+    assert len(writes) == 2
+    cache.set("k", "session", "s2", clock.now + 600)  # a new session: written at once
+    assert len(writes) == 3
+
+
+def test_closing_the_http_session_flushes_the_cache(path: Path) -> None:
+    from smscli.http_client import HttpSession
+    from smscli.redaction import Redactor
+
+    cache = TokenCache(path)
+    cache.set("k", "session", "s1", 2_000_000_000.0)
+    cache.set("k", "session", "s1", 2_000_000_600.0)
+    with HttpSession(tokens=cache.for_key("k"), redactor=Redactor()):
+        pass
+    assert TokenCache(path).get("k", "session") == "s1"
+    assert _on_disk(path)["k"] == {"session": {"value": "s1", "expires_at": 2_000_000_600.0}}

@@ -47,6 +47,9 @@ class TokenStore(Protocol):
 
     def clear(self) -> None: ...
 
+    def flush(self) -> None:
+        """Write what the cache kept back (the session calls it when it closes)."""
+
 
 class Session(Protocol):
     """What a provider's conversation may use: HTTP calls, its token cache, the clock."""
