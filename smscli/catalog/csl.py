@@ -47,9 +47,9 @@ INFO = ProviderInfo(
     docs_url="https://docs.m2miportal.com/jWxc-send-sms",
     default_base_url="https://api.m2miportal.com",
     fields=(
-        CredentialField("username", "SIM Insight API user name"),
-        CredentialField("password", "SIM Insight API password", secret=True),
-        CredentialField("api_id", "api_id attribute of every request"),
+        CredentialField("username", "SIM Insight API user name."),
+        CredentialField("password", "SIM Insight API password.", secret=True),
+        CredentialField("api_id", "The api_id attribute of every request."),
     ),
     target_kinds=("iccid",),
     limits=Limits(
@@ -69,7 +69,7 @@ INFO = ProviderInfo(
         ProviderOption(
             "data_coding",
             "--data-coding",
-            "default or binary (Multinet KPN C SIMs; base64, ≤120 bytes). Default: binary for "
+            "Data coding: default or binary (Multinet KPN C SIMs; base64, ≤120 bytes). Default: binary for "
             "--hex/--base64 data, else default; binary with text sends the text as the base64 "
             "payload.",
             metavar="default|binary",

@@ -81,7 +81,7 @@ INFO = ProviderInfo(
     label="emnify",
     docs_url="https://docs.emnify.com/developers/api/endpoint/endpoint-sms-by-id-post",
     default_base_url="https://cdn.emnify.net",
-    fields=(CredentialField("application_token", "emnify application token", secret=True),),
+    fields=(CredentialField("application_token", "The emnify application token.", secret=True),),
     target_kinds=("endpoint", "iccid", "name"),
     limits=Limits(
         max_segments=255,  # the UDH numbers parts in one octet
@@ -106,7 +106,7 @@ INFO = ProviderInfo(
         ProviderOption(
             "source_type",
             "--source-type",
-            "source_address_type of --from: 145 international, 161 national, 208 alphanumeric "
+            "The source_address_type of --from: 145 international, 161 national, 208 alphanumeric "
             "(default: from the sender's shape).",
             metavar="145|161|208",
             convert=source_type,
@@ -114,7 +114,7 @@ INFO = ProviderInfo(
         ProviderOption(
             "dest_address",
             "--dest-address",
-            "dest_address: callback identifier for person-to-application replies (forwarded "
+            "The dest_address: a callback identifier for person-to-application replies (forwarded "
             "to the service profile's API callback).",
             metavar="ID",
             convert=dest_address,

@@ -67,9 +67,9 @@ INFO = ProviderInfo(
     docs_url="https://www.fonedynamics.com/docs/rest-api/send-sms/",
     default_base_url="https://api.fonedynamics.com",
     fields=(
-        CredentialField("account_sid", "account SID (HTTP Basic user)"),
-        CredentialField("token", "auth token (HTTP Basic password)", secret=True),
-        CredentialField("property_sid", "property SID the messages are sent from"),
+        CredentialField("account_sid", "Account SID: the HTTP Basic user."),
+        CredentialField("token", "Auth token: the HTTP Basic password.", secret=True),
+        CredentialField("property_sid", "Property SID the messages are sent from."),
     ),
     target_kinds=("msisdn",),
     limits=Limits(max_segments=None, default_max_segments=10, notes="up to max_segments (10)"),

@@ -93,11 +93,11 @@ INFO = ProviderInfo(
     docs_url="https://thingspace.verizon.com/resources/documentation/connectivity/API_Reference/Send_SMS_Messages_to_Devices/",
     default_base_url="https://thingspace.verizon.com",
     fields=(
-        CredentialField("client_id", "ThingSpace app key (OAuth2 client id)"),
-        CredentialField("client_secret", "ThingSpace app secret", secret=True),
-        CredentialField("username", "UWS user name (session login)"),
-        CredentialField("password", "UWS password", secret=True),
-        CredentialField("account_name", "billing account name, e.g. 0000123456-00001"),
+        CredentialField("client_id", "ThingSpace app key (OAuth2 client id)."),
+        CredentialField("client_secret", "ThingSpace app secret.", secret=True),
+        CredentialField("username", "UWS user name (session login)."),
+        CredentialField("password", "UWS password.", secret=True),
+        CredentialField("account_name", "Billing account name, e.g. 0000123456-00001."),
     ),
     target_kinds=("iccid", "imei", "meid", "mdn", "msisdn", "esn", "eid"),
     limits=Limits(
@@ -144,7 +144,7 @@ INFO = ProviderInfo(
         ProviderOption(
             "data_encoding",
             "--data-encoding",
-            f"dataEncoding: {', '.join(DATA_ENCODINGS)} (default: 7-bit for GSM-7 text, "
+            f"The dataEncoding: {', '.join(DATA_ENCODINGS)} (default: 7-bit for GSM-7 text, "
             "8-bit-UTF-8 for other text, 8-bit-DATA for --hex/--base64).",
             metavar="ENCODING",
             convert=data_encoding,

@@ -74,7 +74,9 @@ def providers(json: JsonOpt = False) -> None:
 def doctor(
     ctx: typer.Context,
     profile: ProfileOpt = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Provider slug.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", metavar="SLUG", help="Provider slug.")
+    ] = None,
     json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -95,7 +97,9 @@ def doctor(
 def logout(
     ctx: typer.Context,
     profile: ProfileOpt = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Provider slug.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", metavar="SLUG", help="Provider slug.")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Forget every cached token.")] = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -114,9 +118,12 @@ def logout(
 
 
 def sandbox(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port (0 = any free port).")
+        int,
+        typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port (0 = any free port)."),
     ] = 8025,
 ) -> None:
     """Serve local emulators of every provider API (for trying and testing scripts).

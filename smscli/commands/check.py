@@ -6,27 +6,38 @@ from typing import Annotated
 
 import typer
 
-from smscli.commands.common import ConfigOpt, JsonOpt, ProfileOpt, execute, output_mode
+from smscli.commands.common import (
+    ENCODING_HELP,
+    ConfigOpt,
+    JsonOpt,
+    ProfileOpt,
+    execute,
+    output_mode,
+)
 from smscli.errors import ExitCode
 
 
 def check(
-    text: Annotated[str | None, typer.Argument(help="Message text; '-' reads stdin.")] = None,
+    text: Annotated[
+        str | None, typer.Argument(metavar="TEXT", help="Message text; '-' reads stdin.")
+    ] = None,
     provider: Annotated[
-        str | None, typer.Option("--provider", help="Check against this provider's limits.")
+        str | None,
+        typer.Option("--provider", metavar="SLUG", help="Check against this provider's limits."),
     ] = None,
     profile: ProfileOpt = None,
     max_segments: Annotated[
-        int | None, typer.Option("--max-segments", min=1, help="Fail above N segments.")
+        int | None,
+        typer.Option("--max-segments", metavar="N", min=1, help="Fail above N segments."),
     ] = None,
     smart: Annotated[bool, typer.Option("--smart", help="Apply look-alike replacements.")] = False,
     encoding: Annotated[
-        str, typer.Option("--encoding", help="auto | gsm7 | ucs2 | binary.")
+        str, typer.Option("--encoding", metavar="ENCODING", help=ENCODING_HELP)
     ] = "auto",
     hex_input: Annotated[bool, typer.Option("--hex", help="TEXT is hex binary data.")] = False,
     base64_input: Annotated[bool, typer.Option("--base64", help="TEXT is base64 data.")] = False,
     file: Annotated[
-        str | None, typer.Option("--file", help="Read the message from a file.")
+        str | None, typer.Option("--file", metavar="PATH", help="Read the message from a file.")
     ] = None,
     json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the segment count.")] = False,

@@ -10,15 +10,22 @@ import typer
 
 from smscli.errors import ExitCode, Interrupted, SmscliError, UsageError
 
+ENCODING_HELP = "Text encoding: auto, gsm7, ucs2 or binary."
+TIMEOUT_HELP = "Seconds each HTTP exchange may take in all (connect, send, the whole reply)."
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the message id(s).")]
 ConfigOpt = Annotated[
     str | None,
-    typer.Option("--config", help="Config file (default: SMSCLI_CONFIG, then the user dir)."),
+    typer.Option(
+        "--config", metavar="PATH", help="Config file (default: SMSCLI_CONFIG, then the user dir)."
+    ),
 ]
 ProfileOpt = Annotated[
     str | None,
-    typer.Option("--profile", "-p", help="Profile from the config file (env SMSCLI_PROFILE)."),
+    typer.Option(
+        "--profile", "-p", metavar="NAME", help="Profile from the config file (env SMSCLI_PROFILE)."
+    ),
 ]
 
 

@@ -7,11 +7,13 @@ from typing import Annotated, Any
 import typer
 
 from smscli.commands.common import ConfigOpt, JsonOpt, ProfileOpt, execute, output_mode
+from smscli.commands.root import SmscliCommand, SmscliSubGroup
 
 app = typer.Typer(
+    cls=SmscliSubGroup,  # plain help, like every command (commands/root.py)
     help="Create, inspect and check the config file (profiles and credentials).",
     no_args_is_help=True,
-    rich_markup_mode=None,  # plain help, like every command (commands/root.py)
+    rich_markup_mode=None,
 )
 
 _BOOL_KEYS = ("smart", "history")
@@ -49,7 +51,7 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-@app.command()
+@app.command(cls=SmscliCommand)
 def path(config: ConfigOpt = None) -> None:
     """Print the config file's path (SMSCLI_CONFIG or the user config dir)."""
 
@@ -65,13 +67,19 @@ def path(config: ConfigOpt = None) -> None:
     execute("human", body)
 
 
-@app.command()
+@app.command(cls=SmscliCommand)
 def init(
-    provider: Annotated[str, typer.Option("--provider", help="Provider slug of the profile.")],
-    profile: Annotated[str, typer.Option("--profile", "-p", help="Profile name.")] = "default",
+    provider: Annotated[
+        str, typer.Option("--provider", metavar="SLUG", help="Provider slug of the profile.")
+    ],
+    profile: Annotated[
+        str, typer.Option("--profile", "-p", metavar="NAME", help="Profile name.")
+    ] = "default",
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="FIELD=VALUE for the profile; repeatable."),
+        typer.Option(
+            "--set", metavar="FIELD=VALUE", help="FIELD=VALUE for the profile; repeatable."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing profile.")] = False,
     config: ConfigOpt = None,
@@ -135,10 +143,17 @@ def _typed(key: str, value: str) -> Any:
     return value
 
 
-@app.command("set")
+@app.command("set", cls=SmscliCommand)
 def set_value(
-    key: Annotated[str, typer.Argument(help="default_profile, history, or profiles.NAME.FIELD")],
-    value: Annotated[str, typer.Argument(help="The value (secrets: prefer env references).")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            metavar="KEY", help="The key: default_profile, history, or profiles.NAME.FIELD."
+        ),
+    ],
+    value: Annotated[
+        str, typer.Argument(metavar="VALUE", help="The value (secrets: prefer env references).")
+    ],
     config: ConfigOpt = None,
 ) -> None:
     """Set one value in the config file.
@@ -173,7 +188,7 @@ def set_value(
     execute("human", body)
 
 
-@app.command()
+@app.command(cls=SmscliCommand)
 def show(json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Print the config with secrets masked."""
 
@@ -194,7 +209,7 @@ def show(json: JsonOpt = False, config: ConfigOpt = None) -> None:
     execute(lambda: output_mode(json=json), body)
 
 
-@app.command()
+@app.command(cls=SmscliCommand)
 def profiles(json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """List the profiles."""
 
@@ -224,7 +239,7 @@ def profiles(json: JsonOpt = False, config: ConfigOpt = None) -> None:
     execute(lambda: output_mode(json=json), body)
 
 
-@app.command()
+@app.command(cls=SmscliCommand)
 def validate(profile: ProfileOpt = None, json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Check every profile (or one): fields present, secrets resolvable. Exit 3 if not."""
 

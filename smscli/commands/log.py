@@ -10,16 +10,27 @@ from smscli.commands.common import ConfigOpt, JsonOpt, execute, output_mode
 
 
 def log(
-    n: Annotated[int, typer.Option("-n", "--limit", min=1, help="How many rows.")] = 20,
-    to: Annotated[str | None, typer.Option("--to", help="Only targets containing this.")] = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Only this provider.")] = None,
-    status: Annotated[
-        list[str] | None, typer.Option("--status", help="Only this status; repeatable.")
+    n: Annotated[
+        int, typer.Option("-n", "--limit", metavar="N", min=1, help="How many rows.")
+    ] = 20,
+    to: Annotated[
+        str | None, typer.Option("--to", metavar="TEXT", help="Only targets containing this.")
     ] = None,
-    batch: Annotated[str | None, typer.Option("--batch", help="Only this batch.")] = None,
+    provider: Annotated[
+        str | None, typer.Option("--provider", metavar="SLUG", help="Only this provider.")
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", metavar="STATUS", help="Only this status; repeatable."),
+    ] = None,
+    batch: Annotated[
+        str | None, typer.Option("--batch", metavar="BATCH", help="Only this batch.")
+    ] = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Only sends since this time: 2h, 3d or ISO 8601."),
+        typer.Option(
+            "--since", metavar="WHEN", help="Only sends since this time: 2h, 3d or ISO 8601."
+        ),
     ] = None,
     json: JsonOpt = False,
     config: ConfigOpt = None,

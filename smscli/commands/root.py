@@ -189,27 +189,53 @@ def _const(text: str) -> Callable[[], str]:
     return lambda: text
 
 
-def _format_panels(command: Any, ctx: Any, formatter: Any) -> None:
+Sections = dict[str, list[tuple[str, str]]]
+
+
+def _option_panels(command: Any, ctx: Any) -> Sections:
     """Arguments, then options grouped by their panel ("Options" first, then the panels in
     the order they first appear: Targets, Message, Sending, Credentials, Output)."""
-    arguments = []
-    panels: dict[str, list[tuple[str, str]]] = {"Options": []}
+    panels: Sections = {"Arguments": [], "Options": []}
     for param in command.get_params(ctx):
         record = param.get_help_record(ctx)
         if record is None:
             continue
         if param.param_type_name == "argument":
-            arguments.append(record)
+            panels["Arguments"].append(record)
         else:
             panel = getattr(param, "rich_help_panel", None) or "Options"
             panels.setdefault(panel, []).append(record)
-    if arguments:
-        with formatter.section("Arguments"):
-            formatter.write_dl(arguments)
+    return panels
+
+
+def _command_panels(group: Any, ctx: Any) -> Sections:
+    """A group's visible commands grouped by panel ("Commands" first), each with the whole
+    first paragraph of its help: Click's short help cuts it at the first full stop or at 45
+    characters."""
+    panels: Sections = {"Commands": []}
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command is None or command.hidden:
+            continue
+        panel = getattr(command, "rich_help_panel", None) or "Commands"
+        panels.setdefault(panel, []).append((name, summary(command)))
+    return panels
+
+
+def summary(command: Any) -> str:
+    """The first paragraph of a command's help on one line (the help formatter wraps it)."""
+    text = command.short_help or command.help or ""
+    return " ".join(w for w in text.split("\n\n", 1)[0].split() if w != "\b")
+
+
+def _write_panels(formatter: Any, panels: Sections) -> None:
+    """Each non-empty panel, the descriptions of all of them starting at one column."""
+    rows = [row for records in panels.values() for row in records]
+    width = min(max((len(term) for term, _ in rows), default=0), 30)  # Click's col_max
     for panel, records in panels.items():
         if records:
             with formatter.section(panel):
-                formatter.write_dl(records)
+                formatter.write_dl([(t.ljust(width) if h else t, h) for t, h in records])
 
 
 class SmscliCommand(TyperCommand):
@@ -217,7 +243,15 @@ class SmscliCommand(TyperCommand):
     (importing and rendering Rich tables costs more than the whole help budget, SPEC §9)."""
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
-        _format_panels(self, ctx, formatter)
+        _write_panels(formatter, _option_panels(self, ctx))
+
+
+class SmscliSubGroup(TyperGroup):
+    """A group under the root (`smscli config`): its help like the root's (options and
+    commands aligned, each command's first paragraph whole)."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        _write_panels(formatter, {**_option_panels(self, ctx), **_command_panels(self, ctx)})
 
 
 class LazyGroup(SmscliGroup):
@@ -261,18 +295,7 @@ class LazyGroup(SmscliGroup):
             self._listing = False
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
-        _format_panels(self, ctx, formatter)
-        panels: dict[str, list[tuple[str, str]]] = {"Commands": []}
-        for name in self.list_commands(ctx):
-            command = self.get_command(ctx, name)
-            if command is None or command.hidden:
-                continue
-            panel = getattr(command, "rich_help_panel", None) or "Commands"
-            panels.setdefault(panel, []).append((name, command.get_short_help_str(limit=200)))
-        for panel, rows in panels.items():
-            if rows:
-                with formatter.section(panel):
-                    formatter.write_dl(rows)
+        _write_panels(formatter, {**_option_panels(self, ctx), **_command_panels(self, ctx)})
 
     def _build(self, name: str, entry: Entry) -> Any:
         from typer.main import get_command_from_info, get_group

@@ -17,7 +17,13 @@ from typing import Any, NamedTuple
 import typer
 
 from smscli.catalog import REGISTRY, CredentialField, ProviderInfo, ProviderOption
-from smscli.commands.common import execute, output_mode, runtime_of
+from smscli.commands.common import (
+    ENCODING_HELP,
+    TIMEOUT_HELP,
+    execute,
+    output_mode,
+    runtime_of,
+)
 
 KW = inspect.Parameter.KEYWORD_ONLY
 MSG, TGT, SND, OUT, CRED = "Message", "Targets", "Sending", "Output", "Credentials"
@@ -61,7 +67,10 @@ def _s(
 
 
 OPT_STR = str | None
-TEXT = SharedOption("text", OPT_STR, (), "Message text; '-' or a pipe reads stdin.", "")
+TEXT = SharedOption(
+    "text", OPT_STR, (), "Message text; '-' or a pipe reads stdin.", "", metavar="TEXT"
+)
+
 
 # The options of every sending command, in help order (after TEXT).
 SHARED: tuple[SharedOption, ...] = (
@@ -77,7 +86,7 @@ SHARED: tuple[SharedOption, ...] = (
     _s("file", OPT_STR, "--file", "Read the message from a file.", MSG, metavar="PATH"),
     _s("sender", OPT_STR, ("--from", "-f"),
        "Sender: E.164 number, short code or alphanumeric (1-11).", MSG, metavar="SENDER"),
-    _s("encoding", str, "--encoding", "auto | gsm7 | ucs2 | binary.", MSG, metavar="ENCODING",
+    _s("encoding", str, "--encoding", ENCODING_HELP, MSG, metavar="ENCODING",
        default="auto"),
     _s("hex", bool, "--hex", "TEXT is binary data in hex.", MSG, default=False),
     _s("base64", bool, "--base64", "TEXT is binary data in base64.", MSG, default=False),
@@ -98,7 +107,7 @@ SHARED: tuple[SharedOption, ...] = (
        SND, metavar="DURATION", show_default=False),
     _s("dry_run", bool, "--dry-run", "Print the HTTP request(s), secrets redacted; send nothing.",
        SND, default=False),
-    _s("timeout", float | None, "--timeout", "Seconds per HTTP request (default 30).", SND,
+    _s("timeout", float | None, "--timeout", TIMEOUT_HELP[:-1] + "; default 30.", SND,
        metavar="SECONDS", min=0.1),
     _s("sandbox", bool, "--sandbox",
        "Send to a local emulator of the API started for this command.", SND, default=False),
@@ -133,7 +142,9 @@ PROVIDER = _s("provider", OPT_STR, "--provider",
 
 def _parameter(option: SharedOption) -> inspect.Parameter:
     if not option.decls:
-        argument = typer.Argument(option.default, help=option.help, show_default=False)
+        argument = typer.Argument(
+            option.default, metavar=option.metavar, help=option.help, show_default=False
+        )
         return inspect.Parameter(
             option.name,
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -175,7 +186,7 @@ def credential_parameters(
     for f in fields:
         if f.flag in taken:
             continue
-        help_text = f.help + (" (secret: prefer the env var)" if f.secret else "")
+        help_text = f.help.removesuffix(".") + " (secret: prefer the env var)." if f.secret else f.help
         default = typer.Option(
             None,
             f.flag,

@@ -8,14 +8,24 @@ from typing import Annotated, Any
 
 import typer
 
-from smscli.commands.common import ConfigOpt, JsonOpt, QuietOpt, execute, output_mode, runtime_of
+from smscli.commands.common import (
+    TIMEOUT_HELP,
+    ConfigOpt,
+    JsonOpt,
+    QuietOpt,
+    execute,
+    output_mode,
+    runtime_of,
+)
 
 
 def _options(
     ctx: typer.Context,
     ident: Annotated[
         str | None,
-        typer.Argument(help="Message id, uuid or request id, or #N for history row N."),
+        typer.Argument(
+            metavar="ID", help="Message id, uuid or request id, or #N for history row N."
+        ),
     ] = None,
     last: Annotated[bool, typer.Option("--last", help="The most recent send.")] = False,
     batch: Annotated[
@@ -23,13 +33,18 @@ def _options(
     ] = None,
     wait: Annotated[
         str | None,
-        typer.Option("--wait", help="Poll until final (--wait or --wait=10m).", show_default=False),
+        typer.Option(
+            "--wait",
+            metavar="DURATION",
+            help="Poll until final (--wait or --wait=10m).",
+            show_default=False,
+        ),
     ] = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr.")] = False,
     timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.1, help="Seconds per HTTP request.")
+        float | None, typer.Option("--timeout", metavar="SECONDS", min=0.1, help=TIMEOUT_HELP)
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
