@@ -314,3 +314,22 @@ def test_a_group_alone_prints_its_help_on_stdout_and_exits_2(
     assert res.exit_code == 2
     assert res.stdout.startswith("Usage: smscli")
     assert "error" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "smsc"),
+    [
+        pytest.param(["--smsc", "att"], {}, "att", id="flag"),
+        pytest.param([], {"SMSCLI_TELIT_SMSC": "tele2"}, "tele2", id="env"),
+        pytest.param(["--smsc", "att"], {"SMSCLI_TELIT_SMSC": "tele2"}, "att", id="flag-wins"),
+        pytest.param([], {}, None, id="unset"),
+    ],
+)
+def test_telit_smsc_is_one_profile_field_with_one_flag(
+    offline_cli: Cli, args: list[str], env: dict[str, str], smsc: str | None
+) -> None:
+    base = ["telit", "--username", "u", "--password", "pw", "-t", "msisdn:+15615043452"]
+    res = offline_cli(*base, *args, "Hi", "--dry-run", "--json", **env)
+    assert res.exit_code == 0, res.output
+    params = json.loads(res.json()["requests"][-1]["body"])["1"]["params"]
+    assert params.get("smsc") == smsc

@@ -1,12 +1,13 @@
 """Telit IoT Portal (TR50 ``sms.send``): the declaration. The API is smscli.providers.telit.
 
-Own options: ``--smsc`` → ``Message.extra["smsc"]``, ``--trim/--no-trim`` →
-``Message.extra["trim"]`` (see smscli.providers.telit for every sms.send parameter).
+Own option: ``--trim/--no-trim`` → ``Message.extra["trim"]``. The SMSC of an external SMS is
+the profile field ``smsc`` (so ``--smsc``, ``SMSCLI_TELIT_SMSC`` or the profile); see
+smscli.providers.telit for every sms.send parameter.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from smscli.catalog import (
     CredentialField,
@@ -15,7 +16,6 @@ from smscli.catalog import (
     ProviderInfo,
     ProviderOption,
 )
-from smscli.errors import UsageError
 
 if TYPE_CHECKING:
     from smscli.providers.base import Provider
@@ -34,13 +34,6 @@ def _emulator() -> type[Emulator]:
     return TelitEmulator
 
 
-def smsc(value: Any) -> str:
-    text = str(value).strip()
-    if not text:
-        raise UsageError("--smsc needs a value, e.g. --smsc att", code="invalid_option")
-    return text
-
-
 INFO = ProviderInfo(
     slug="telit",
     label="Telit IoT Portal (TR50)",
@@ -52,7 +45,9 @@ INFO = ProviderInfo(
         CredentialField("app_id", "Application id (with app_token and thing_key).", required=False),
         CredentialField("app_token", "Application token.", secret=True, required=False),
         CredentialField("thing_key", "Thing key the application logs in as.", required=False),
-        CredentialField("smsc", "SMSC for external SMS to an msisdn.", required=False),
+        CredentialField(
+            "smsc", "SMSC for an external SMS to an msisdn (e.g. att).", required=False
+        ),
     ),
     credential_sets=(("username", "password"), ("app_id", "app_token", "thing_key")),
     target_kinds=("thing", "esn", "iccid", "imei", "imsi", "meid", "msisdn"),
@@ -65,13 +60,6 @@ INFO = ProviderInfo(
         "Example: smscli telit --to thing:my-device 'reboot'"
     ),
     options=(
-        ProviderOption(
-            "smsc",
-            "--smsc",
-            "SMSC for an external SMS to an msisdn (e.g. att); overrides the profile's smsc",
-            metavar="SMSC",
-            convert=smsc,
-        ),
         ProviderOption(
             "trim",
             "--trim/--no-trim",

@@ -177,16 +177,13 @@ def _provider_parameter(option: ProviderOption) -> inspect.Parameter:
     return inspect.Parameter(option.name, KW, default=default, annotation=kinds[option.kind])
 
 
-def credential_parameters(
-    fields: list[CredentialField], taken: frozenset[str] = frozenset()
-) -> list[inspect.Parameter]:
-    """The credential flags of ``fields`` (one whose flag a provider option has is left to
-    the option: Telit's ``--smsc``)."""
+def credential_parameters(fields: list[CredentialField]) -> list[inspect.Parameter]:
+    """The credential flags of ``fields`` (tests/test_help.py: no flag is declared twice)."""
     params = []
     for f in fields:
-        if f.flag in taken:
-            continue
-        help_text = f.help.removesuffix(".") + " (secret: prefer the env var)." if f.secret else f.help
+        help_text = (
+            f.help.removesuffix(".") + " (secret: prefer the env var)." if f.secret else f.help
+        )
         default = typer.Option(
             None,
             f.flag,
@@ -221,7 +218,6 @@ def make_send_command(slug: str | None) -> Callable[..., None]:
     info: ProviderInfo | None = REGISTRY[slug] if slug else None
     own = info.options if info else ()
     fields = fields_of(slug)
-    taken = frozenset(flag for o in own for flag in o.flags.split("/"))
 
     def command(ctx: typer.Context, **kwargs: Any) -> None:
         from smscli.pipeline import SendOptions, run_send
@@ -243,7 +239,7 @@ def make_send_command(slug: str | None) -> Callable[..., None]:
     parameters = [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
         *(_parameter(o) for o in (TEXT, *SHARED)),
-        *credential_parameters(fields, taken),
+        *credential_parameters(fields),
         *(_provider_parameter(o) for o in own),
         *([] if info else [_parameter(PROVIDER)]),
     ]

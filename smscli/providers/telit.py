@@ -25,8 +25,8 @@ Where the command line sets each field (the shared options are added by the comm
 identifier ← ``--to KIND:VALUE`` (``thing`` → ``thingKey``, the other kinds keep their name),
 ``message`` ← TEXT, ``coding`` ← ``--encoding``/``--hex``/``--base64`` (the message check),
 ``from`` ← ``--from``, ``validity`` ← ``--validity``, ``trim`` ← ``--trim/--no-trim``
-(``Message.extra["trim"]``), ``smsc`` ← ``--smsc`` (``Message.extra["smsc"]``) or the
-profile field ``smsc``.
+(``Message.extra["trim"]``), ``smsc`` ← the profile field ``smsc`` (``--smsc``,
+``SMSCLI_TELIT_SMSC`` or the profile), sent for msisdn targets only.
 """
 
 from __future__ import annotations
@@ -503,16 +503,9 @@ class Telit(Provider):
     info = INFO
 
     def _smsc(self, message: Message) -> str | None:
-        value = message.extra.get("smsc") or self.settings.get("smsc")
-        return str(value) if value else None
+        return str(self.settings.get("smsc") or "").strip() or None
 
     def check_message(self, message: Message, targets: Sequence[Target]) -> None:
-        if message.extra.get("smsc") and not any(t.kind == "msisdn" for t in targets):
-            raise InputError(
-                "--smsc is for external SMS to a phone number; no target is an msisdn",
-                hint="drop --smsc, or send to msisdn:NUMBER",
-                code="option_unsupported",
-            )
         if message.validity_seconds is not None and message.validity_seconds <= 0:
             raise InputError("--validity must be at least one second", code="invalid_validity")
         for target in targets:

@@ -623,15 +623,13 @@ def test_parse_status_failures(response: Response, cls: type[SmscliError]) -> No
 # --------------------------------------------------------------------------- provider
 
 
-def test_check_message_smsc_needs_an_msisdn() -> None:
-    provider = Telit(settings())
-    msg = message(extra={"smsc": "att"})
-    err = error_of(lambda: provider.check_message(msg, [Target("thing", "t")]))
-    assert isinstance(err, InputError)
-    assert err.exit_code == ExitCode.INVALID
-    provider.check_message(msg, [Target("msisdn", "+15615043452")])
-    # the profile's smsc is for external SMS only and is not an error for a thing target
-    Telit(settings({**USER, "smsc": "att"})).check_message(message(), [Target("thing", "t")])
+def test_smsc_is_for_external_sms_only() -> None:
+    # smsc (--smsc, the env var or the profile) goes with msisdn targets; not an error for a
+    # thing target, which it does not reach.
+    provider = Telit(settings({**USER, "smsc": "att"}))
+    provider.check_message(message(), [Target("thing", "t")])
+    requests = provider.dry_run(message(), [Target("thing", "t")])
+    assert "smsc" not in requests[1].json["1"]["params"]
 
 
 def test_check_message_validity() -> None:
@@ -646,8 +644,9 @@ def test_profile_smsc_is_used_for_msisdn() -> None:
     provider = Telit(settings({**USER, "smsc": "tele2"}))
     requests = provider.dry_run(message(), [Target("msisdn", "+15615043452")])
     assert requests[1].json["1"]["params"]["smsc"] == "tele2"
-    flagged = provider.dry_run(message(extra={"smsc": "att"}), [Target("msisdn", "+15615043452")])
-    assert flagged[1].json["1"]["params"]["smsc"] == "att"
+    blank = Telit(settings({**USER, "smsc": "  "}))
+    plain = blank.dry_run(message(), [Target("msisdn", "+15615043452")])
+    assert "smsc" not in plain[1].json["1"]["params"]
 
 
 def test_dry_run_is_login_then_one_send_per_target() -> None:
@@ -898,9 +897,10 @@ def test_token_cache_survives_across_sessions(tmp_path: Path) -> None:
     assert third.commands() == fourth.commands() == ["sms.send"]
 
 
-def test_several_targets_share_one_login(conv: Conversation) -> None:
+def test_several_targets_share_one_login() -> None:
+    conv = Conversation({**USER, "smsc": "att"})
     targets = [Target("thing", "a"), Target("msisdn", "+15615043452")]
-    results = conv.provider.send(conv.session, message(extra={"smsc": "att"}), targets)
+    results = conv.provider.send(conv.session, message(), targets)
     assert [r.status for r in results] == [Status.ACCEPTED, Status.ACCEPTED]
     assert conv.commands() == ["api.authenticate", "sms.send", "sms.send"]
     assert results[1].details == {"preferredSmsc": "att"}
@@ -970,20 +970,13 @@ def test_credentials_repr_hides_the_secret() -> None:
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        pytest.param({"smsc": None, "trim": None}, {}, id="unset"),
-        pytest.param({"smsc": " att ", "trim": False}, {"smsc": "att", "trim": False}, id="both"),
-        pytest.param({"smsc": None, "trim": True}, {"trim": True}, id="trim"),
+        pytest.param({"trim": None}, {}, id="unset"),
+        pytest.param({"trim": False}, {"trim": False}, id="no-trim"),
+        pytest.param({"trim": True}, {"trim": True}, id="trim"),
     ],
 )
 def test_command_extra(values: dict[str, Any], expected: dict[str, Any]) -> None:
     info = catalog.REGISTRY["telit"]
     assert info.extra_from(values) == expected
-    assert [o.name for o in info.options] == ["smsc", "trim"]
-
-
-def test_command_extra_rejects_an_empty_smsc() -> None:
-    from smscli.errors import UsageError
-
-    err = error_of(lambda: catalog.REGISTRY["telit"].extra_from({"smsc": "  "}))
-    assert isinstance(err, UsageError)
-    assert err.exit_code == ExitCode.USAGE
+    assert [o.name for o in info.options] == ["trim"]
+    assert info.field("smsc").flag == "--smsc"  # the SMSC is a profile field, flag and all
