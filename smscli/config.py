@@ -31,7 +31,9 @@ COMMON_KEYS: dict[str, str] = {
     "provider": "the provider slug (smscli providers)",
     "base_url": "scheme + host + optional path prefix of the API",
     "sender": "default --from",
-    "timeout": "seconds per HTTP request (default 30)",
+    "timeout": (
+        "seconds each HTTP exchange may take in all (connect, send, the whole reply); default 30"
+    ),
     "max_segments": "refuse messages longer than this many segments",
     "smart": "true: replace look-alike characters (--smart) by default",
     "rate": "messages per second for many targets",

@@ -187,7 +187,9 @@ REGISTRY: Final[dict[str, ProviderInfo]] = {}
 
 
 def register(info: ProviderInfo) -> None:
-    """Add a provider to the registry (the built-ins are added at import)."""
+    """Add a provider to the registry (the built-ins are added at import). An outside
+    provider registered this way serves the Python API of the same process; the console
+    script has no hook that could call this (README: Adding a provider)."""
     names = {n for p in REGISTRY.values() for n in (p.slug, *p.aliases, *p.command_aliases)}
     clash = {info.slug, *info.aliases, *info.command_aliases} & names
     if clash:

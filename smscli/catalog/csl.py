@@ -69,9 +69,9 @@ INFO = ProviderInfo(
         ProviderOption(
             "data_coding",
             "--data-coding",
-            "Data coding: default or binary (Multinet KPN C SIMs; base64, ≤120 bytes). Default: binary for "
-            "--hex/--base64 data, else default; binary with text sends the text as the base64 "
-            "payload.",
+            "Data coding: default or binary (Multinet KPN C SIMs; base64, ≤120 bytes). "
+            "Default: binary for --hex/--base64 data, else default; binary with text sends the "
+            "text as the base64 payload.",
             metavar="default|binary",
             convert=data_coding,
         ),

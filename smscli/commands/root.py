@@ -325,8 +325,8 @@ def build_app() -> typer.Typer:
         name="smscli",
         cls=LazyGroup,
         help=(
-            "Send SMS to IoT SIMs and phones through the provider APIs listed under Providers. "
-            "Try it with no account: smscli send --sandbox --provider emnify -t endpoint:1001 "
+            "Send SMS to IoT SIMs and phones through the provider APIs listed under Providers."
+            "\n\nTry it with no account: smscli send --sandbox --provider emnify -t endpoint:1001 "
             "Hello"
         ),
         no_args_is_help=True,
