@@ -85,6 +85,20 @@ def test_each_api_class_carries_its_own_declaration() -> None:
         assert info.provider().info is info
 
 
+def test_lazy_imports_its_class_only_when_called() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from smscli.catalog import REGISTRY\n"
+        "assert not [m for m in sys.modules if m.startswith(('smscli.providers', 'smscli.sandbox'))]\n"
+        "from smscli.providers.csl import Csl\n"
+        "assert REGISTRY['csl'].provider() is Csl\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_docgen_tables_have_one_row_per_declaration() -> None:
     rows = docgen.provider_table().splitlines()[2:]
     assert [re.match(r"\| `(\w+)`", r).group(1) for r in rows] == list(REGISTRY)  # type: ignore[union-attr]

@@ -13,7 +13,8 @@ Why the declaration is not in ``smscli/providers/<slug>.py`` itself: `--help`, `
 five API modules (their builders, parsers, regexes and dataclasses: ~50 ms) would break. So
 a provider is a cheap declaration (it imports only this module and smscli.errors) plus its
 API module, imported only when a command talks to the API; the declaration points at it
-through a function (``provider=``, ``emulator=``), never through a module name in a string.
+through a function (``provider=``, ``emulator=``): ``lazy("module:Class")`` for the built-ins
+(tests/test_registry.py loads every one), any function for an outside provider.
 
 ``REGISTRY`` is the one registry: the explicit tuple of ``_builtin()`` below, plus whatever
 ``register()`` adds (a third-party provider, the sixth-provider test). Nothing copies it:
@@ -168,10 +169,23 @@ def nonblank(option: str) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
         text = str(value).strip()
         if not text:
-            raise UsageError(f"{option} cannot be empty")
+            raise UsageError(f"{option} cannot be empty", code="invalid_option")
         return text
 
     return convert
+
+
+def lazy(target: str) -> Callable[[], Any]:
+    """``provider=``/``emulator=`` of a declaration: ``"smscli.providers.csl:Csl"`` imported
+    when first called, so declaring a provider loads none of its code (SPEC §9)."""
+    module, _, name = target.partition(":")
+
+    def load() -> Any:
+        from importlib import import_module
+
+        return getattr(import_module(module), name)
+
+    return load
 
 
 def _builtin() -> tuple[ProviderInfo, ...]:
@@ -199,10 +213,6 @@ def register(info: ProviderInfo) -> None:
 
 for _info in _builtin():
     register(_info)
-
-
-def slugs() -> tuple[str, ...]:
-    return tuple(REGISTRY)
 
 
 def get_info(name: str) -> ProviderInfo:

@@ -8,28 +8,12 @@ Own option: ``--data-coding`` → ``Message.extra["data_coding"]``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from smscli.catalog import CredentialField, Features, Limits, ProviderInfo, ProviderOption
+from smscli.catalog import CredentialField, Features, Limits, ProviderInfo, ProviderOption, lazy
 from smscli.errors import UsageError
 
-if TYPE_CHECKING:
-    from smscli.providers.base import Provider
-    from smscli.sandbox.base import Emulator
-
 DATA_CODINGS: Final = ("default", "binary")
-
-
-def _provider() -> type[Provider]:
-    from smscli.providers.csl import Csl
-
-    return Csl
-
-
-def _emulator() -> type[Emulator]:
-    from smscli.sandbox.csl import CslEmulator
-
-    return CslEmulator
 
 
 def data_coding(value: Any) -> str:
@@ -76,6 +60,6 @@ INFO = ProviderInfo(
             convert=data_coding,
         ),
     ),
-    provider=_provider,
-    emulator=_emulator,
+    provider=lazy("smscli.providers.csl:Csl"),
+    emulator=lazy("smscli.sandbox.csl:CslEmulator"),
 )

@@ -8,7 +8,7 @@ Own options → ``Message.extra`` key → request field:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from smscli.catalog import (
     CredentialField,
@@ -16,12 +16,10 @@ from smscli.catalog import (
     Limits,
     ProviderInfo,
     ProviderOption,
+    lazy,
+    nonblank,
 )
 from smscli.errors import UsageError
-
-if TYPE_CHECKING:
-    from smscli.providers.base import Provider
-    from smscli.sandbox.base import Emulator
 
 SOURCE_TYPES: Final[dict[str, int]] = {
     "145": 145,
@@ -31,18 +29,6 @@ SOURCE_TYPES: Final[dict[str, int]] = {
     "208": 208,
     "alphanumeric": 208,
 }
-
-
-def _provider() -> type[Provider]:
-    from smscli.providers.emnify import Emnify
-
-    return Emnify
-
-
-def _emulator() -> type[Emulator]:
-    from smscli.sandbox.emnify import EmnifyEmulator
-
-    return EmnifyEmulator
 
 
 def dcs(value: Any) -> int:
@@ -67,13 +53,6 @@ def source_type(value: Any) -> int:
             code="invalid_option",
         )
     return number
-
-
-def dest_address(value: Any) -> str:
-    dest = str(value).strip()
-    if not dest:
-        raise UsageError("--dest-address is empty", code="invalid_option")
-    return dest
 
 
 INFO = ProviderInfo(
@@ -117,9 +96,9 @@ INFO = ProviderInfo(
             "The dest_address: a callback identifier for person-to-application replies (forwarded "
             "to the service profile's API callback).",
             metavar="ID",
-            convert=dest_address,
+            convert=nonblank("--dest-address"),
         ),
     ),
-    provider=_provider,
-    emulator=_emulator,
+    provider=lazy("smscli.providers.emnify:Emnify"),
+    emulator=lazy("smscli.sandbox.emnify:EmnifyEmulator"),
 )

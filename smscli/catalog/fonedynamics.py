@@ -12,28 +12,12 @@ Each option fills the ``Message.extra`` key of its own name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from smscli.catalog import CredentialField, Features, Limits, ProviderInfo, ProviderOption
+from smscli.catalog import CredentialField, Features, Limits, ProviderInfo, ProviderOption, lazy
 from smscli.errors import UsageError
 
-if TYPE_CHECKING:
-    from smscli.providers.base import Provider
-    from smscli.sandbox.base import Emulator
-
 PANEL = "Fone Dynamics"
-
-
-def _provider() -> type[Provider]:
-    from smscli.providers.fonedynamics import FoneDynamics
-
-    return FoneDynamics
-
-
-def _emulator() -> type[Emulator]:
-    from smscli.sandbox.fonedynamics import FoneDynamicsEmulator
-
-    return FoneDynamicsEmulator
 
 
 def _method(flag: str) -> Callable[[Any], str]:
@@ -103,6 +87,6 @@ INFO = ProviderInfo(
         ),
         _o("reply_method", "POST|GET", "WebhookMethod (default POST).", _method("--reply-method")),
     ),
-    provider=_provider,
-    emulator=_emulator,
+    provider=lazy("smscli.providers.fonedynamics:FoneDynamics"),
+    emulator=lazy("smscli.sandbox.fonedynamics:FoneDynamicsEmulator"),
 )

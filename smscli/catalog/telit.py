@@ -7,32 +7,14 @@ smscli.providers.telit for every sms.send parameter.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from smscli.catalog import (
     CredentialField,
     Features,
     Limits,
     ProviderInfo,
     ProviderOption,
+    lazy,
 )
-
-if TYPE_CHECKING:
-    from smscli.providers.base import Provider
-    from smscli.sandbox.base import Emulator
-
-
-def _provider() -> type[Provider]:
-    from smscli.providers.telit import Telit
-
-    return Telit
-
-
-def _emulator() -> type[Emulator]:
-    from smscli.sandbox.telit import TelitEmulator
-
-    return TelitEmulator
-
 
 INFO = ProviderInfo(
     slug="telit",
@@ -68,6 +50,6 @@ INFO = ProviderInfo(
             convert=bool,
         ),
     ),
-    provider=_provider,
-    emulator=_emulator,
+    provider=lazy("smscli.providers.telit:Telit"),
+    emulator=lazy("smscli.sandbox.telit:TelitEmulator"),
 )

@@ -16,7 +16,7 @@ Every field of the send-SMS page (seed 002) is reachable from the command line:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from smscli.catalog import (
     CredentialField,
@@ -24,28 +24,13 @@ from smscli.catalog import (
     Limits,
     ProviderInfo,
     ProviderOption,
+    lazy,
     nonblank,
 )
 from smscli.errors import UsageError
 
-if TYPE_CHECKING:
-    from smscli.providers.base import Provider
-    from smscli.sandbox.base import Emulator
-
 DATA_ENCODINGS: Final = ("7-bit", "8-bit-ASCII", "8-bit-UTF-8", "8-bit-DATA")
 CUSTOM_FIELD_KEYS: Final = tuple(f"CustomField{n}" for n in range(1, 6))
-
-
-def _provider() -> type[Provider]:
-    from smscli.providers.thingspace import ThingSpace
-
-    return ThingSpace
-
-
-def _emulator() -> type[Emulator]:
-    from smscli.sandbox.thingspace import ThingSpaceEmulator
-
-    return ThingSpaceEmulator
 
 
 def custom_fields(raw: Any) -> dict[str, str] | None:
@@ -150,6 +135,6 @@ INFO = ProviderInfo(
             convert=data_encoding,
         ),
     ),
-    provider=_provider,
-    emulator=_emulator,
+    provider=lazy("smscli.providers.thingspace:ThingSpace"),
+    emulator=lazy("smscli.sandbox.thingspace:ThingSpaceEmulator"),
 )
