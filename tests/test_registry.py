@@ -158,3 +158,15 @@ def test_shared_options_fill_send_options_exactly() -> None:
     assert filled | {PROVIDER.name, "credentials", "extra"} == declared
     flags = [d for o in (*SHARED, PROVIDER) for d in o.decls]
     assert len(flags) == len(set(flags))
+
+
+def test_the_shared_converters() -> None:
+    pick = catalog.one_of("--coding", ("default", "binary", "8-bit-DATA"))
+    assert [pick(" BINARY "), pick("8-bit-data")] == ["binary", "8-bit-DATA"]
+    with pytest.raises(UsageError) as refused:
+        pick("7bit")
+    assert refused.value.message == "--coding must be default, binary or 8-bit-DATA, not '7bit'"
+    assert refused.value.code == "invalid_option"
+    assert catalog.nonblank("--group")(" g ") == "g"
+    with pytest.raises(UsageError, match="--group cannot be empty"):
+        catalog.nonblank("--group")("  ")

@@ -175,6 +175,22 @@ def nonblank(option: str) -> Callable[[Any], str]:
     return convert
 
 
+def one_of(option: str, choices: Sequence[str]) -> Callable[[Any], str]:
+    """A converter: one of ``choices`` in any case, as spelled there; else a usage error."""
+
+    def convert(value: Any) -> str:
+        word = str(value).strip().lower()
+        for choice in choices:
+            if choice.lower() == word:
+                return choice
+        *rest, last = choices
+        raise UsageError(
+            f"{option} must be {', '.join(rest)} or {last}, not {value!r}", code="invalid_option"
+        )
+
+    return convert
+
+
 def lazy(target: str) -> Callable[[], Any]:
     """``provider=``/``emulator=`` of a declaration: ``"smscli.providers.csl:Csl"`` imported
     when first called, so declaring a provider loads none of its code (SPEC §9)."""

@@ -8,21 +8,19 @@ Own option: ``--data-coding`` → ``Message.extra["data_coding"]``.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from smscli.catalog import CredentialField, Features, Limits, ProviderInfo, ProviderOption, lazy
-from smscli.errors import UsageError
+from smscli.catalog import (
+    CredentialField,
+    Features,
+    Limits,
+    ProviderInfo,
+    ProviderOption,
+    lazy,
+    one_of,
+)
 
 DATA_CODINGS: Final = ("default", "binary")
-
-
-def data_coding(value: Any) -> str:
-    normalized = str(value).strip().lower()
-    if normalized not in DATA_CODINGS:
-        raise UsageError(
-            f"--data-coding must be default or binary, got {value!r}", code="invalid_option"
-        )
-    return normalized
 
 
 INFO = ProviderInfo(
@@ -57,7 +55,7 @@ INFO = ProviderInfo(
             "Default: binary for --hex/--base64 data, else default; binary with text sends the "
             "text as the base64 payload.",
             metavar="default|binary",
-            convert=data_coding,
+            convert=one_of("--data-coding", DATA_CODINGS),
         ),
     ),
     provider=lazy("smscli.providers.csl:Csl"),

@@ -14,19 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from smscli.catalog import CredentialField, Features, Limits, ProviderInfo, ProviderOption, lazy
+from smscli.catalog import (
+    CredentialField,
+    Features,
+    Limits,
+    ProviderInfo,
+    ProviderOption,
+    lazy,
+    one_of,
+)
 from smscli.errors import UsageError
 
 PANEL = "Fone Dynamics"
-
-
-def _method(flag: str) -> Callable[[Any], str]:
-    def convert(method: Any) -> str:
-        if str(method).upper() not in ("POST", "GET"):
-            raise UsageError(f"{flag} must be POST or GET, not {method!r}")
-        return str(method).upper()
-
-    return convert
+METHODS = ("POST", "GET")
 
 
 def _url(flag: str) -> Callable[[Any], str]:
@@ -76,7 +76,7 @@ INFO = ProviderInfo(
             "receipt_method",
             "POST|GET",
             "DeliveryReceiptWebhookMethod.",
-            _method("--receipt-method"),
+            one_of("--receipt-method", METHODS),
         ),
         _o("forward_to_sms", "E164", "Leased sender: forward replies here."),
         _o("forward_from_sms", "SENDER", "Sender ID of forwarded replies."),
@@ -85,7 +85,12 @@ INFO = ProviderInfo(
         _o(
             "reply_webhook", "URL", "WebhookUri: where replies are posted.", _url("--reply-webhook")
         ),
-        _o("reply_method", "POST|GET", "WebhookMethod (default POST).", _method("--reply-method")),
+        _o(
+            "reply_method",
+            "POST|GET",
+            "WebhookMethod (default POST).",
+            one_of("--reply-method", METHODS),
+        ),
     ),
     provider=lazy("smscli.providers.fonedynamics:FoneDynamics"),
     emulator=lazy("smscli.sandbox.fonedynamics:FoneDynamicsEmulator"),

@@ -26,6 +26,7 @@ from smscli.catalog import (
     ProviderOption,
     lazy,
     nonblank,
+    one_of,
 )
 from smscli.errors import UsageError
 
@@ -59,17 +60,6 @@ def custom_fields(raw: Any) -> dict[str, str] | None:
             )
         fields[key] = value.strip()
     return fields or None
-
-
-def data_encoding(value: Any) -> str:
-    lowered = str(value).strip().lower()
-    for known in DATA_ENCODINGS:
-        if known.lower() == lowered:
-            return known
-    raise UsageError(
-        f"invalid --data-encoding {value!r}; one of {', '.join(DATA_ENCODINGS)}",
-        code="invalid_option",
-    )
 
 
 INFO = ProviderInfo(
@@ -132,7 +122,7 @@ INFO = ProviderInfo(
             f"The dataEncoding: {', '.join(DATA_ENCODINGS)} (default: 7-bit for GSM-7 text, "
             "8-bit-UTF-8 for other text, 8-bit-DATA for --hex/--base64).",
             metavar="ENCODING",
-            convert=data_encoding,
+            convert=one_of("--data-encoding", DATA_ENCODINGS),
         ),
     ),
     provider=lazy("smscli.providers.thingspace:ThingSpace"),
