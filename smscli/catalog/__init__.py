@@ -192,8 +192,9 @@ def one_of(option: str, choices: Sequence[str]) -> Callable[[Any], str]:
 
 
 def lazy(target: str) -> Callable[[], Any]:
-    """``provider=``/``emulator=`` of a declaration: ``"smscli.providers.csl:Csl"`` imported
-    when first called, so declaring a provider loads none of its code (SPEC §9)."""
+    """``"smscli.providers.csl:Csl"`` as a function that imports it when first called: a
+    declaration's ``provider=``/``emulator=`` (declaring a provider loads none of its code,
+    SPEC §9), and the root's commands (commands/root.py)."""
     module, _, name = target.partition(":")
 
     def load() -> Any:

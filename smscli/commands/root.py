@@ -112,40 +112,9 @@ def _send(slug: str | None) -> Callable[[], Any]:
     return build
 
 
-def _send_help() -> str:
-    from smscli.commands.sending import SEND_HELP
-
-    return SEND_HELP
-
-
 def _function(build: Callable[[], Any]) -> Entry:
+    """A command that is a function of a commands module; its help is the docstring."""
     return Entry(lambda: inspect.getdoc(build()) or "", build)
-
-
-def _check() -> Any:
-    from smscli.commands.check import check
-
-    return check
-
-
-def _log() -> Any:
-    from smscli.commands.log import log
-
-    return log
-
-
-def _admin(name: str) -> Callable[[], Any]:
-    def build() -> Any:
-        from smscli.commands import admin
-
-        return {
-            "providers": admin.providers,
-            "doctor": admin.doctor,
-            "logout": admin.logout,
-            "sandbox": admin.sandbox,
-        }[name]
-
-    return build
 
 
 def _status() -> Any:
@@ -154,34 +123,24 @@ def _status() -> Any:
     return make_status_command()
 
 
-def _status_help() -> str:
-    from smscli.commands.status import HELP
-
-    return HELP
-
-
-def _config() -> Any:
-    from smscli.commands.config import app
-
-    return app
-
-
 def entries() -> dict[str, Entry]:
     """Every command, in help order: `send`, one per registered provider (and its hidden
     aliases), then the others. Provider commands come from the declarations."""
-    from smscli.catalog import REGISTRY
+    from smscli.catalog import REGISTRY, lazy
 
-    out = {"send": Entry(_send_help, _send(None))}
+    out = {"send": Entry(lazy("smscli.commands.sending:SEND_HELP"), _send(None))}
     for info in REGISTRY.values():
-        out[info.slug] = Entry(_const(info.help), _send(info.slug), panel="Providers")
+        about = _const(info.help)
+        out[info.slug] = Entry(about, _send(info.slug), panel="Providers")
         for alias in info.command_aliases:
-            out[alias] = Entry(_const(info.help), _send(info.slug), hidden=True)
-    out["check"] = _function(_check)
-    out["log"] = _function(_log)
+            out[alias] = Entry(about, _send(info.slug), hidden=True)
+    out["check"] = _function(lazy("smscli.commands.check:check"))
+    out["log"] = _function(lazy("smscli.commands.log:log"))
     for name in ("providers", "doctor", "logout", "sandbox"):
-        out[name] = _function(_admin(name))
-    out["status"] = Entry(_status_help, _status)
-    out["config"] = Entry(lambda: _config().info.help or "", _config)
+        out[name] = _function(lazy(f"smscli.commands.admin:{name}"))
+    out["status"] = Entry(lazy("smscli.commands.status:HELP"), _status)
+    config = lazy("smscli.commands.config:app")
+    out["config"] = Entry(lambda: config().info.help or "", config)
     return out
 
 
