@@ -1,5 +1,9 @@
 """SMS encoding, length and splitting (SPEC §3). Pure: no I/O.
 
+One module on purpose (~600 lines): the GSM 03.38 tables, smart replacement, grapheme
+clusters and segment packing are one computation (a message is counted by splitting it),
+all pure functions over the same tables.
+
 The tables and rules come from the team's research note ``reference/encoding.md`` (GSM 03.38
 basic and extension tables, TS 23.040 concatenation limits, Twilio-style smart replacement).
 

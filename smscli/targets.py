@@ -1,5 +1,9 @@
 """Target kinds, parsing and validation (SPEC §2 "Targets"). Pure: stdlib only, no I/O.
 
+One module on purpose (~590 lines): a short parser per target kind (Luhn, digit and hex
+rules) and the target-file readers, sharing one set of error helpers so that every
+refusal names the target alike.
+
 A target is ``KIND:VALUE`` or a bare phone number (= ``msisdn``). ``parse_target`` returns a
 ``models.Target`` with the canonical value (digits only, ``+`` for E.164, upper-case hex) and
 a list of warnings; anything wrong is an ``InputError`` (exit 4) with a one-line reason that

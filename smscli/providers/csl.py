@@ -1,5 +1,9 @@
 """CSL SIM Insight XML API (api.m2miportal.com): ``send_sms`` and ``query_sms_mt_details``.
 
+One module on purpose (~660 lines): the XML API's whole vocabulary, the local checks,
+the send and status builders and their reply parsers with the error mapping they share;
+the ``Csl`` class at the end only sequences them.
+
 - Docs: https://docs.m2miportal.com/jWxc-send-sms (seed 001), query-sms-mt-details,
   authentication, how-requests-work; researched in
   ``reference/providers-telit-csl-fonedynamics.md`` §2 (and the open questions in §4).

@@ -1,5 +1,9 @@
 """emnify REST API: send an SMS to an endpoint, find endpoints, read an SMS's status.
 
+One module on purpose (~920 lines): the API's whole vocabulary, the login, endpoint
+lookup, send and status request builders each next to its reply parser, with the error
+mapping they all share; the ``Emnify`` class at the end only sequences them.
+
 Docs: https://docs.emnify.com/developers/api/endpoint/endpoint-sms-by-id-post (seed 003).
 Facts and their sources: reference/providers-thingspace-emnify.md §2 (auth 2.2, send 2.3,
 status 2.4, lookups 2.5, errors 2.6, limits 2.7), checklist §3, open questions §4.

@@ -1,5 +1,9 @@
 """Telit IoT Portal / deviceWISE Cloud: TR50 JSON over HTTP, command ``sms.send``.
 
+One module on purpose (~600 lines): the TR50 vocabulary, credentials, command builders
+and the reply parsers (errors sit at two levels of one reply) read best together; the
+``Telit`` class at the end only sequences them.
+
 - Docs: https://docs.devicewise.com/Content/Products/IoT_Portal_API_Reference_Guide/APIs/SMS/sms.send.htm
   (seed 000), ``sms.status``, ``session.end`` and the authentication page of the same guide;
   researched facts in reference/providers-telit-csl-fonedynamics.md §1 and §4 ([T1]–[T15]).

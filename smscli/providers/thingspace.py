@@ -1,5 +1,9 @@
 """Verizon ThingSpace Connectivity Management: ``POST /api/m2m/v1/sms``.
 
+One module on purpose (~700 lines): the three steps of the conversation (OAuth token,
+M2M session, send) as builder/parser pairs with the error and token-refusal mapping they
+share, read best together; the ``ThingSpace`` class near the end only sequences them.
+
 Docs: https://thingspace.verizon.com/resources/documentation/connectivity/API_Reference/Send_SMS_Messages_to_Devices/
 Sources: seed ``seeds/002`` (the vendor's send-SMS page) and ``reference/providers-thingspace-
 emnify.md`` §1 (auth, body, errors, limits), §3 (client checklist) and §4 (open questions).

@@ -1,5 +1,9 @@
 """Emulator of the emnify REST API, mounted at ``/emnify`` (SPEC §8).
 
+One module on purpose (~570 lines): the emulator mirrors the whole API it stands in
+for (auth, endpoint lookup with paging, send validation, status), and each validation
+rule reads best next to the handler that applies it.
+
 Shapes follow reference/providers-thingspace-emnify.md §2 and seed 003:
 
   POST /api/v1/authenticate            {"application_token"} → 200 {"auth_token": <JWT>}
