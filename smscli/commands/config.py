@@ -77,9 +77,7 @@ def init(
     ] = "default",
     set_: Annotated[
         list[str] | None,
-        typer.Option(
-            "--set", metavar="FIELD=VALUE", help="FIELD=VALUE for the profile; repeatable."
-        ),
+        typer.Option("--set", metavar="FIELD=VALUE", help="A profile field to set; repeatable."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing profile.")] = False,
     config: ConfigOpt = None,
