@@ -337,6 +337,7 @@ def resolve_settings(
         base_url=base_url or info.default_base_url,
         values=values,
         secret_names=info.secret_names,
+        from_flags=frozenset(name for name in values if flags.get(name)),
         sender=common(choice, "sender"),
         timeout=common(choice, "timeout") or 30.0,
         max_segments=common(choice, "max_segments"),

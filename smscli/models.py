@@ -251,6 +251,7 @@ class Settings(NamedTuple):
     base_url: str
     values: Mapping[str, str]
     secret_names: frozenset[str] = frozenset()
+    from_flags: frozenset[str] = frozenset()  # fields given on the command line
     sender: str | None = None
     timeout: float = 30.0
     max_segments: int | None = None

@@ -333,3 +333,25 @@ def test_telit_smsc_is_one_profile_field_with_one_flag(
     assert res.exit_code == 0, res.output
     params = json.loads(res.json()["requests"][-1]["body"])["1"]["params"]
     assert params.get("smsc") == smsc
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code"),
+    [
+        pytest.param(["--smsc", "att"], {}, 4, id="flag-refused"),
+        pytest.param([], {"SMSCLI_TELIT_SMSC": "att"}, 0, id="env-ignored"),
+    ],
+)
+def test_telit_smsc_on_the_command_line_needs_an_msisdn_target(
+    offline_cli: Cli, args: list[str], env: dict[str, str], code: int
+) -> None:
+    # An option the target cannot use is an error, never dropped silently (SPEC §2); a
+    # profile's (or the environment's) smsc serves its msisdn targets and is left out here.
+    base = ["telit", "--username", "u", "--password", "pw", "-t", "thing:gw-1"]
+    res = offline_cli(*base, *args, "Hi", "--dry-run", "--json", **env)
+    assert res.exit_code == code, res.output
+    if code:
+        assert res.json()["error"]["code"] == "option_unsupported"
+    else:
+        params = json.loads(res.json()["requests"][-1]["body"])["1"]["params"]
+        assert "smsc" not in params

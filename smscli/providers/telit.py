@@ -510,6 +510,14 @@ class Telit(Provider):
         return str(self.settings.get("smsc") or "").strip() or None
 
     def check_message(self, message: Message, targets: Sequence[Target]) -> None:
+        # A profile's smsc serves its msisdn targets and is ignored for the others; asked
+        # for on the command line, it must not be dropped silently (SPEC §2).
+        if "smsc" in self.settings.from_flags and not any(t.kind == "msisdn" for t in targets):
+            raise InputError(
+                "--smsc is for external SMS to a phone number; no target is an msisdn",
+                hint="drop --smsc, or send to msisdn:NUMBER",
+                code="option_unsupported",
+            )
         if message.validity_seconds is not None and message.validity_seconds <= 0:
             raise InputError("--validity must be at least one second", code="invalid_validity")
         for target in targets:
