@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 USER_AGENT = f"smscli/{__version__}"
 MAX_RETRY_AFTER = 10.0  # seconds; a longer Retry-After is reported instead of waited out
+_MIN_ATTEMPT = 0.05  # seconds: less left of --timeout, and a refused connect is not retried
 CANCEL_GRACE = 0.5  # seconds a first Ctrl-C leaves replies in flight to arrive (cancel())
 _TRACE_BODY_LIMIT = 2000
 # What a parser raises on valid JSON/XML of the wrong shape, depth or range (conversation()).
@@ -135,11 +136,11 @@ class HttpSession:
         self._cancel.set(grace)
 
     def _transfer(
-        self, method: str, url: str, headers: dict[str, str], content: bytes | None
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None, timeout: float
     ) -> tuple[int, dict[str, str], bytes]:
         """One exchange: (status, lower-case headers, body), or a _Failure saying whether the
         request can have reached the server. The whole exchange, every byte of the reply
-        included, ends within self.timeout."""
+        included, ends within ``timeout``."""
         import httpx
 
         from smscli.http_transport import exchange, read_reply
@@ -162,7 +163,7 @@ class HttpSession:
             port = request.url.port
             if port is not None and not 0 < port < 65536:  # the OS would wrap it round
                 raise _Failure(_BAD_URL, ValueError(f"port {port} is out of range"))
-            with exchange(self.timeout, self._cancel):
+            with exchange(timeout, self._cancel):
                 raw = client.send(request, stream=True)
                 try:
                     body = read_reply(raw)
@@ -267,19 +268,27 @@ class HttpSession:
         content = body.encode("utf-8") if body is not None else None
         connect_attempt = 0
         started = time.monotonic()
+        # --timeout bounds the request's whole wait, its connect retries included (their
+        # backoff on top): a retry gets what is left of it.
+        budget_end = started + self.timeout
         while True:
             connect_attempt += 1
+            left = min(self.timeout, budget_end - time.monotonic())
             try:
                 status, response_headers, response_body = self._transfer(
-                    request.method, url, headers, content
+                    request.method, url, headers, content, max(left, 0.001)
                 )
                 break
             except _Failure as failure:
-                # Never connected: nothing was sent, so retrying is safe even for a send.
+                # Refused at once (never connected): nothing was sent, so retrying is safe
+                # even for a send. A connect that timed out used the time up: not retried.
                 retry = failure.kind == _NOT_SENT and not self._cancel.is_set()
-                if retry and connect_attempt <= self.retries:
+                left = budget_end - time.monotonic()
+                if retry and connect_attempt <= self.retries and left > _MIN_ATTEMPT:
                     self._log(f"* connect failed ({_describe(failure.cause)}); retrying")
-                    self._sleep(_backoff(connect_attempt))
+                    delay = _backoff(connect_attempt)
+                    self._sleep(delay)
+                    budget_end += delay
                     continue
                 raise self._failure_error(request, failure, sends_message) from None
         if sends_message:
@@ -305,9 +314,20 @@ class HttpSession:
                 hint="check base_url in the profile",
                 code="invalid_base_url",
             )
-        if failure.kind == _NOT_SENT:
+        if failure.kind in (_NOT_SENT, _NOT_SENT_IN_TIME):
+            from smscli.http_transport import Stopped
+
+            if isinstance(exc, Stopped) or self._cancel.is_set():
+                return ProviderUnavailable(
+                    f"{where}: interrupted before the request was sent; nothing was sent",
+                    hint="re-run the same command to send it",
+                    code="interrupted",
+                )
+            detail = _describe(exc)
+            if failure.kind == _NOT_SENT_IN_TIME:
+                detail = f"nothing within {self.timeout:g}s: {detail}"
             return ProviderUnavailable(
-                f"cannot reach {where}: {_describe(exc)}",
+                f"cannot reach {where}: {detail}",
                 hint="check the network, proxy settings and base_url; nothing was sent",
                 code="unreachable",
             )
@@ -430,7 +450,8 @@ def _host(url: str) -> str:
 
 # What can have happened to a request that got no reply (see _Failure).
 _BAD_URL = "bad-url"  # refused before any I/O
-_NOT_SENT = "not-sent"  # never connected: safe to retry, even a send
+_NOT_SENT = "not-sent"  # refused at once (DNS, TCP, TLS, proxy): safe to retry, even a send
+_NOT_SENT_IN_TIME = "not-sent-in-time"  # not sent by the deadline (or stopped): not retried
 _TIMED_OUT = "timed-out"  # sent (or partly): no (whole) reply in time
 _LOST = "lost"  # sent (or partly): the connection broke, or the reply was not HTTP
 _UNREADABLE = "unreadable"  # a reply came, but too large or undecodable
@@ -442,15 +463,18 @@ def _failure_table() -> tuple[tuple[type[Exception], str], ...]:
     """THE table: httpx's exceptions by what they mean for a send, first match wins."""
     import httpx
 
+    from smscli.http_transport import NotSent
+
     return (
         (httpx.UnsupportedProtocol, _BAD_URL),  # a scheme other than http(s)
         (httpx.InvalidURL, _BAD_URL),
         (UnicodeError, _BAD_URL),  # the idna codec refuses a host name ("api..example")
         (httpx.LocalProtocolError, _INVALID),  # h11 would not write the request
+        (NotSent, _NOT_SENT_IN_TIME),  # stopped, or out of time, before the first byte
+        (httpx.ConnectTimeout, _NOT_SENT_IN_TIME),  # connect or TLS handshake too slow
         (httpx.ConnectError, _NOT_SENT),  # DNS, TCP, TLS handshake and certificates
-        (httpx.ConnectTimeout, _NOT_SENT),
         (httpx.ProxyError, _NOT_SENT),  # the proxy refused the tunnel
-        (httpx.PoolTimeout, _NOT_SENT),
+        (httpx.PoolTimeout, _NOT_SENT_IN_TIME),
         (httpx.TimeoutException, _TIMED_OUT),  # read/write: the request may be in
         (httpx.DecodingError, _UNREADABLE),  # http_transport.ReplyTooLarge too
         (httpx.TransportError, _LOST),  # reset, EOF, garbage, a cut-off reply

@@ -8,8 +8,15 @@ httpx's timeouts are per operation: a server that drips one byte a second, or se
 belongs to the thread running the exchange (``exchange()``), so the send threads of a bulk
 run share one pool and each keeps its own clock.
 
-Reads wait in short slices and check the session's cancel event between them, so that a
-first Ctrl-C/SIGTERM in a bulk run ends an exchange stuck in a send thread within a slice.
+Every wait (the TCP connect, the TLS handshake, each read) is cut into short slices that
+check the session's cancel event between them, so that a first Ctrl-C/SIGTERM ends an
+exchange stuck anywhere, in the calling thread or a send thread, within a slice. The connect
+and the handshake are done here, non-blocking, for that (httpcore's SyncBackend would block
+in them until the deadline); the stream over the connected socket is httpcore's own.
+
+What was sent is tracked too: an exchange that ends before a byte of its request reached the
+socket (stopped or out of time in its connect, handshake, or before its first write) raises
+``NotSent``: nothing was sent, whatever the phase.
 
 Replies are read raw, at most MAX_REPLY bytes, and decompressed by ``read_reply`` under the
 same limit (never a whole chunk at once: a gzip bomb stays a few kilobytes of memory).
@@ -18,6 +25,11 @@ same limit (never a whole chunk at once: a gzip bomb stays a few kilobytes of me
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import select
+import socket
+import ssl
 import threading
 import time
 import zlib
@@ -27,14 +39,21 @@ from typing import Any, Protocol
 import httpcore
 import httpx
 
+# httpcore's blocking stream over a socket (not exported; httpx <1 pins httpcore 1.x).
+from httpcore._backends.sync import SyncStream
+
 MAX_REPLY = 1 << 20  # bytes, before and after decompression: every API here answers in KBs
-READ_SLICE = 0.25  # seconds a read waits before looking at the cancel event again
+READ_SLICE = 0.25  # seconds a wait (connect, handshake, read) lasts before it looks at the
+# cancel event again
 # Bytes an exchange may receive in all: the reply, its headers (h11 allows 100 KiB) and any
 # 1xx lines before it. A flood of "100 Continue" ends here instead of burning the CPU
 # until the deadline.
 MAX_RECEIVED = MAX_REPLY + (256 << 10)
 
-_local = threading.local()  # .deadline (time.monotonic()), .cancel (a Stop)
+_local = threading.local()  # .deadline (time.monotonic()), .cancel (a Stop), .room, .token
+_IN_PROGRESS = frozenset(
+    {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, getattr(errno, "WSAEWOULDBLOCK", -1)}
+)
 
 
 class Stop(Protocol):
@@ -43,6 +62,17 @@ class Stop(Protocol):
 
 class Cancelled(httpcore.ReadError):
     """HttpSession.cancel() stopped the exchange (a first Ctrl-C/SIGTERM in a bulk run)."""
+
+
+class NotSent(httpx.TransportError):
+    """The exchange ended before a byte of its request reached the socket (the deadline
+    passed before its first write): nothing was sent. Raised as httpx's kind of error (the
+    pool lets it through as it is), for HttpSession's table."""
+
+
+class Stopped(NotSent):
+    """HttpSession.cancel() ended the exchange in its connect, its TLS handshake or before
+    its first write: nothing was sent."""
 
 
 class ReplyTooLarge(httpx.DecodingError):
@@ -60,12 +90,14 @@ def exchange(timeout: float, cancel: Stop) -> Iterator[None]:
     _local.deadline = time.monotonic() + timeout
     _local.cancel = cancel
     _local.room = MAX_RECEIVED
+    _local.token = object()  # this exchange, for _Stream: has its request been written?
     try:
         yield
     finally:
         _local.deadline = None
         _local.cancel = None
         _local.room = None
+        _local.token = None
 
 
 def _until(timeout: float | None, late: type[Exception]) -> float | None:
@@ -81,8 +113,113 @@ def _until(timeout: float | None, late: type[Exception]) -> float | None:
     return end
 
 
+class _TooLate(NotSent):
+    def __init__(self, message: str) -> None:
+        super().__init__("the deadline passed before the request was sent")
+
+
+_NEVER = object()
+
+
 def _left(end: float | None) -> float | None:
     return None if end is None else max(0.001, end - time.monotonic())
+
+
+def _stop_if_cancelled() -> None:
+    cancel: Stop | None = getattr(_local, "cancel", None)
+    if cancel is not None and cancel.is_set():
+        raise Stopped("stopped by a signal before the request was sent")
+
+
+def _wait_until_ready(sock: socket.socket, *, write: bool, end: float | None) -> None:
+    """Wait for ``sock`` to be writable (or readable), in slices that look at the cancel
+    event: ``Stopped`` once it is set, httpcore.ConnectTimeout past ``end``."""
+    while True:
+        _stop_if_cancelled()
+        left = _left(end)
+        wait = READ_SLICE if left is None else min(left, READ_SLICE)
+        if _ready(sock, write=write, wait=wait):
+            return
+        if end is not None and time.monotonic() >= end:
+            raise httpcore.ConnectTimeout("timed out")
+
+
+def _ready(sock: socket.socket, *, write: bool, wait: float) -> bool:
+    if getattr(select, "poll", None) is None:  # pragma: no cover - Windows
+        ready = select.select([] if write else [sock], [sock] if write else [], [sock], wait)
+        return any(ready)
+    poll = select.poll()
+    poll.register(sock, select.POLLOUT if write else select.POLLIN)
+    return bool(poll.poll(wait * 1000))  # an error or a hang-up wakes it too
+
+
+def _connect(
+    host: str,
+    port: int,
+    end: float | None,
+    local_address: str | None,
+    socket_options: Iterable[Any] | None,
+) -> socket.socket:
+    """socket.create_connection's job, non-blocking: each address in turn (a refusal moves
+    on to the next), all under one deadline, stopped by the cancel event."""
+    try:
+        addresses = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except OSError as exc:
+        raise httpcore.ConnectError(str(exc)) from exc
+    error: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            for option in socket_options or ():
+                sock.setsockopt(*option)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if local_address is not None:
+                sock.bind((local_address, 0))
+            sock.setblocking(False)
+            code = sock.connect_ex(address)
+            if code in _IN_PROGRESS:
+                _wait_until_ready(sock, write=True, end=end)
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+        except BaseException:
+            sock.close()
+            raise
+    raise httpcore.ConnectError(str(error)) from error
+
+
+def _handshake(
+    sock: socket.socket, ssl_context: ssl.SSLContext, server_hostname: str | None, end: float | None
+) -> ssl.SSLSocket:
+    """The TLS handshake on a connected socket, non-blocking: under the deadline, stopped by
+    the cancel event (what SSLContext.wrap_socket does, blocking)."""
+    try:
+        tls = ssl_context.wrap_socket(
+            sock, server_hostname=server_hostname, do_handshake_on_connect=False
+        )
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        tls.setblocking(False)
+        while True:
+            try:
+                tls.do_handshake()
+                return tls
+            except ssl.SSLWantReadError:
+                _wait_until_ready(tls, write=False, end=end)
+            except ssl.SSLWantWriteError:
+                _wait_until_ready(tls, write=True, end=end)
+    except OSError as exc:  # ssl.SSLError (certificates), a reset
+        tls.close()
+        raise httpcore.ConnectError(str(exc)) from exc
+    except BaseException:
+        tls.close()
+        raise
 
 
 class _Stream(httpcore.NetworkStream):
@@ -93,11 +230,19 @@ class _Stream(httpcore.NetworkStream):
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
         self._held = b""
+        self._wrote_in: object = _NEVER  # the last exchange (_local.token) it wrote in
 
     def _flush(self) -> None:
-        if self._held:
-            held, self._held = self._held, b""
-            self._stream.write(held, _left(_until(None, httpcore.WriteTimeout)))
+        if not self._held:
+            return
+        held, self._held = self._held, b""
+        token = getattr(_local, "token", None)
+        if self._wrote_in is not token:  # the first write of this exchange's request
+            # Not a byte has left yet: stopped or out of time here, nothing was sent.
+            _stop_if_cancelled()
+            _until(None, _TooLate)
+            self._wrote_in = token
+        self._stream.write(held, _left(_until(None, httpcore.WriteTimeout)))
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         self._flush()
@@ -134,7 +279,11 @@ class _Stream(httpcore.NetworkStream):
         self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
         end = _until(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._stream.start_tls(ssl_context, server_hostname, _left(end)))
+        sock = self._stream.get_extra_info("socket")
+        if not isinstance(self._stream, SyncStream) or isinstance(sock, ssl.SSLSocket):
+            # TLS in TLS (https:// through an https:// proxy): httpcore's, under the deadline.
+            return _Stream(self._stream.start_tls(ssl_context, server_hostname, _left(end)))
+        return _Stream(SyncStream(_handshake(sock, ssl_context, server_hostname, end)))
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -155,8 +304,7 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         end = _until(timeout, httpcore.ConnectTimeout)
-        stream = self._backend.connect_tcp(host, port, _left(end), local_address, socket_options)
-        return _Stream(stream)
+        return _Stream(SyncStream(_connect(host, port, end, local_address, socket_options)))
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None

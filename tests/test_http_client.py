@@ -180,13 +180,10 @@ def test_session_exposes_tokens_and_clock() -> None:
 
 
 @pytest.mark.parametrize("sends_message", [False, True], ids=["lookup", "send"])
-@pytest.mark.parametrize(
-    "error", [httpx.ConnectError, httpx.ConnectTimeout], ids=["refused", "connect-timeout"]
-)
 def test_connect_error_retried_then_unavailable(
-    make: Callable[..., Harness], error: type[Exception], sends_message: bool
+    make: Callable[..., Harness], sends_message: bool
 ) -> None:
-    h = make(sequence(error), retries=2)
+    h = make(sequence(httpx.ConnectError), retries=2)
     with pytest.raises(ProviderUnavailable) as info:
         h.session.call(Request("POST", URL, json={}), sends_message=sends_message)
     assert info.value.exit_code is ExitCode.UNAVAILABLE
@@ -195,6 +192,19 @@ def test_connect_error_retried_then_unavailable(
     assert len(h.recorder.requests) == 3
     assert len(h.delays) == 2
     assert all(0 < d <= 8 for d in h.delays)
+
+
+@pytest.mark.parametrize("sends_message", [False, True], ids=["lookup", "send"])
+def test_a_connect_timeout_is_not_retried(make: Callable[..., Harness], sends_message: bool) -> None:
+    """--timeout bounds the request's wait: a connect that used it up is not tried again."""
+    h = make(sequence(httpx.ConnectTimeout), retries=2)
+    with pytest.raises(ProviderUnavailable) as info:
+        h.session.call(Request("POST", URL, json={}), sends_message=sends_message)
+    assert info.value.exit_code is ExitCode.UNAVAILABLE
+    assert info.value.code == "unreachable"
+    assert "api.example.test" in info.value.message
+    assert len(h.recorder.requests) == 1
+    assert h.delays == []
 
 
 @pytest.mark.parametrize("retries", [0, 1, 3])
