@@ -3,6 +3,7 @@ the network (the default transport fails the test on any request it was not told
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -158,6 +159,34 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+@contextlib.contextmanager
+def blackhole() -> Iterator[int]:
+    """A port on 127.0.0.1 where a TCP connect hangs: a listener whose accept queue is full
+    (nobody accepts, a few connects fill it), so the kernel drops every further SYN."""
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port: int = listener.getsockname()[1]
+        for _ in range(4):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        time.sleep(0.02)
+        with socket.socket() as probe:  # the precondition: a connect really hangs
+            probe.settimeout(0.1)
+            with pytest.raises(TimeoutError):
+                probe.connect(("127.0.0.1", port))
+        yield port
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections and never says a byte (nor closes)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield listener.getsockname()[1]  # the kernel completes the connects: never accepted
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ import httpx
 import pytest
 
 from smscli.sandbox.server import Sandbox
-from tests.conftest import SCRIPT
+from tests.conftest import SCRIPT, blackhole
 from tests.test_e2e import CREDENTIALS, TARGETS, flags
 
 pytestmark = pytest.mark.e2e
@@ -514,6 +514,47 @@ def test_a_first_signal_ends_a_stuck_send_promptly_and_records_it_unknown(
     )
     rows = json.loads(log.stdout)["entries"]
     assert [r["status"] for r in rows] == ["unknown"], rows
+
+
+def test_a_first_ctrl_c_ends_a_stuck_connect_promptly_and_records_it_not_sent(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C while the TCP connect hangs (a full accept queue), --timeout 20: the command
+    ends within a second (not at the deadline), exit 130, and the history says the message
+    was not sent (failed, "interrupted", exit code 6), never ``unknown``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    env.update(
+        SMSCLI_CONFIG=str(tmp_path / "config.toml"),
+        SMSCLI_DATA_DIR=str(tmp_path / "data"),
+        SMSCLI_CACHE_DIR=str(tmp_path / "cache"),
+        NO_COLOR="1",
+    )
+    with blackhole() as port:
+        args = send_args("fonedynamics", f"http://127.0.0.1:{port}/fonedynamics")
+        args[args.index("--timeout") + 1] = "20"
+        proc = subprocess.Popen(
+            [SCRIPT, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        time.sleep(1.0)  # started, and stuck in the connect
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - started
+    assert elapsed < 2.0, (elapsed, stderr)
+    assert proc.returncode == 130, stderr
+    assert b"Traceback" not in stderr
+    [result] = json.loads(stdout)["results"]
+    assert result["status"] == "failed", result
+    assert result["error"]["code"] == "interrupted"
+    assert result["error"]["exit_code"] == 6
+    assert "nothing was sent" in result["error"]["message"]
+    log = subprocess.run([SCRIPT, "log", "--json"], capture_output=True, env=env, check=True)
+    rows = json.loads(log.stdout)["entries"]
+    assert [r["status"] for r in rows] == ["failed"], rows
 
 
 def _one_line_error(run: Run) -> str:

@@ -195,7 +195,9 @@ def test_connect_error_retried_then_unavailable(
 
 
 @pytest.mark.parametrize("sends_message", [False, True], ids=["lookup", "send"])
-def test_a_connect_timeout_is_not_retried(make: Callable[..., Harness], sends_message: bool) -> None:
+def test_a_connect_timeout_is_not_retried(
+    make: Callable[..., Harness], sends_message: bool
+) -> None:
     """--timeout bounds the request's wait: a connect that used it up is not tried again."""
     h = make(sequence(httpx.ConnectTimeout), retries=2)
     with pytest.raises(ProviderUnavailable) as info:

@@ -41,7 +41,7 @@ from smscli.http_client import USER_AGENT, HttpSession
 from smscli.models import Request
 from smscli.redaction import Redactor
 from smscli.tokens import TokenCache
-from tests.conftest import free_port
+from tests.conftest import blackhole, free_port, silent_server
 
 _ENV_TO_CLEAR = (
     "http_proxy",
@@ -1332,6 +1332,98 @@ def test_cancel_ends_an_exchange_stuck_in_another_thread(
     assert isinstance(error, OutcomeUnknown)
     assert error.code == "interrupted"
     assert "may have been processed" in error.message
+
+
+@pytest.mark.parametrize("phase", ["connect", "tls-handshake"])
+@pytest.mark.parametrize("sends_message", [True, False])
+def test_cancel_ends_a_stuck_connect_or_handshake_as_not_sent(
+    make: Callable[..., Client], phase: str, sends_message: bool
+) -> None:
+    """A connect that hangs (a full accept queue) or a TLS handshake the server never
+    answers is stopped by cancel() within a slice, not at the deadline: nothing was sent."""
+    c = make(timeout=20)
+    errors: list[BaseException] = []
+    where = blackhole() if phase == "connect" else silent_server()
+    scheme = "http" if phase == "connect" else "https"
+    with where as port:
+
+        def send() -> None:
+            try:
+                c.session.call(
+                    Request("POST", f"{scheme}://127.0.0.1:{port}/send", json={}),
+                    sends_message=sends_message,
+                )
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=send)
+        thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        c.session.cancel(grace=0.0)
+        thread.join(5)
+        elapsed = time.monotonic() - started
+    assert not thread.is_alive()
+    assert elapsed < 1.0
+    [error] = errors
+    assert type(error) is ProviderUnavailable
+    assert error.exit_code == 6
+    assert error.code == "interrupted"
+    assert "nothing was sent" in error.message
+    assert c.delays == []  # a stopped connect is not retried
+
+
+def test_a_connect_that_hangs_is_not_retried_past_the_timeout(make: Callable[..., Client]) -> None:
+    """--timeout bounds the wait for one request: a connect that times out is not tried
+    again (a refusal still is: test_connection_refused_is_retried_then_unavailable)."""
+    c = make(timeout=0.4, retries=2)
+    with blackhole() as port:
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable) as info:
+            c.session.call(
+                Request("POST", f"http://127.0.0.1:{port}/send", json={}), sends_message=True
+            )
+        elapsed = time.monotonic() - started
+    assert 0.35 < elapsed < 0.8
+    assert c.delays == []
+    assert info.value.code == "unreachable"
+    assert "within 0.4s" in info.value.message
+    assert "nothing was sent" in (info.value.hint or "")
+
+
+def test_a_request_never_written_by_the_deadline_is_not_sent(
+    serve: Callable[..., Server], make: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connect used the whole deadline (the clock jumps past it once the connection
+    is made): the request's bytes never reach the socket, so it is "not sent" (6), not
+    "may have been processed" (7)."""
+    import smscli.http_transport as transport
+
+    skew = [0.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return time.monotonic() + skew[0]
+
+    original = transport._Stream.__init__
+
+    def connected(self: transport._Stream, stream: object) -> None:
+        original(self, stream)  # type: ignore[arg-type]
+        skew[0] = 5.0  # the connect took the whole --timeout
+
+    monkeypatch.setattr(transport, "time", Clock)
+    monkeypatch.setattr(transport._Stream, "__init__", connected)
+    server = serve()
+    c = make(timeout=2, retries=2)
+    with pytest.raises(ProviderUnavailable) as info:
+        c.session.call(Request("POST", server.url("/send"), json={}), sends_message=True)
+    assert type(info.value) is ProviderUnavailable
+    assert info.value.exit_code == 6
+    assert "before the request was sent" in info.value.message
+    assert c.delays == []
+    time.sleep(0.05)
+    assert server.requests == []
 
 
 def test_a_reply_arriving_within_the_cancel_grace_is_kept(
