@@ -88,23 +88,37 @@ class Redactor:
         return out
 
     def data(self, value: Any) -> Any:
-        """Scrub a JSON-like structure: secret-named keys, then known values."""
-        if isinstance(value, dict):
-            return {k: self._field(str(k), v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.data(v) for v in value]
-        if isinstance(value, str):
-            return self.text(value)
-        return value
+        """Scrub a JSON-like structure: secret-named keys, then known values. A copy, made
+        without recursion: a reply nested thousands of levels deep is scrubbed too.
 
-    def _field(self, name: str, value: Any) -> Any:
-        if not is_secret_name(name) or value in (None, "") or isinstance(value, dict | list):
-            # A secret-named object ({"auth": {...}}) is searched, not hidden whole: its
-            # password/sessionId keys are masked and the rest stays readable.
-            return self.data(value)
-        if isinstance(value, str) and value.endswith(MASK):
-            return value  # already masked, keep "Basic ***" readable
-        return MASK
+        A secret-named object ({"auth": {...}}) is searched, not hidden whole: its
+        password/sessionId keys are masked and the rest stays readable."""
+        root: list[Any] = [None]
+        todo: list[tuple[Any, Any, Any]] = [(value, root, 0)]  # (value, its copy's parent, key)
+        while todo:
+            item, parent, key = todo.pop()
+            if isinstance(item, dict):
+                copy: dict[Any, Any] = {}
+                for name, field in item.items():
+                    if (
+                        is_secret_name(str(name))
+                        and field not in (None, "")
+                        and not isinstance(field, dict | list)
+                    ):
+                        # already masked: keep "Basic ***" readable
+                        masked = isinstance(field, str) and field.endswith(MASK)
+                        copy[name] = field if masked else MASK
+                    else:
+                        copy[name] = None
+                        todo.append((field, copy, name))
+                parent[key] = copy
+            elif isinstance(item, list):
+                items: list[Any] = [None] * len(item)
+                todo.extend((field, items, i) for i, field in enumerate(item))
+                parent[key] = items
+            else:
+                parent[key] = self.text(item) if isinstance(item, str) else item
+        return root[0]
 
     def body(self, body: str | None) -> str | None:
         """Scrub a request/response body of any format (JSON, XML, form, text)."""
@@ -114,6 +128,6 @@ class Redactor:
         if stripped[:1] in ("{", "["):
             try:
                 return json.dumps(self.data(json.loads(stripped)), ensure_ascii=False)
-            except ValueError:
-                pass
+            except (ValueError, RecursionError):
+                pass  # not JSON, or too deep for the json module: scrubbed as text
         return self.text(body)

@@ -632,3 +632,31 @@ def test_a_token_with_a_line_break_is_not_sent_and_names_the_header(tmp_path: Pa
     assert "Authorization" in run.stdout
     assert "s3cr3t" not in run.stderr + run.stdout
     assert server.hand_overs == []
+
+
+def test_a_5xx_with_a_deeply_nested_body_stays_a_5xx_with_verbose(tmp_path: Path) -> None:
+    """-v must not change the outcome: an HTTP 500 whose body is JSON nested deeper than
+    the json module goes is still "answered HTTP 500" (exit 7 for the hand-over), and the
+    trace shows the exchange (the body scrubbed as text), not "unreadable reply"."""
+    server = FaultServer()
+    original = server.sandbox.handle
+    deep = b'{"a": ' * 100_000 + b"1" + b"}" * 100_000
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/authenticate"):
+            return original(request)
+        return httpx.Response(500, content=deep, headers={"Content-Type": "application/json"})
+
+    server.sandbox.handle = handle  # type: ignore[method-assign]
+    try:
+        run = run_measured(
+            send_args("emnify", server.url("none", "none", "emnify"), "-v"), tmp_path
+        )
+    finally:
+        server.close()
+    assert "Traceback" not in run.stderr
+    assert run.exit_code == 7, run.stderr[-2000:]
+    assert "answered HTTP 500" in run.stdout + run.stderr, run.stderr[-2000:]
+    assert "RecursionError" not in run.stdout + run.stderr
+    assert "< HTTP 500" in run.stderr
+    assert '< {"a": {"a":' in run.stderr

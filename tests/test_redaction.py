@@ -293,3 +293,24 @@ def test_body_plain_text() -> None:
 def test_body_text_without_secrets_unchanged() -> None:
     text = "<html><body>502 Bad Gateway</body></html>"
     assert Redactor(["irrelevant-value"]).body(text) == text
+
+
+def test_json_too_deep_for_the_json_module_is_scrubbed_as_text() -> None:
+    r = Redactor(["s3cr3t-value"])
+    deep = '{"a": ' * 100_000 + '"s3cr3t-value"' + "}" * 100_000
+    out = r.body(deep)
+    assert out is not None
+    assert "s3cr3t-value" not in out
+    assert out.startswith('{"a": {"a":')
+
+
+def test_data_scrubs_a_structure_deeper_than_the_recursion_limit() -> None:
+    r = Redactor(["s3cr3t-value"])
+    value: object = {"password": "p", "note": "s3cr3t-value"}
+    for _ in range(5000):
+        value = [{"x": value}]
+    out = r.data(value)
+    for _ in range(5000):
+        assert isinstance(out, list)
+        out = out[0]["x"]
+    assert out == {"password": "***", "note": "***"}
