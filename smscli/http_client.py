@@ -132,7 +132,8 @@ class HttpSession:
         """Stop every exchange in flight, from any thread or a signal handler (the first
         Ctrl-C/SIGTERM of a run): a reply still being waited for after ``grace`` seconds
         (time for the ones on their way to arrive and be recorded) is given up within
-        http_transport.READ_SLICE, as "interrupted": outcome unknown for a send."""
+        http_transport.READ_SLICE, as "interrupted": outcome unknown for a send whose request
+        was written; one stopped in its connect or TLS handshake was not sent (exit 6)."""
         self._cancel.set(grace)
 
     def _transfer(
