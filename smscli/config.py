@@ -358,6 +358,8 @@ def check_base_url(url: str, where: str) -> str:
         port = parts.port
     except ValueError as exc:  # "Port out of range 0-65535", a port that is not a number
         parts, port, problem = None, None, f"the port must be a number 1-65535 ({exc})"
+        if "IPv6" in str(exc):  # "Invalid IPv6 URL" (an unclosed "["), or no address in [...]
+            problem = "the host is not a valid IPv6 address in [brackets]"
     host = parts.hostname if parts is not None else None
     if problem is not None or parts is None:
         pass

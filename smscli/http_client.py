@@ -327,6 +327,14 @@ class HttpSession:
             detail = _describe(exc)
             if failure.kind == _NOT_SENT_IN_TIME:
                 detail = f"nothing within {self.timeout:g}s: {detail}"
+            proxy: str | None = getattr(exc, "proxy", None)
+            if proxy is not None:  # http_transport.ProxyUnreachable, ProxyTimeout
+                return ProviderUnavailable(
+                    f"cannot reach the proxy {proxy}{_proxy_source(request.url, proxy)}: {detail}",
+                    hint="check the proxy, or HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and "
+                    "NO_PROXY; nothing was sent",
+                    code="unreachable",
+                )
             return ProviderUnavailable(
                 f"cannot reach {where}: {detail}",
                 hint="check the network, proxy settings and base_url; nothing was sent",
@@ -438,6 +446,26 @@ def _parse_retry_after(value: str | None) -> float | None:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError, OverflowError):
             return None
+
+
+def _proxy_source(url: str, proxy: str) -> str:
+    """ " (from HTTPS_PROXY)": the variable httpx took the proxy ``proxy`` (host:port) from
+    for ``url``, as httpx prefers them; else the system's settings."""
+    import httpx
+
+    from smscli.http_transport import proxy_label
+
+    scheme = url.split(":", 1)[0].lower()
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        try:
+            if proxy_label(httpx.URL(value if "://" in value else f"http://{value}")) == proxy:
+                return f" (from {name})"
+        except (httpx.InvalidURL, ValueError):
+            continue
+    return " (from the system's proxy settings)"
 
 
 def _host(url: str) -> str:

@@ -75,6 +75,30 @@ class Stopped(NotSent):
     its first write: nothing was sent."""
 
 
+class ProxyUnreachable(httpx.ConnectError):
+    """The TCP connect to the proxy failed. ``proxy``: its host:port (never its user or
+    password)."""
+
+    def __init__(self, message: str, proxy: str) -> None:
+        super().__init__(message)
+        self.proxy = proxy
+
+
+class ProxyTimeout(httpx.ConnectTimeout):
+    """No TCP connection to the proxy in time. ``proxy``: its host:port."""
+
+    def __init__(self, message: str, proxy: str) -> None:
+        super().__init__(message)
+        self.proxy = proxy
+
+
+def proxy_label(url: httpx.URL) -> str:
+    """A proxy as host:port, for messages: never its credentials."""
+    host = url.host
+    port = url.port or {"https": 443, "socks5": 1080, "socks5h": 1080}.get(url.scheme, 80)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 class ReplyTooLarge(httpx.DecodingError):
     """The reply (or what it decompresses to) is over MAX_REPLY bytes."""
 
@@ -290,10 +314,12 @@ class _Stream(httpcore.NetworkStream):
 
 
 class _Backend(httpcore.NetworkBackend):
-    """httpcore's blocking socket backend, under the exchange's deadline."""
+    """httpcore's blocking socket backend, under the exchange's deadline. ``proxy``: the
+    proxy every TCP connect of this backend goes to (its pool's), to name it on failure."""
 
-    def __init__(self) -> None:
+    def __init__(self, proxy: str | None = None) -> None:
         self._backend = httpcore.SyncBackend()
+        self._proxy = proxy
 
     def connect_tcp(
         self,
@@ -304,7 +330,17 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         end = _until(timeout, httpcore.ConnectTimeout)
-        return _Stream(SyncStream(_connect(host, port, end, local_address, socket_options)))
+        try:
+            sock = _connect(host, port, end, local_address, socket_options)
+        except httpcore.ConnectTimeout as exc:
+            if self._proxy is None:
+                raise
+            raise ProxyTimeout(str(exc), self._proxy) from exc
+        except httpcore.ConnectError as exc:
+            if self._proxy is None:
+                raise
+            raise ProxyUnreachable(str(exc), self._proxy) from exc
+        return _Stream(SyncStream(sock))
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
@@ -373,7 +409,7 @@ class Transport(httpx.BaseTransport):
     def __init__(self, limits: httpx.Limits, proxy: httpx.Proxy | None = None) -> None:
         self._limits = limits
         self._proxy = proxy
-        self._backend = _Backend()
+        self._backend = _Backend(None if proxy is None else proxy_label(proxy.url))
         self._local = threading.local()  # .pools: this thread's pool per scheme
         self._pools: list[httpcore.ConnectionPool] = []  # every thread's, for close()
         self._tls: Any = None

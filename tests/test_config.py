@@ -766,3 +766,14 @@ def test_example_mentions_every_field_of_every_provider() -> None:
     wanted = {f.name for info in REGISTRY.values() for f in info.fields} | set(COMMON_KEYS)
     missing = [n for n in sorted(wanted) if not re.search(rf"^[#\s]*{n}\b", text, re.M)]
     assert missing == []
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://[::1/emnify", "https://[zz]/emnify"])
+def test_a_broken_ipv6_host_is_named_as_such_not_as_a_port(url: str) -> None:
+    from smscli.config import check_base_url
+
+    with pytest.raises(ConfigError) as info:
+        check_base_url(url, "--base-url")
+    assert "not a valid IPv6 address" in info.value.message
+    assert "port" not in info.value.message
+    assert info.value.exit_code == ExitCode.CONFIG

@@ -1539,6 +1539,38 @@ def test_a_dripping_proxy_is_bound_by_the_deadline_too(
     assert len(proxy.requests) == 1
 
 
+@pytest.mark.parametrize(
+    ("variable", "scheme"),
+    [("HTTP_PROXY", "http"), ("https_proxy", "https"), ("ALL_PROXY", "http")],
+)
+@pytest.mark.parametrize("sends_message", [True, False])
+def test_a_dead_proxy_is_named_with_its_variable_and_without_credentials(
+    make: Callable[..., Client],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    scheme: str,
+    sends_message: bool,
+) -> None:
+    port = free_port()
+    monkeypatch.setenv(variable, f"http://proxyuser:pr0xy-pw@127.0.0.1:{port}")
+    c = make(retries=1)
+    with pytest.raises(ProviderUnavailable) as info:
+        c.session.call(
+            Request("POST", f"{scheme}://api.example.test/send", json={}),
+            sends_message=sends_message,
+        )
+    message = info.value.message
+    assert message.startswith(f"cannot reach the proxy 127.0.0.1:{port} (from {variable}): ")
+    assert "refused" in message.lower()
+    assert "api.example.test" not in message
+    assert "nothing was sent" in (info.value.hint or "")
+    assert info.value.exit_code == 6
+    assert len(c.delays) == 1  # refused at once: retried like any refused connect
+    shown = message + (info.value.hint or "") + "\n".join(c.trace)
+    assert "pr0xy-pw" not in shown
+    assert "proxyuser" not in shown
+
+
 @pytest.mark.parametrize("variable", ["ALL_PROXY", "HTTPS_PROXY", "all_proxy"])
 def test_a_socks_proxy_without_socksio_is_a_config_error(
     make: Callable[..., Client], monkeypatch: pytest.MonkeyPatch, variable: str
