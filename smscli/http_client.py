@@ -1,28 +1,37 @@
-"""The only module that sends HTTP. Maps transport failures onto what they mean for a send.
+"""The only module that sends HTTP (HttpSession, on http_transport's backend). What a
+transport failure means for a send is http_failures' table and wording.
 
 Before the request reached the server (DNS, connect, TLS, proxy) nothing was sent:
-``ProviderUnavailable`` (exit 6), and safe to retry. After it may have reached the server
-(read timeout, reset, a reply cut short) the message may have been processed:
-``OutcomeUnknown`` (exit 7) for the request that hands a message over, never retried.
-Logins, lookups and status calls are safe to repeat, so 429 and 5xx on them are retried a
-bounded number of times; a send is retried only when it provably never left (connect
-errors, 429).
+``ProviderUnavailable`` (exit 6); refused at once, it is retried, within --timeout. After
+it may have reached the server (read timeout, reset, a reply cut short) the message may
+have been processed: ``OutcomeUnknown`` (exit 7) for the request that hands a message over,
+never retried. Logins, lookups and status calls are safe to repeat, so 429 and 5xx on them
+are retried a bounded number of times; a send is retried only when it provably never left
+(refused connects, 429).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from smscli import __version__
-from smscli.errors import ConfigError, OutcomeUnknown, ProviderUnavailable, SmscliError
+from smscli.errors import ConfigError, OutcomeUnknown, ProviderUnavailable
+from smscli.http_failures import (
+    BAD_URL,
+    INVALID,
+    NOT_SENT,
+    Failure,
+    describe,
+    failure_error,
+    header_problem,
+    kind_of,
+    valid_name,
+)
 from smscli.models import Request, Response
 from smscli.redaction import Redactor
 
@@ -123,7 +132,7 @@ class HttpSession:
             )
         except ValueError as exc:  # httpx: a proxy variable it cannot use (socks4://, ...)
             raise ConfigError(
-                f"cannot use the proxy settings: {_describe(exc)}",
+                f"cannot use the proxy settings: {describe(exc)}",
                 hint="check HTTP_PROXY, HTTPS_PROXY and ALL_PROXY",
                 code="proxy_invalid",
             ) from None
@@ -139,7 +148,7 @@ class HttpSession:
     def _transfer(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None, timeout: float
     ) -> tuple[int, dict[str, str], bytes]:
-        """One exchange: (status, lower-case headers, body), or a _Failure saying whether the
+        """One exchange: (status, lower-case headers, body), or a Failure saying whether the
         request can have reached the server. The whole exchange, every byte of the reply
         included, ends within ``timeout``."""
         import httpx
@@ -148,10 +157,10 @@ class HttpSession:
 
         for name, value in headers.items():  # refused before any I/O, not by h11 after
             plain = value.isascii() and value.isprintable() and value == value.strip()
-            if not (plain and _valid_name(name)):
-                problem = _header_problem(name, value)
+            if not (plain and valid_name(name)):
+                problem = header_problem(name, value)
                 if problem is not None:
-                    raise _Failure(_INVALID, ValueError(problem))
+                    raise Failure(INVALID, ValueError(problem))
         try:
             client = self._http()
             request = httpx.Request(
@@ -163,22 +172,22 @@ class HttpSession:
             )
             port = request.url.port
             if port is not None and not 0 < port < 65536:  # the OS would wrap it round
-                raise _Failure(_BAD_URL, ValueError(f"port {port} is out of range"))
+                raise Failure(BAD_URL, ValueError(f"port {port} is out of range"))
             with exchange(timeout, self._cancel):
                 raw = client.send(request, stream=True)
                 try:
                     body = read_reply(raw)
                 finally:
                     raw.close()
-        except _Failure:
+        except Failure:
             raise
         except Exception as exc:
-            kind = self._kind(exc)
-            if kind == _INVALID:  # h11's own message would quote the header's value
-                problems = [_header_problem(k, v) for k, v in headers.items()]
+            kind = kind_of(exc)
+            if kind == INVALID:  # h11's own message would quote the header's value
+                problems = [header_problem(k, v) for k, v in headers.items()]
                 problem = next((p for p in problems if p), "a header cannot be written")
                 exc = ValueError(problem)
-            raise _Failure(kind, exc) from None
+            raise Failure(kind, exc) from None
         response_headers: dict[str, str] = {}
         for name, value in raw.headers.multi_items():
             key = name.lower()
@@ -186,24 +195,6 @@ class HttpSession:
                 f"{response_headers[key]}, {value}" if key in response_headers else value
             )
         return raw.status_code, response_headers, body
-
-    def _kind(self, exc: Exception) -> str:
-        """What a failed exchange means (the table below), or re-raise what is not ours."""
-        if isinstance(exc, SmscliError):
-            raise exc  # the CA certificates or a SOCKS proxy without socksio: config
-        if isinstance(exc, ImportError) and exc.name == "socksio":
-            raise ConfigError(
-                "a SOCKS proxy is configured (ALL_PROXY or HTTP(S)_PROXY = socks5://…), "
-                "but the optional socksio package is not installed",
-                hint="pip install socksio (or httpx[socks]), or unset the proxy variable",
-                code="proxy_socks_missing",
-            ) from None
-        if isinstance(exc, OSError) and not _is_httpx(exc):  # ssl.SSLError too
-            raise _certificates_error(exc) from None
-        for cls, kind in _failure_table():
-            if isinstance(exc, cls):
-                return kind
-        raise exc
 
     def close(self) -> None:
         self.tokens.flush()
@@ -280,100 +271,30 @@ class HttpSession:
                     request.method, url, headers, content, max(left, 0.001)
                 )
                 break
-            except _Failure as failure:
+            except Failure as failure:
                 # Refused at once (never connected): nothing was sent, so retrying is safe
                 # even for a send. A connect that timed out used the time up: not retried.
-                retry = failure.kind == _NOT_SENT and not self._cancel.is_set()
+                retry = failure.kind == NOT_SENT and not self._cancel.is_set()
                 left = budget_end - time.monotonic()
                 if retry and connect_attempt <= self.retries and left > _MIN_ATTEMPT:
-                    self._log(f"* connect failed ({_describe(failure.cause)}); retrying")
+                    self._log(f"* connect failed ({describe(failure.cause)}); retrying")
                     delay = _backoff(connect_attempt)
                     self._sleep(delay)
                     budget_end += delay
                     continue
-                raise self._failure_error(request, failure, sends_message) from None
+                raise failure_error(
+                    request.url,
+                    failure,
+                    sends_message=sends_message,
+                    timeout=self.timeout,
+                    cancelled=self._cancel.is_set(),
+                ) from None
         if sends_message:
             self._local.answered = True  # for conversation(): the hand-over got a reply
         response = Response(status_code=status, headers=response_headers, content=response_body)
         self.last_date = response.header("date") or self.last_date
         self._trace_response(response, time.monotonic() - started)
         return response
-
-    def _failure_error(
-        self, request: Request, failure: _Failure, sends_message: bool
-    ) -> SmscliError:
-        """What a transport failure means for the user, by what can have been sent."""
-        exc, where = failure.cause, _host(request.url)
-        if failure.kind == _BAD_URL:
-            if isinstance(exc, UnicodeError):  # from the idna codec, for an ASCII host name
-                host = _host(request.url)
-                exc = ValueError(
-                    f"the host name {host!r} has an empty label or one longer than 63 characters"
-                )
-            return ConfigError(
-                f"invalid provider URL {request.url!r}: {exc}",
-                hint="check base_url in the profile",
-                code="invalid_base_url",
-            )
-        if failure.kind in (_NOT_SENT, _NOT_SENT_IN_TIME):
-            from smscli.http_transport import Stopped
-
-            if isinstance(exc, Stopped) or self._cancel.is_set():
-                return ProviderUnavailable(
-                    f"{where}: interrupted before the request was sent; nothing was sent",
-                    hint="re-run the same command to send it",
-                    code="interrupted",
-                )
-            detail = _describe(exc)
-            if failure.kind == _NOT_SENT_IN_TIME:
-                detail = f"nothing within {self.timeout:g}s: {detail}"
-            proxy: str | None = getattr(exc, "proxy", None)
-            if proxy is not None:  # http_transport.ProxyUnreachable, ProxyTimeout
-                return ProviderUnavailable(
-                    f"cannot reach the proxy {proxy}{_proxy_source(request.url, proxy)}: {detail}",
-                    hint="check the proxy, or HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and "
-                    "NO_PROXY; nothing was sent",
-                    code="unreachable",
-                )
-            return ProviderUnavailable(
-                f"cannot reach {where}: {detail}",
-                hint="check the network, proxy settings and base_url; nothing was sent",
-                code="unreachable",
-            )
-        if failure.kind == _INVALID:
-            return ProviderUnavailable(
-                f"cannot send the request to {where}: {_describe(exc)}",
-                hint="nothing was sent; a login reply may have been malformed",
-                code="invalid_request",
-            )
-        return self._after_send_error(request, failure, sends_message)
-
-    def _after_send_error(
-        self, request: Request, failure: _Failure, sends_message: bool
-    ) -> SmscliError:
-        from smscli.http_transport import Cancelled, FloodedExchange
-
-        exc = failure.cause
-        if isinstance(exc.__cause__, Cancelled) or self._cancel.is_set():
-            what, code = "interrupted while waiting for the reply", "interrupted"
-        elif failure.kind == _TIMED_OUT:
-            what, code = f"no reply within {self.timeout:g}s", "timeout"
-        elif failure.kind == _UNREADABLE or isinstance(exc.__cause__, FloodedExchange):
-            what, code = f"unreadable reply ({_describe(exc).rstrip('.')})", "unreadable_reply"
-        else:
-            what, code = f"connection lost ({_describe(exc).rstrip('.')})", "connection_lost"
-        where = _host(request.url)
-        if sends_message:
-            return OutcomeUnknown(
-                f"{where}: {what} after the message was sent; it may have been processed",
-                hint="check `smscli status --last` or `smscli log` before sending again",
-                code=code,
-            )
-        return ProviderUnavailable(
-            f"{where}: {what}; nothing was sent",
-            hint="re-run when the provider answers (raise --timeout if it is slow)",
-            code=code,
-        )
 
     # -- replies the provider's parser cannot read ------------------------------------------
     @contextlib.contextmanager
@@ -386,7 +307,7 @@ class HttpSession:
         try:
             yield
         except _PARSE_ERRORS as exc:
-            detail = f"{type(exc).__name__}: {_describe(exc)}"[:200]
+            detail = f"{type(exc).__name__}: {describe(exc)}"[:200]
             if getattr(self._local, "answered", False):
                 raise OutcomeUnknown(
                     f"unreadable reply from {label} ({detail}) after the message was sent; "
@@ -448,81 +369,6 @@ def _parse_retry_after(value: str | None) -> float | None:
             return None
 
 
-def _proxy_source(url: str, proxy: str) -> str:
-    """ " (from HTTPS_PROXY)": the variable httpx took the proxy ``proxy`` (host:port) from
-    for ``url``, as httpx prefers them; else the system's settings."""
-    import httpx
-
-    from smscli.http_transport import proxy_label
-
-    scheme = url.split(":", 1)[0].lower()
-    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
-        value = os.environ.get(name, "").strip()
-        if not value:
-            continue
-        try:
-            if proxy_label(httpx.URL(value if "://" in value else f"http://{value}")) == proxy:
-                return f" (from {name})"
-        except (httpx.InvalidURL, ValueError):
-            continue
-    return " (from the system's proxy settings)"
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).hostname or url
-    except ValueError:
-        return url
-
-
-# What can have happened to a request that got no reply (see _Failure).
-_BAD_URL = "bad-url"  # refused before any I/O
-_NOT_SENT = "not-sent"  # refused at once (DNS, TCP, TLS, proxy): safe to retry, even a send
-_NOT_SENT_IN_TIME = "not-sent-in-time"  # not sent by the deadline (or stopped): not retried
-_TIMED_OUT = "timed-out"  # sent (or partly): no (whole) reply in time
-_LOST = "lost"  # sent (or partly): the connection broke, or the reply was not HTTP
-_UNREADABLE = "unreadable"  # a reply came, but too large or undecodable
-_INVALID = "invalid"  # a request that cannot be written (a header with a line break)
-
-
-@functools.cache
-def _failure_table() -> tuple[tuple[type[Exception], str], ...]:
-    """THE table: httpx's exceptions by what they mean for a send, first match wins."""
-    import httpx
-
-    from smscli.http_transport import NotSent
-
-    return (
-        (httpx.UnsupportedProtocol, _BAD_URL),  # a scheme other than http(s)
-        (httpx.InvalidURL, _BAD_URL),
-        (UnicodeError, _BAD_URL),  # the idna codec refuses a host name ("api..example")
-        (httpx.LocalProtocolError, _INVALID),  # h11 would not write the request
-        (NotSent, _NOT_SENT_IN_TIME),  # stopped, or out of time, before the first byte
-        (httpx.ConnectTimeout, _NOT_SENT_IN_TIME),  # connect or TLS handshake too slow
-        (httpx.ConnectError, _NOT_SENT),  # DNS, TCP, TLS handshake and certificates
-        (httpx.ProxyError, _NOT_SENT),  # the proxy refused the tunnel
-        (httpx.PoolTimeout, _NOT_SENT_IN_TIME),
-        (httpx.TimeoutException, _TIMED_OUT),  # read/write: the request may be in
-        (httpx.DecodingError, _UNREADABLE),  # http_transport.ReplyTooLarge too
-        (httpx.TransportError, _LOST),  # reset, EOF, garbage, a cut-off reply
-    )
-
-
-def _is_httpx(exc: Exception) -> bool:
-    return type(exc).__module__.startswith(("httpx", "httpcore"))
-
-
-class _Failure(Exception):
-    """A transport failure, classified by what it means for a send."""
-
-    def __init__(self, kind: str, cause: Exception) -> None:
-        super().__init__(kind)
-        self.kind = kind
-        self.cause = cause
-
-
 # Sent with every request. Replies are tiny; "identity" keeps them uncompressed (a
 # compressed one is still decoded, within http_transport.MAX_REPLY).
 _DEFAULT_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "identity"}
@@ -537,46 +383,3 @@ def _merged_headers(headers: dict[str, str]) -> list[tuple[str, str]]:
         return [*_DEFAULT_HEADERS.items(), *headers.items()]
     defaults = [(k, v) for k, v in _DEFAULT_HEADERS.items() if k.lower() not in names]
     return [*defaults, *headers.items()]
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    # httpx wraps OS errors as "[Errno 111] Connection refused"; keep it short and readable.
-    return text.splitlines()[0][:200]
-
-
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
-_HEADER_VALUE = re.compile(r"[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*|", re.ASCII)
-
-
-@functools.cache
-def _valid_name(name: str) -> bool:
-    return _HEADER_NAME.fullmatch(name) is not None
-
-
-def _header_problem(name: str, value: str) -> str | None:
-    """Why this header cannot be sent as it is (httpx sends header values as ASCII; h11
-    refuses line breaks and control characters), or None. Never quotes the value: it may
-    be a token from a login reply."""
-    if not _valid_name(name):
-        return f"{name!r} is not a valid header name"
-    if re.search(r"[\r\n\0]", value):
-        return f"the {name} header has a line break"
-    if not value.isascii():
-        return f"the {name} header has a character outside ASCII"
-    if not _HEADER_VALUE.fullmatch(value):
-        return f"the {name} header has a control character or surrounding spaces"
-    return None
-
-
-def _certificates_error(exc: Exception) -> ConfigError:
-    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
-    if cafile or capath:
-        where = f"SSL_CERT_FILE={cafile}" if cafile else f"SSL_CERT_DIR={capath}"
-    else:
-        where = "certifi's bundle"
-    return ConfigError(
-        f"cannot load the CA certificates ({where}): {_describe(exc)}",
-        hint="point SSL_CERT_FILE at a PEM bundle, or unset it",
-        code="tls_certificates",
-    )

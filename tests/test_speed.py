@@ -19,6 +19,7 @@ HEAVY = (
     "smscli.providers",
     "smscli.sandbox",
     "smscli.http_client",
+    "smscli.http_failures",
     "smscli.http_transport",
     "rich.markdown",
     "markdown_it",
