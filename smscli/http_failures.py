@@ -62,18 +62,20 @@ def failure_error(
                 code="interrupted",
             )
         detail = describe(exc)
-        if failure.kind == NOT_SENT_IN_TIME:
-            detail = f"nothing within {timeout:g}s: {detail}"
+        if failure.kind == NOT_SENT_IN_TIME:  # "... within 2s (timed out)"
+            detail = f" within {timeout:g}s ({detail.rstrip('.')})"
+        else:  # "...: [Errno 111] Connection refused"
+            detail = f": {detail}"
         proxy: str | None = getattr(exc, "proxy", None)
         if proxy is not None:  # http_transport.ProxyUnreachable, ProxyTimeout
             return ProviderUnavailable(
-                f"cannot reach the proxy {proxy}{_proxy_source(url, proxy)}: {detail}",
+                f"cannot reach the proxy {proxy}{_proxy_source(url, proxy)}{detail}",
                 hint="check the proxy, or HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and "
                 "NO_PROXY; nothing was sent",
                 code="unreachable",
             )
         return ProviderUnavailable(
-            f"cannot reach {where}: {detail}",
+            f"cannot reach {where}{detail}",
             hint="check the network, proxy settings and base_url; nothing was sent",
             code="unreachable",
         )

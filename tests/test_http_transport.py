@@ -1571,6 +1571,23 @@ def test_a_dead_proxy_is_named_with_its_variable_and_without_credentials(
     assert "proxyuser" not in shown
 
 
+def test_a_proxy_that_never_accepts_is_named_and_not_retried(
+    make: Callable[..., Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = make(timeout=0.4, retries=2)
+    with blackhole() as port:
+        monkeypatch.setenv("HTTP_PROXY", f"http://proxyuser:pr0xy-pw@127.0.0.1:{port}")
+        started = time.monotonic()
+        with pytest.raises(ProviderUnavailable) as info:
+            c.session.call(Request("POST", "http://api.example.test/send", json={}))
+        elapsed = time.monotonic() - started
+    assert elapsed < 0.8
+    assert info.value.message == (
+        f"cannot reach the proxy 127.0.0.1:{port} (from HTTP_PROXY) within 0.4s (timed out)"
+    )
+    assert c.delays == []
+
+
 @pytest.mark.parametrize("variable", ["ALL_PROXY", "HTTPS_PROXY", "all_proxy"])
 def test_a_socks_proxy_without_socksio_is_a_config_error(
     make: Callable[..., Client], monkeypatch: pytest.MonkeyPatch, variable: str
