@@ -65,9 +65,10 @@ class Cancelled(httpcore.ReadError):
 
 
 class NotSent(httpx.TransportError):
-    """The exchange ended before a byte of its request reached the socket (the deadline
-    passed before its first write): nothing was sent. Raised as httpx's kind of error (the
-    pool lets it through as it is), for HttpSession's table."""
+    """The exchange ended before a byte of its request reached the socket: nothing was
+    sent. This class itself: the deadline passed before the first write (a connect that
+    used it up); ``Stopped``: cancel(). Raised as httpx's kind of error (httpcore's pool
+    lets it through as it is), for http_failures' table."""
 
 
 class Stopped(NotSent):
