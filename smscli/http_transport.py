@@ -20,6 +20,10 @@ socket (stopped or out of time in its connect, handshake, or before its first wr
 
 Replies are read raw, at most MAX_REPLY bytes, and decompressed by ``read_reply`` under the
 same limit (never a whole chunk at once: a gzip bomb stays a few kilobytes of memory).
+
+One module (~600 lines) on purpose: the connect, the handshake, the stream, the pools and
+the reply reader all work on one exchange's thread-local state (deadline, cancel event,
+bytes received, whether the request was written), which stays private to it.
 """
 
 from __future__ import annotations
