@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -144,6 +145,9 @@ class HttpSession:
         http_transport.READ_SLICE, as "interrupted": outcome unknown for a send whose request
         was written; one stopped in its connect or TLS handshake was not sent (exit 6)."""
         self._cancel.set(grace)
+        transport = sys.modules.get("smscli.http_transport")  # (a signal handler: no import)
+        if transport is not None:
+            transport.interrupt_connect()
 
     def _transfer(
         self, method: str, url: str, headers: dict[str, str], content: bytes | None, timeout: float

@@ -8,11 +8,11 @@ httpx's timeouts are per operation: a server that drips one byte a second, or se
 belongs to the thread running the exchange (``exchange()``), so the send threads of a bulk
 run share one pool and each keeps its own clock.
 
-Every wait (the TCP connect, the TLS handshake, each read) is cut into short slices that
-check the session's cancel event between them, so that a first Ctrl-C/SIGTERM ends an
-exchange stuck anywhere, in the calling thread or a send thread, within a slice. The connect
-and the handshake are done here, non-blocking, for that (httpcore's SyncBackend would block
-in them until the deadline); the stream over the connected socket is httpcore's own.
+Reads are cut into short slices that check the session's cancel event between them, so
+that a first Ctrl-C/SIGTERM ends an exchange waiting for its reply, in the calling thread or
+a send thread, within a slice. The TCP connect and the TLS handshake are httpcore's own
+(this module opens no socket itself): bounded by the deadline, and ended at once by a
+Ctrl-C in the main thread (``interrupt_connect``).
 
 What was sent is tracked too: an exchange that ends before a byte of its request reached the
 socket (stopped or out of time in its connect, handshake, or before its first write) raises
@@ -21,19 +21,14 @@ socket (stopped or out of time in its connect, handshake, or before its first wr
 Replies are read raw, at most MAX_REPLY bytes, and decompressed by ``read_reply`` under the
 same limit (never a whole chunk at once: a gzip bomb stays a few kilobytes of memory).
 
-One module (~600 lines) on purpose: the connect, the handshake, the stream, the pools and
-the reply reader all work on one exchange's thread-local state (deadline, cancel event,
-bytes received, whether the request was written), which stays private to it.
+One module on purpose: the backend, the stream, the pools and the reply reader all work on
+one exchange's thread-local state (deadline, cancel event, bytes received, whether the
+request was written), which stays private to it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
-import select
-import socket
-import ssl
 import threading
 import time
 import zlib
@@ -42,9 +37,6 @@ from typing import Any, Protocol
 
 import httpcore
 import httpx
-
-# httpcore's blocking stream over a socket (not exported; httpx <1 pins httpcore 1.x).
-from httpcore._backends.sync import SyncStream
 
 MAX_REPLY = 1 << 20  # bytes, before and after decompression: every API here answers in KBs
 READ_SLICE = 0.25  # seconds a wait (connect, handshake, read) lasts before it looks at the
@@ -55,9 +47,6 @@ READ_SLICE = 0.25  # seconds a wait (connect, handshake, read) lasts before it l
 MAX_RECEIVED = MAX_REPLY + (256 << 10)
 
 _local = threading.local()  # .deadline (time.monotonic()), .cancel (a Stop), .room, .token
-_IN_PROGRESS = frozenset(
-    {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN, getattr(errno, "WSAEWOULDBLOCK", -1)}
-)
 
 
 class Stop(Protocol):
@@ -160,95 +149,31 @@ def _stop_if_cancelled() -> None:
         raise Stopped("stopped by a signal before the request was sent")
 
 
-def _wait_until_ready(sock: socket.socket, *, write: bool, end: float | None) -> None:
-    """Wait for ``sock`` to be writable (or readable), in slices that look at the cancel
-    event: ``Stopped`` once it is set, httpcore.ConnectTimeout past ``end``."""
-    while True:
-        _stop_if_cancelled()
-        left = _left(end)
-        wait = READ_SLICE if left is None else min(left, READ_SLICE)
-        if _ready(sock, write=write, wait=wait):
-            return
-        if end is not None and time.monotonic() >= end:
-            raise httpcore.ConnectTimeout("timed out")
+def interrupt_connect() -> None:
+    """Called by the first Ctrl-C/SIGTERM's handler (HttpSession.cancel): when the main
+    thread is blocked in a TCP connect or a TLS handshake, end it now, as not sent.
+
+    httpcore's blocking socket calls cannot look at the cancel event, but an exception a
+    signal handler raises ends the system call the main thread is in (PEP 475 retries it
+    only when the handler returns). Send threads of a bulk run are not interrupted: their
+    connect ends by the exchange's deadline, or the second Ctrl-C stops waiting for it."""
+    if (
+        getattr(_local, "connecting", False)
+        and threading.current_thread() is threading.main_thread()
+    ):
+        _local.connecting = False
+        raise Stopped("stopped by a signal before the request was sent")
 
 
-def _ready(sock: socket.socket, *, write: bool, wait: float) -> bool:
-    if getattr(select, "poll", None) is None:  # pragma: no cover - Windows
-        ready = select.select([] if write else [sock], [sock] if write else [], [sock], wait)
-        return any(ready)
-    poll = select.poll()
-    poll.register(sock, select.POLLOUT if write else select.POLLIN)
-    return bool(poll.poll(wait * 1000))  # an error or a hang-up wakes it too
-
-
-def _connect(
-    host: str,
-    port: int,
-    end: float | None,
-    local_address: str | None,
-    socket_options: Iterable[Any] | None,
-) -> socket.socket:
-    """socket.create_connection's job, non-blocking: each address in turn (a refusal moves
-    on to the next), all under one deadline, stopped by the cancel event."""
+@contextlib.contextmanager
+def _connecting() -> Iterator[None]:
+    """A connect or handshake: nothing of the request has left; a signal may end it."""
+    _stop_if_cancelled()
+    _local.connecting = True
     try:
-        addresses = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-    except OSError as exc:
-        raise httpcore.ConnectError(str(exc)) from exc
-    error: OSError = OSError(f"no address for {host}")
-    for family, kind, proto, _, address in addresses:
-        sock = socket.socket(family, kind, proto)
-        try:
-            for option in socket_options or ():
-                sock.setsockopt(*option)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if local_address is not None:
-                sock.bind((local_address, 0))
-            sock.setblocking(False)
-            code = sock.connect_ex(address)
-            if code in _IN_PROGRESS:
-                _wait_until_ready(sock, write=True, end=end)
-                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if code:
-                raise OSError(code, os.strerror(code))
-            return sock
-        except OSError as exc:
-            sock.close()
-            error = exc
-        except BaseException:
-            sock.close()
-            raise
-    raise httpcore.ConnectError(str(error)) from error
-
-
-def _handshake(
-    sock: socket.socket, ssl_context: ssl.SSLContext, server_hostname: str | None, end: float | None
-) -> ssl.SSLSocket:
-    """The TLS handshake on a connected socket, non-blocking: under the deadline, stopped by
-    the cancel event (what SSLContext.wrap_socket does, blocking)."""
-    try:
-        tls = ssl_context.wrap_socket(
-            sock, server_hostname=server_hostname, do_handshake_on_connect=False
-        )
-    except BaseException:
-        sock.close()
-        raise
-    try:
-        tls.setblocking(False)
-        while True:
-            try:
-                tls.do_handshake()
-                return tls
-            except ssl.SSLWantReadError:
-                _wait_until_ready(tls, write=False, end=end)
-            except ssl.SSLWantWriteError:
-                _wait_until_ready(tls, write=True, end=end)
-    except OSError as exc:  # ssl.SSLError (certificates), a reset
-        tls.close()
-        raise httpcore.ConnectError(str(exc)) from exc
-    except BaseException:
-        tls.close()
-        raise
+        yield
+    finally:
+        _local.connecting = False
 
 
 class _Stream(httpcore.NetworkStream):
@@ -308,11 +233,8 @@ class _Stream(httpcore.NetworkStream):
         self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
         end = _until(timeout, httpcore.ConnectTimeout)
-        sock = self._stream.get_extra_info("socket")
-        if not isinstance(self._stream, SyncStream) or isinstance(sock, ssl.SSLSocket):
-            # TLS in TLS (https:// through an https:// proxy): httpcore's, under the deadline.
+        with _connecting():
             return _Stream(self._stream.start_tls(ssl_context, server_hostname, _left(end)))
-        return _Stream(SyncStream(_handshake(sock, ssl_context, server_hostname, end)))
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -336,7 +258,10 @@ class _Backend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         end = _until(timeout, httpcore.ConnectTimeout)
         try:
-            sock = _connect(host, port, end, local_address, socket_options)
+            with _connecting():
+                stream = self._backend.connect_tcp(
+                    host, port, _left(end), local_address, socket_options
+                )
         except httpcore.ConnectTimeout as exc:
             if self._proxy is None:
                 raise
@@ -345,7 +270,7 @@ class _Backend(httpcore.NetworkBackend):
             if self._proxy is None:
                 raise
             raise ProxyUnreachable(str(exc), self._proxy) from exc
-        return _Stream(SyncStream(sock))
+        return _Stream(stream)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
