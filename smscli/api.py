@@ -189,9 +189,9 @@ class Client:
 
         runtime = Runtime(transport=self.transport)
         if self.clock is not None:
-            runtime.clock = self.clock
+            runtime = runtime._replace(clock=self.clock)
         if self.sleep is not None:
-            runtime.sleep = self.sleep
+            runtime = runtime._replace(sleep=self.sleep)
         return runtime
 
     def _provider_info(self) -> ProviderInfo:

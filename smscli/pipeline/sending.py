@@ -66,7 +66,7 @@ def _with_sandbox(
 
     info = config_mod.choose(cfg, opts.profile, opts.provider).info
     with SandboxServer(Sandbox(clock=runtime.clock)) as server:
-        opts.base_url = f"{server.url}/{info.slug}"
+        opts = opts._replace(base_url=f"{server.url}/{info.slug}")
         out.note(f"sandbox: {info.label} emulator at {opts.base_url} (nothing leaves this machine)")
         return _run(opts, runtime, out, cfg)
 
