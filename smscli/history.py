@@ -228,8 +228,11 @@ class History:
         if not self.enabled:
             return None
         db = self._db()
-        if ident.startswith("#") and ident[1:].isdigit():
-            row = db.execute("SELECT * FROM sends WHERE id=?", (int(ident[1:]),)).fetchone()
+        if ident.startswith("#") and _digits(ident[1:]):
+            row_id = _row_id(ident[1:])
+            if row_id is None:
+                return None
+            row = db.execute("SELECT * FROM sends WHERE id=?", (row_id,)).fetchone()
             return _row(row) if row is not None else None
         row = db.execute(
             "SELECT * FROM sends WHERE message_id=? OR uuid=? OR request_id=?"
@@ -237,8 +240,9 @@ class History:
             " ORDER BY id DESC LIMIT 1",
             (ident, ident, ident, ident),
         ).fetchone()
-        if row is None and ident.isdigit():
-            row = db.execute("SELECT * FROM sends WHERE id=?", (int(ident),)).fetchone()
+        row_id = _row_id(ident)
+        if row is None and row_id is not None:
+            row = db.execute("SELECT * FROM sends WHERE id=?", (row_id,)).fetchone()
         return _row(row) if row is not None else None
 
     def in_batch(self, batch: str, target: str) -> dict[str, Any] | None:
@@ -316,9 +320,25 @@ class History:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
+        args.append(min(limit, _MAX_INTEGER))  # `log -n 99999999999999999999`: every row
         rows = self._db().execute(sql, args).fetchall()
         return [_row(r) for r in reversed(rows)]
+
+
+_MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER: a larger Python int cannot be bound
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # (str.isdigit alone takes "²" and "٣")
+
+
+def _row_id(text: str) -> int | None:
+    """A history id written as digits, or None: not digits, or past SQLite's INTEGER (no
+    row has such an id)."""
+    if not _digits(text):
+        return None
+    value = int(text)
+    return value if value <= _MAX_INTEGER else None
 
 
 _INSERT = (

@@ -73,3 +73,21 @@ def test_status_takes_credential_flags(cli: Cli) -> None:
     assert res.exit_code == 0, res.output
     assert res.json()["results"][0]["status"] == "delivered"
     assert "tok-secret-1" not in res.output
+
+
+def test_a_huge_log_count_shows_every_row(cli: Cli) -> None:
+    # Past SQLite's INTEGER (2**63 - 1): every row, not an internal error (issue 9, W8).
+    send(cli, "+61488023555")
+    res = cli("log", "-n", "99999999999999999999", "--json")
+    assert res.exit_code == 0, res.output
+    assert [r["target"] for r in res.json()["entries"]] == ["msisdn:+61488023555"]
+
+
+def test_status_of_an_id_past_sqlite_integers_or_of_unicode_digits_is_not_found(
+    cli: Cli,
+) -> None:
+    send(cli, "+61488023555")
+    for ident in ("99999999999999999999", "#99999999999999999999", "²", "#٣"):
+        res = cli("status", ident, "--json", **ENV)
+        assert res.exit_code == 4, (ident, res.output)
+        assert res.json()["error"]["code"] == "not_found", ident
