@@ -145,7 +145,7 @@ class History:
         idempotency_key: str | None = None,
     ) -> int | None:
         """Record an attempt as ``unknown`` before its request goes out; returns the row id."""
-        [row_id] = self.record(
+        [row_id] = self.record_rows(
             started=[
                 Attempt(
                     provider,
@@ -167,16 +167,29 @@ class History:
         """Record what the provider answered (or what went wrong)."""
         self.record(finished=[(row_id, result)])
 
+    def record_rows(self, *, started: Sequence[Attempt]) -> list[int | None]:
+        """``record`` for attempts that claim nothing (no idempotency key): their row ids."""
+        ids = self.record(started=started)
+        assert not any(isinstance(i, Taken) for i in ids)
+        return [i for i in ids if not isinstance(i, Taken)]
+
     def record(
         self,
         *,
         finished: Sequence[tuple[int | None, SendResult]] = (),
         abandoned: Sequence[int | None] = (),
         started: Sequence[Attempt] = (),
-    ) -> list[int | None]:
+    ) -> list[int | Taken | None]:
         """One transaction: the answers that came back, the rows of requests that never went
         out (deleted: nothing was sent), and rows for the requests about to go out (as
         ``unknown``). Returns the new rows' ids, in order.
+
+        An attempt with ``claim`` set (``--idempotency-key`` without ``--force``) gets its row
+        only if no other row holds its key and target (accepted, on its way, or unknown):
+        otherwise its place in the list is ``Taken`` with that row, and nothing is written
+        for it. The check and the insert share the transaction, and BEGIN IMMEDIATE takes
+        the database's write lock first, so of several processes claiming one key at once
+        exactly one gets the row (and sends).
 
         A bulk run writes one of these per round instead of two statements per target: a
         commit costs more than the statements in it."""
@@ -196,9 +209,15 @@ class History:
                         db.executemany(_UPDATE, updates)
                     if deletes:
                         db.executemany("DELETE FROM sends WHERE id=?", deletes)
-                    ids: list[int | None] = [
-                        db.execute(_INSERT, a.values(body_mode)).lastrowid for a in started
-                    ]
+                    ids: list[int | Taken | None] = []
+                    for a in started:
+                        held = None
+                        if a.claim:
+                            held = db.execute(_HELD, (a.idempotency_key, a.target)).fetchone()
+                        if held is not None:
+                            ids.append(Taken(_row(held)))
+                        else:
+                            ids.append(db.execute(_INSERT, a.values(body_mode)).lastrowid)
                     db.execute("COMMIT")
                 except BaseException:
                     if db.in_transaction:
@@ -325,6 +344,19 @@ class History:
         return [_row(r) for r in reversed(rows)]
 
 
+class Taken(NamedTuple):
+    """An attempt's idempotency key and target are held by another row (another run's)."""
+
+    row: dict[str, Any]
+
+
+# The row holding a key for a target: one accepted (or further), on its way or unknown. A
+# refused or failed one holds nothing: sending again is what the user asks for then.
+_HELD = (
+    "SELECT * FROM sends WHERE idempotency_key=? AND target=?"
+    " AND status IN ('accepted', 'queued', 'sent', 'delivered', 'unknown')"
+    " ORDER BY id DESC LIMIT 1"
+)
 _MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER: a larger Python int cannot be bound
 
 
@@ -366,6 +398,7 @@ class Attempt(NamedTuple):
     reference: str | None
     batch: str | None = None
     idempotency_key: str | None = None
+    claim: bool = False  # the key must not be held by another row (see History.record)
 
     def values(self, body_mode: str) -> tuple[Any, ...]:
         now = _now()

@@ -420,3 +420,46 @@ def test_row_to_result_of_a_fresh_row(history: History) -> None:
     assert result.message_id is None
     assert result.details == {}
     assert result.to_json()["target"] == "endpoint:1234"
+
+
+# --------------------------------------------------------------------------- idempotency claims
+
+
+def _claim(h: History, key: str = "K", target: str = "endpoint:1", claim: bool = True) -> Any:
+    from smscli.history import Attempt
+
+    attempt = Attempt("emnify", None, "http://x", target, "hi", 1, "gsm7", None, "b1", key, claim)
+    [got] = h.record(started=[attempt])
+    return got
+
+
+@pytest.mark.parametrize("status", ["unknown", "accepted", "delivered"])
+def test_a_held_idempotency_key_is_not_claimed_twice(db_path: Path, status: str) -> None:
+    from smscli.history import Taken
+
+    first, second = History(db_path), History(db_path)  # two processes, one history
+    try:
+        row_id = _claim(first)
+        assert isinstance(row_id, int)
+        if status != "unknown":
+            first.finish(row_id, _result(status=Status(status)))
+        taken = _claim(second)
+        assert isinstance(taken, Taken)
+        assert taken.row["id"] == row_id and taken.row["status"] == status
+        assert len(_raw_rows(db_path)) == 1  # nothing written for the loser
+        assert isinstance(_claim(second, target="endpoint:2"), int)  # another target
+        assert isinstance(_claim(second, key="K2"), int)  # another key
+        assert isinstance(_claim(second, claim=False), int)  # --force
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_refused_send_holds_no_key(db_path: Path) -> None:
+    h = History(db_path)
+    try:
+        row_id = _claim(h)
+        h.finish(row_id, _result(status=Status.REJECTED))
+        assert isinstance(_claim(h), int)  # sending again is what the user asks for
+    finally:
+        h.close()

@@ -74,6 +74,73 @@ def previous(
     return earlier
 
 
+# How long a run that lost an idempotency claim waits for the winner's outcome, at most:
+# the winner's request is bounded by its --timeout (default 30 s) too.
+CLAIM_WAIT = 30.0
+
+
+def claimed_elsewhere(
+    prep: Prepared,
+    opts: SendOptions,
+    target: Target,
+    row: dict[str, Any],
+    out: Reporter,
+    *,
+    single: bool,
+) -> SendResult:
+    """Another run (an overlapping cron job, another process) wrote its row under the same
+    idempotency key and target between this run's check and its own row, so it sends and
+    this run does not. Wait (bounded) for its outcome and report that: accepted is this
+    target's RESULT too; still unknown is exit 7 (with one target: the error)."""
+    from smscli.history import row_to_result
+
+    key = opts.idempotency_key
+    row = _settled(prep, row)
+    if row["status"] != Status.UNKNOWN.value:
+        out.note(
+            f"{target}: sent by another run under --idempotency-key {key!r} "
+            f"(history #{row['id']}); not sent again (its result is shown)"
+        )
+        return row_to_result(row)
+    err = OutcomeUnknown(
+        f"{target}: another run is sending under idempotency key {key!r} "
+        f"(history #{row['id']}); its outcome is not known yet",
+        hint=f"check `smscli status #{row['id']}` before sending again",
+        code="idempotency_in_progress",
+    )
+    if single:
+        raise err
+    return prep.provider.result(
+        target,
+        Status.UNKNOWN,
+        placeholder_message(row),
+        error={"code": err.code, "message": err.message, "exit_code": int(err.exit_code)},
+    )
+
+
+def _settled(prep: Prepared, row: dict[str, Any]) -> dict[str, Any]:
+    """The row once it is no longer ``unknown``, or as it is after waiting a bounded time
+    for another run's request to be answered. Only a row that was never answered (no
+    ``error`` recorded: its request is on its way, or its run died) and was written moments
+    ago is waited for: an ``unknown`` that a run recorded (a timeout, a 5xx) or an old row
+    will not change by waiting."""
+    import time
+    from datetime import UTC, datetime
+
+    if row.get("error") is not None:
+        return row
+    wait = min(CLAIM_WAIT, prep.settings.timeout + 5.0)
+    try:
+        age = (datetime.now(UTC) - datetime.fromisoformat(str(row["created_at"]))).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return row
+    deadline = time.monotonic() + max(0.0, wait - age)
+    while row["status"] == Status.UNKNOWN.value and time.monotonic() < deadline:
+        time.sleep(0.05)
+        row = prep.history.find(f"#{row['id']}") or row
+    return row
+
+
 def placeholder_message(row: dict[str, Any]) -> Message:
     """The message of a RESULT that reports a history row, not a send."""
     from smscli.encoding import analyze
@@ -89,6 +156,8 @@ def _idempotent(prep: Prepared, opts: SendOptions, target: Target) -> SendResult
     row = prep.history.by_key(opts.idempotency_key, str(target))
     if row is None:
         return None
+    if row["status"] == Status.UNKNOWN.value and not opts.force:
+        row = _settled(prep, row)  # another run's request on its way: wait for its answer
     status = row["status"]
     if status == Status.UNKNOWN.value and not opts.force:
         raise OutcomeUnknown(

@@ -21,7 +21,7 @@ from smscli.models import SendResult, Target
 
 if TYPE_CHECKING:
     from smscli.bulk import Job
-    from smscli.history import Attempt, History
+    from smscli.history import Attempt, History, Taken
 
 
 class RateLimiter:
@@ -86,6 +86,10 @@ class Triage(NamedTuple):
 _KNOWN_PER_ROUND = 500  # RESULTs of earlier runs (a resume) reported per round, at most
 
 
+def _never_taken(job: Job, target: Target, row: dict[str, Any]) -> SendResult:
+    raise AssertionError("an attempt claimed an idempotency key without a `taken` handler")
+
+
 class Abandon(BaseException):
     """The second Ctrl-C: stop waiting for the requests in flight (raised at a safe point,
     or, in an inline run, from the request itself). A BaseException, like
@@ -133,8 +137,11 @@ class Runner:
         max_targets: int | None = None,
         inline: bool = False,
         on_stop: Callable[[], None] = lambda: None,
+        taken: Callable[[Job, Target, dict[str, Any]], SendResult] | None = None,
     ) -> None:
         self.send = send
+        # A target whose idempotency key another run holds: its RESULT, without sending.
+        self.taken = taken or _never_taken
         self.on_stop = on_stop  # the first signal: end exchanges stuck in flight (cancel)
         self.history = history
         self.attempt = attempt
@@ -269,8 +276,11 @@ class Runner:
                     fresh.append(self._next)
                     self._next = None
             answered = self._answered
-            self._journal(answered, fresh)
+            lost = self._journal(answered, fresh)
             self._answered = []  # recorded
+            if lost:
+                known += [self.taken(d.job, target, held.row) for d, target, held in lost]
+                fresh = [d for d in fresh if d.targets]
             if not self.inline:
                 for dispatch in fresh:
                     self._todo.put(dispatch)
@@ -337,8 +347,14 @@ class Runner:
             self.limiter.sleep(step)
             seconds -= step
 
-    def _journal(self, answered: list[Dispatch], fresh: list[Dispatch]) -> None:
-        """One history transaction: answers, rows of requests never sent, rows of new jobs."""
+    def _journal(
+        self, answered: list[Dispatch], fresh: list[Dispatch]
+    ) -> list[tuple[Dispatch, Target, Taken]]:
+        """One history transaction: answers, rows of requests never sent, rows of new jobs.
+        Returns the targets of new jobs that another run claimed first (their idempotency
+        key is held): they are taken out of their jobs and not sent."""
+        from smscli.history import Taken
+
         for dispatch in answered:
             if dispatch.error is not None and self._error is None:
                 self._error = dispatch.error
@@ -355,9 +371,15 @@ class Runner:
             started=started,
         )
         position = 0
+        lost: list[tuple[Dispatch, Target, Taken]] = []
         for dispatch in fresh:
-            dispatch.rows = ids[position : position + len(dispatch.targets)]
+            rows = ids[position : position + len(dispatch.targets)]
             position += len(dispatch.targets)
+            pairs = list(zip(dispatch.targets, rows, strict=True))
+            lost += [(dispatch, t, r) for t, r in pairs if isinstance(r, Taken)]
+            dispatch.targets = [t for t, r in pairs if not isinstance(r, Taken)]
+            dispatch.rows = [r for _, r in pairs if not isinstance(r, Taken)]
+        return lost
 
     def _report(self, answered: list[Dispatch], known: list[SendResult]) -> None:
         results = known + [r for d in answered if d.sent and d.error is None for r in d.results]

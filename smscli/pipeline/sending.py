@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smscli import config as config_mod
 from smscli.errors import (
@@ -190,6 +190,10 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
     def attempt(job: Job, target: Target) -> Attempt:
         return _attempt(prep, opts, batch, job.message, target)
 
+    def taken(job: Job, target: Target, row: dict[str, Any]) -> SendResult:
+        """Another run claimed this target's idempotency key first: its outcome, not ours."""
+        return earlier.claimed_elsewhere(prep, opts, target, row, out, single=single)
+
     def send(job: Job, targets: list[Target]) -> list[SendResult]:
         """The request(s) of one job, and every failure as a RESULT."""
         try:
@@ -219,6 +223,7 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
         keep_results=keep,
         progress=out.progress_advance,
         on_stop=session.cancel,
+        taken=taken,
     )
     out.progress_start(prep.plan.total)
     for r in prep.plan.invalid:
@@ -266,6 +271,7 @@ def _attempt(
         reference=message.reference,
         batch=batch,
         idempotency_key=opts.idempotency_key,
+        claim=opts.idempotency_key is not None and not opts.force,
     )
 
 
