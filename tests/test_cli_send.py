@@ -183,12 +183,19 @@ def test_wait_on_failed_delivery_exits_8(cli: Cli, target: str, status: str) -> 
     res = cli(*fd("-t", target, "Hi", "--wait=1m", "--json"))
     assert res.exit_code == 8
     assert res.json()["results"][0]["status"] == status
+    # Every non-zero exit says why in one line (issue 9, W4).
+    assert res.stderr.strip().splitlines() == [f"warning: not delivered: 1 {status}"]
 
 
-def test_wait_timeout_exits_10(cli: Cli) -> None:
-    res = cli(*fd("-t", "+61488023555", "Hi", "--wait=1s", "--json"))
+@pytest.mark.parametrize("mode", ["--json", "-q", None])
+def test_wait_timeout_exits_10_and_says_why(cli: Cli, mode: str | None) -> None:
+    res = cli(*fd("-t", "+61488023555", "Hi", "--wait=1s", *([mode] if mode else [])))
     assert res.exit_code == 10
-    assert res.json()["results"][0]["status"] in ("queued", "sent")
+    if mode == "--json":
+        assert res.json()["results"][0]["status"] in ("queued", "sent")
+    [line] = [x for x in res.stderr.splitlines() if "--wait" in x]
+    assert line.startswith("warning: no final delivery status before the --wait timeout: 1 ")
+    assert "smscli status --batch " in line
 
 
 def test_status_last_and_by_id(cli: Cli) -> None:

@@ -131,9 +131,25 @@ def finish(outcome: SendOutcome, out: Reporter, *, waited: bool) -> ExitCode:
             f"interrupted: re-run the same command with --resume {outcome.batch} to send the rest"
         )
         return ExitCode.INTERRUPTED
-    return exit_code_of_run(
+    code = exit_code_of_run(
         outcome.results, outcome.counts, waited=waited, failure_codes=outcome.failure_codes
     )
+    if code in (ExitCode.WAIT_TIMEOUT, ExitCode.DELIVERY_FAILED):
+        out.warning(_undelivered(outcome.results, code, outcome.batch))
+    return code
+
+
+def _undelivered(results: Sequence[SendResult], code: ExitCode, batch: str | None) -> str:
+    """Why a --wait run exits 8 or 10, in one line (the RESULTs hold the details)."""
+    counts: dict[str, int] = {}
+    for r in results:
+        if r.status is not Status.DELIVERED:
+            counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    which = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    if code is ExitCode.WAIT_TIMEOUT:
+        later = f" (check later: smscli status --batch {batch})" if batch else ""
+        return f"no final delivery status before the --wait timeout: {which}{later}"
+    return f"not delivered: {which}"
 
 
 @dataclass
