@@ -272,12 +272,6 @@ class _Backend(httpcore.NetworkBackend):
             raise ProxyUnreachable(str(exc), self._proxy) from exc
         return _Stream(stream)
 
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:  # pragma: no cover - httpx only uses it with uds=
-        end = _until(timeout, httpcore.ConnectTimeout)
-        return _Stream(self._backend.connect_unix_socket(path, _left(end), socket_options))
-
     def sleep(self, seconds: float) -> None:
         self._backend.sleep(seconds)
 
@@ -518,7 +512,7 @@ class _Decoder:
     def finish(self) -> bytes:
         try:
             out = self._zlib.flush()
-        except zlib.error as exc:  # pragma: no cover - flush after decompress rarely fails
+        except zlib.error as exc:  # (zlib documents it; no input here was seen to cause it)
             raise httpx.DecodingError(f"undecodable reply: {exc}") from None
         if len(out) > self._room:
             raise ReplyTooLarge("the reply decompresses to over 1 MiB")

@@ -328,16 +328,22 @@ with open(os.environ["MEASURE_OUT"], "w") as out:
 """
 
 
-def run_measured(args: list[str], home: Path, timeout: int = 30) -> Run:
-    """The console script as a child process: its exit code, wall time and peak RSS."""
+def child_env(home: Path) -> dict[str, str]:
+    """The environment of a child smscli: no SMSCLI_* from outside, its own files in home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
     env.update(
         SMSCLI_CONFIG=str(home / "config.toml"),
         SMSCLI_DATA_DIR=str(home / "data"),
         SMSCLI_CACHE_DIR=str(home / "cache"),
         NO_COLOR="1",
-        MEASURE_OUT=str(home / "measure.json"),
     )
+    return env
+
+
+def run_measured(args: list[str], home: Path, timeout: int = 30) -> Run:
+    """The console script as a child process: its exit code, wall time and peak RSS."""
+    env = child_env(home)
+    env["MEASURE_OUT"] = str(home / "measure.json")
     home.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
         [sys.executable, "-S", "-c", _MEASURE, str(timeout), SCRIPT, *args],
@@ -460,13 +466,7 @@ def test_a_misbehaving_server_ends_in_time_with_a_documented_exit_code(
 def _sandbox_send(
     server: FaultServer, home: Path, fault: str, *extra: str
 ) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
-    env.update(
-        SMSCLI_CONFIG=str(home / "config.toml"),
-        SMSCLI_DATA_DIR=str(home / "data"),
-        SMSCLI_CACHE_DIR=str(home / "cache"),
-        NO_COLOR="1",
-    )
+    env = child_env(home)
     args = send_args("fonedynamics", server.url(fault, "send", "fonedynamics"), *extra)
     args[args.index("--timeout") + 1] = "60"
     return subprocess.Popen(

@@ -111,10 +111,6 @@ class ProviderOption(NamedTuple):
         return self.flags.split("/")[0]
 
 
-def _no_class() -> Any:
-    raise NotImplementedError
-
-
 class ProviderInfo(NamedTuple):
     """A provider's declaration: import-cheap, so `check` and `--help` load no provider API
     module (SPEC §9). Commands, API, docgen, config and the sandbox derive from it."""
@@ -127,6 +123,10 @@ class ProviderInfo(NamedTuple):
     target_kinds: tuple[str, ...]
     limits: Limits
     features: Features
+    # The API class and the sandbox emulator class, imported when first needed (every
+    # provider has both: there is no default to forget).
+    provider: Callable[[], type[Provider]]
+    emulator: Callable[[], type[Emulator]]
     # Alternative credential sets (Telit: username/password OR app_id/app_token/thing_key);
     # empty: every required field is needed.
     credential_sets: tuple[tuple[str, ...], ...] = ()
@@ -134,9 +134,6 @@ class ProviderInfo(NamedTuple):
     command_aliases: tuple[str, ...] = ()  # hidden subcommands (`smscli devicewise`)
     help: str = ""  # the subcommand's help: one line, a blank line, an example
     options: tuple[ProviderOption, ...] = ()
-    # The API class and the sandbox emulator class, imported when first needed.
-    provider: Callable[[], type[Provider]] = _no_class
-    emulator: Callable[[], type[Emulator]] = _no_class
 
     def field(self, name: str) -> CredentialField:
         for f in self.fields:
