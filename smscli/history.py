@@ -145,7 +145,7 @@ class History:
         idempotency_key: str | None = None,
     ) -> int | None:
         """Record an attempt as ``unknown`` before its request goes out; returns the row id."""
-        [row_id] = self.record_rows(
+        [row_id] = self.record(
             started=[
                 Attempt(
                     provider,
@@ -161,17 +161,12 @@ class History:
                 )
             ]
         )
+        assert not isinstance(row_id, Taken)  # (it claims no idempotency key)
         return row_id
 
     def finish(self, row_id: int | None, result: SendResult) -> None:
         """Record what the provider answered (or what went wrong)."""
         self.record(finished=[(row_id, result)])
-
-    def record_rows(self, *, started: Sequence[Attempt]) -> list[int | None]:
-        """``record`` for attempts that claim nothing (no idempotency key): their row ids."""
-        ids = self.record(started=started)
-        assert not any(isinstance(i, Taken) for i in ids)
-        return [i for i in ids if not isinstance(i, Taken)]
 
     def record(
         self,
