@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from smscli.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     import sqlite3
 from smscli.models import SendResult, Status
+from smscli.redaction import Redactor
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sends (
@@ -80,9 +81,15 @@ def stored_body(text: str, mode: str) -> str | None:
 class History:
     """The journal. ``History(None)`` is a disabled history that records nothing."""
 
-    def __init__(self, path: Path | None, body_mode: str = "full") -> None:
+    def __init__(
+        self, path: Path | None, body_mode: str = "full", *, redactor: Redactor | None = None
+    ) -> None:
         self.path = path
         self.body_mode = body_mode
+        # A RESULT's error and details quote the provider: what is stored of them is
+        # scrubbed (the run's secrets, and credential fields by name) — `smscli log` runs
+        # later, in a process that knows no secrets.
+        self.redactor = redactor if redactor is not None else Redactor()
         self._conn: sqlite3.Connection | None = None
         # One connection shared by the send threads of a bulk run, one statement at a time.
         self._lock = threading.RLock()
@@ -190,7 +197,8 @@ class History:
         commit costs more than the statements in it."""
         if not self.enabled:
             return [None] * len(started)
-        updates = [_finish_values(row_id, r) for row_id, r in finished if row_id is not None]
+        scrub = self.redactor.data
+        updates = [_finish_values(row_id, r, scrub) for row_id, r in finished if row_id is not None]
         deletes = [(row_id,) for row_id in abandoned if row_id is not None]
         if not (updates or deletes or started):
             return []
@@ -232,7 +240,7 @@ class History:
         with self._write() as db:
             db.execute(
                 "UPDATE sends SET updated_at=?, status=?, details=COALESCE(?, details) WHERE id=?",
-                (_now(), status.value, _dumps(details), row_id),
+                (_now(), status.value, _dumps(self.redactor.data(details)), row_id),
             )
 
     # -- queries -----------------------------------------------------------------------------
@@ -402,11 +410,11 @@ class Attempt(NamedTuple):
                 self.idempotency_key, stored_body(self.text, body_mode))  # fmt: skip
 
 
-def _finish_values(row_id: int, result: SendResult) -> tuple[Any, ...]:
+def _finish_values(row_id: int, result: SendResult, scrub: Callable[[Any], Any]) -> tuple[Any, ...]:
     return (_now(), result.status.value, result.message_id, result.request_id, result.uuid,
             result.reference, result.date, result.segments, result.encoding,
-            _dumps(result.parts), _dumps(result.error), _dumps(result.details or None),
-            row_id)  # fmt: skip
+            _dumps(result.parts), _dumps(scrub(result.error)),
+            _dumps(scrub(result.details) or None), row_id)  # fmt: skip
 
 
 def _sqlite_error() -> type[Exception]:

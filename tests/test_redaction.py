@@ -187,7 +187,7 @@ def test_value_masked_json_escaped(secret: str) -> None:
     assert out == json.dumps({"note": MASK})
 
 
-@pytest.mark.parametrize("secret", ["a<b&c>d", "x&y-zz", "<<>>"], ids=repr)
+@pytest.mark.parametrize("secret", ["a<b&c>d", "x&y-zz", "<<>><<>>"], ids=repr)
 def test_value_masked_xml_escaped(secret: str) -> None:
     text = f"<note>{escape(secret)}</note>"
     assert Redactor([secret]).text(text) == f"<note>{MASK}</note>"
@@ -202,15 +202,15 @@ def test_value_masked_xml_escaped_with_quote_in_element_text() -> None:
 
 
 def test_value_masked_xml_escaped_in_attribute() -> None:
-    secret = 'p"w<1'
+    secret = 'p"w<1-x'
     quoted = escape(secret, {'"': "&quot;"})
     text = f'<r key="{quoted}"/>'
     assert Redactor([secret]).text(text) == f'<r key="{MASK}"/>'
 
 
 def test_longest_secret_masked_first() -> None:
-    redactor = Redactor(["abcd", "abcdefgh"])
-    assert redactor.text("x abcdefgh y abcd z") == f"x {MASK} y {MASK} z"
+    redactor = Redactor(["abcd-1", "abcd-1-efgh"])
+    assert redactor.text("x abcd-1-efgh y abcd-1 z") == f"x {MASK} y {MASK} z"
 
 
 def test_longest_first_regardless_of_insertion_order() -> None:
@@ -226,8 +226,18 @@ def test_short_values_not_value_masked(value: str) -> None:
     assert redactor.text("abc and a b c") == "abc and a b c"
 
 
-def test_four_chars_value_masked() -> None:
-    assert Redactor(["abcd"]).text("xabcdx") == f"x{MASK}x"
+def test_short_value_masked_only_where_carried() -> None:
+    """Shorter than FREE_TEXT_MIN: not looked for in free text, masked in its field."""
+    redactor = Redactor(["ab12"])
+    assert redactor.text("id ab12 and xab12x") == "id ab12 and xab12x"
+    assert redactor.text('{"password": "ab12"}') == f'{{"password": "{MASK}"}}'
+
+
+def test_value_masked_as_a_whole_token_only() -> None:
+    """Not inside a longer word or number: a secret 123456 leaves the id 91234567 alone."""
+    redactor = Redactor(["123456", "s3cr3t-value"])
+    assert redactor.text("id 91234567, pin 123456.") == f"id 91234567, pin {MASK}."
+    assert redactor.text("xs3cr3t-value s3cr3t-value!") == f"xs3cr3t-value {MASK}!"
 
 
 def test_add_none_is_ignored() -> None:
