@@ -98,6 +98,7 @@ def run_logout(
     if settings is not None:
         from smscli.providers import load
 
+        hide_secrets(settings, out)  # a refused logout may quote them
         with open_session(settings, runtime, out, verbose=False) as session:
             try:
                 load(choice.info)(settings).logout(session)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from smscli import __version__
-from smscli.errors import ConfigError, OutcomeUnknown, ProviderUnavailable
+from smscli.errors import ConfigError, OutcomeUnknown, ProviderUnavailable, SmscliError
 from smscli.http_failures import (
     BAD_URL,
     INVALID,
@@ -224,7 +224,7 @@ class HttpSession:
         self._sleep(seconds)
 
     def add_secret(self, value: str) -> None:
-        self.redactor.add(value)
+        self.redactor.add(value, generated=True)
 
     def call(self, request: Request, *, sends_message: bool = False) -> Response:
         attempt = 0
@@ -259,6 +259,9 @@ class HttpSession:
             headers.setdefault("Content-Type", "application/json")
         if request.form is not None:
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        # What a credential header carries (the base64 of Basic "user:secret", a bearer
+        # token) is a secret of the run from now on: a reply may echo it.
+        self.redactor.add_credentials(headers)
         self._trace_request(request, headers, body)
         url = request.full_url()
         content = body.encode("utf-8") if body is not None else None
@@ -310,19 +313,30 @@ class HttpSession:
         self._local.answered = False
         try:
             yield
+        except SmscliError as err:
+            # Its message may quote the provider's reply (an echo of the request): scrubbed
+            # here, before anything stores, prints or returns it.
+            self.redactor.error(err)
+            raise
         except _PARSE_ERRORS as exc:
-            detail = f"{type(exc).__name__}: {describe(exc)}"[:200]
+            # (Scrubbed before it is cut short: no secret is left half-shown.)
+            first = (str(exc) or type(exc).__name__).splitlines()[0]
+            detail = self.redactor.text(f"{type(exc).__name__}: {first}")[:200]
             if getattr(self._local, "answered", False):
-                raise OutcomeUnknown(
-                    f"unreadable reply from {label} ({detail}) after the message was sent; "
-                    "it may have been processed",
-                    hint="check `smscli status --last` or `smscli log` before sending again",
-                    code="unreadable_reply",
+                raise self.redactor.error(
+                    OutcomeUnknown(
+                        f"unreadable reply from {label} ({detail}) after the message was "
+                        "sent; it may have been processed",
+                        hint="check `smscli status --last` or `smscli log` before sending again",
+                        code="unreadable_reply",
+                    )
                 ) from exc
-            raise ProviderUnavailable(
-                f"unreadable reply from {label} ({detail}); nothing was sent",
-                hint="re-run later; if it persists, the provider's API may have changed",
-                code="unreadable_reply",
+            raise self.redactor.error(
+                ProviderUnavailable(
+                    f"unreadable reply from {label} ({detail}); nothing was sent",
+                    hint="re-run later; if it persists, the provider's API may have changed",
+                    code="unreadable_reply",
+                )
             ) from exc
 
     # -- -v trace ------------------------------------------------------------------------

@@ -168,6 +168,7 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._known: set[str] = set()  # every value add() was given (short ones too)
+        self._headers: set[str] = set()  # credential header values add_credentials() read
         self._forms: set[str] = set()  # encoded forms of the distinctive ones
         self._pattern: re.Pattern[str] | None = None
         self._sorted: tuple[str, ...] = ()  # _forms, longest first (as _pattern was built)
@@ -194,9 +195,11 @@ class Redactor:
         <token>``, a bare token): each credential, and for Basic the decoded
         ``user:secret``, is a secret of the run from then on (a reply may echo either)."""
         for name, value in headers.items():
-            if value in self._known or not (is_secret_name(name) or name.lower() in _HEADER_NAMES):
+            if value in self._headers or not (
+                is_secret_name(name) or name.lower() in _HEADER_NAMES
+            ):
                 continue
-            self.add(value, generated=True)  # (also marks the header value as seen)
+            self._headers.add(value)
             credential = value.split(" ", 1)[-1].strip()
             self.add(credential, generated=True)
             if value[:6].lower() == "basic ":

@@ -300,3 +300,9 @@ def test_history_stores_only_scrubbed_errors(tmp_path: Path) -> None:
     stored = history.last()
     assert stored is not None
     assert stored["error"]["message"] == f'echo {{"application_token": "{MASK}"}} {MASK}'
+
+
+def test_a_credential_header_keeps_its_scheme_readable() -> None:
+    r = Redactor()
+    r.add_credentials({"Authorization": "Bearer eyJ0eXAi.eyJzdWIi.c2ln"})
+    assert r.text("got Bearer eyJ0eXAi.eyJzdWIi.c2ln") == f"got Bearer {MASK}"

@@ -254,7 +254,8 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
     provider = load(info)(settings)
     rows = CheckedRows(opts, source, provider, make_message, base_message, body, out)
     plan = _plan(opts, info, settings, provider, rows, base_message)
-    return Prepared(info, settings, provider, plan, open_history(cfg, opts), wait, source)
+    history = open_history(cfg, opts, redactor=out.redactor)
+    return Prepared(info, settings, provider, plan, history, wait, source)
 
 
 def _plan(

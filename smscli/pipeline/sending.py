@@ -211,15 +211,17 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
         return earlier.claimed_elsewhere(prep, opts, target, row, out, single=single)
 
     def send(job: Job, targets: list[Target]) -> list[SendResult]:
-        """The request(s) of one job, and every failure as a RESULT."""
+        """The request(s) of one job, and every failure as a RESULT (scrubbed of the run's
+        secrets before the history or the output sees it)."""
         try:
             with session.conversation(prep.info.label):  # a reply parsers cannot read: 6/7
-                return prep.provider.send(session, job.message, targets)
+                results = prep.provider.send(session, job.message, targets)
         except SmscliError as err:
             if single or isinstance(err, LoginRefused | ConfigError):
                 fatal.append(err)  # the same for every target: stop, and show it as the error
                 runner.stop.set()
-            return [failed_result(prep, job.message, t, err) for t in targets]
+            results = [failed_result(prep, job.message, t, err) for t in targets]
+        return [session.redactor.result(r) for r in results]
 
     keep = prep.wait is not None or out.wants_results(prep.plan.total)
     rate = opts.rate if opts.rate is not None else prep.settings.rate
@@ -307,7 +309,7 @@ def wait_for_delivery(
 
     def status_of(item: Watched) -> StatusReport:
         with session.conversation(prep.info.label):
-            return prep.provider.status(session, item.record)
+            return session.redactor.report(prep.provider.status(session, item.record))
 
     open_ones = [r for r in results if r.status.is_success and not r.status.is_final]
     poll(

@@ -17,15 +17,20 @@ if TYPE_CHECKING:
     from smscli.http_client import HttpSession
     from smscli.models import Settings
     from smscli.pipeline import Runtime, SendOptions
+    from smscli.redaction import Redactor
     from smscli.report import Reporter
 
 
-def open_history(cfg: config_mod.Config, opts: SendOptions | None = None) -> History:
-    """The history of this config (a disabled one when it, or --no-history, turns it off)."""
+def open_history(
+    cfg: config_mod.Config, opts: SendOptions | None = None, *, redactor: Redactor | None = None
+) -> History:
+    """The history of this config (a disabled one when it, or --no-history, turns it off).
+    What it stores of a provider's replies passes through ``redactor`` (the run's)."""
     from smscli import history
 
     enabled = cfg.history_enabled and (opts is None or opts.history)
-    return history.History(history.default_path() if enabled else None, cfg.history_body)
+    path = history.default_path() if enabled else None
+    return history.History(path, cfg.history_body, redactor=redactor)
 
 
 def open_session(settings: Settings, runtime: Runtime, out: Reporter, verbose: bool) -> HttpSession:

@@ -45,7 +45,7 @@ class StatusQuery:
 def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
     """Look messages up in the history, ask their provider, record and report it."""
     cfg = config_mod.load(config_mod.config_path(query.config))
-    history = open_history(cfg)
+    history = open_history(cfg, redactor=out.redactor)
     try:
         records = which_records(query, history, out)
         settings = with_timeout(
@@ -156,7 +156,7 @@ def ask(
 def _status_of(provider: Provider, session: HttpSession, record: Mapping[str, Any]) -> StatusReport:
     try:
         with session.conversation(provider.label):
-            return provider.status(session, record)
+            return session.redactor.report(provider.status(session, record))
     except ProviderUnavailable:
         if sent_to_a_temporary_sandbox(record):
             raise ProviderUnavailable(
