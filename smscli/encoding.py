@@ -186,24 +186,47 @@ def _build_lookalikes() -> dict[str, str]:
 LOOKALIKES: Final[dict[str, str]] = _build_lookalikes()
 
 
+_FRACTIONS: Final = frozenset("\u00bc\u00bd\u00be")  # ¼ ½ ¾ → 1/4 1/2 3/4
+
+
+def _replacement_at(text: str, index: int, done: str) -> str:
+    """The look-alike of ``text[index]``; ``done`` is the replaced text before it.
+
+    A vulgar fraction next to a digit gets a space on that side: ``1½`` is one and a half,
+    and ``11/2`` would read as eleven halves (``½3`` → ``1/2 3`` likewise).
+    """
+    replacement = LOOKALIKES[text[index]]
+    if text[index] in _FRACTIONS:
+        following = text[index + 1 : index + 2]
+        if done[-1:].isdigit():
+            replacement = " " + replacement
+        if following and (following.isdigit() or LOOKALIKES.get(following, "")[:1].isdigit()):
+            replacement += " "
+    return replacement
+
+
 def smart_replace(text: str) -> tuple[str, tuple[Replacement, ...]]:
     """Replace every LOOKALIKES character; report each distinct one with its positions.
 
-    Positions are indexes into ``text`` (the original). This replaces unconditionally;
-    ``analyze(smart=True)`` keeps the result only when the whole message becomes GSM-7.
+    Positions are indexes into ``text`` (the original); a character replaced in two ways
+    (``½`` after a digit gets a space) is reported once per way. This replaces
+    unconditionally; ``analyze(smart=True)`` decides whether to keep the result.
     """
     out: list[str] = []
-    positions: dict[str, list[int]] = {}
+    done = ""
+    positions: dict[tuple[str, str], list[int]] = {}
     for index, ch in enumerate(text):
-        replacement = LOOKALIKES.get(ch)
-        if replacement is None:
+        if ch not in LOOKALIKES:
             out.append(ch)
-        else:
-            out.append(replacement)
-            positions.setdefault(ch, []).append(index)
+            done = ch
+            continue
+        replacement = _replacement_at(text, index, done)
+        out.append(replacement)
+        done = replacement or done
+        positions.setdefault((ch, replacement), []).append(index)
     replacements = tuple(
-        Replacement(ch, codepoint(ch), LOOKALIKES[ch], tuple(where))
-        for ch, where in positions.items()
+        Replacement(ch, codepoint(ch), replacement, tuple(where))
+        for (ch, replacement), where in positions.items()
     )
     return "".join(out), replacements
 
@@ -213,6 +236,7 @@ def smart_replace(text: str) -> tuple[str, tuple[Replacement, ...]]:
 _ZWJ: Final = "\u200d"
 _MARK_CATEGORIES: Final = frozenset({"Mn", "Me", "Mc"})
 _CONTROL_CATEGORIES: Final = frozenset({"Cc", "Zl", "Zp"})
+_SPACING_AM: Final = (0x0E33, 0x0EB3)  # THAI CHARACTER SARA AM, LAO VOWEL SIGN AM
 
 
 def _is_extender(ch: str) -> bool:
@@ -225,6 +249,9 @@ def _is_extender(ch: str) -> bool:
         or 0x1F3FB <= cp <= 0x1F3FF  # emoji skin-tone modifiers
         or 0xE0020 <= cp <= 0xE007F  # tag characters (subdivision flags)
         or cp in (0x200C, 0x200D, 0x20E3)  # ZWNJ, ZWJ, combining keycap
+        # Thai SARA AM and Lao AM are letters (Lo) that UAX #29 lists as SpacingMark: "น้ำ"
+        # (consonant, tone mark, SARA AM) is one cluster and must not be split across parts.
+        or cp in _SPACING_AM
     )
 
 
@@ -260,7 +287,8 @@ def grapheme_clusters(text: str) -> list[str]:
 
     A cluster is a base character (or CR LF, a regional-indicator pair, a surrogate pair)
     followed by extenders: combining marks, variation selectors, emoji modifiers, tag characters,
-    the keycap mark and ZWJ; a ZWJ also pulls in the next character with its own extenders.
+    the keycap mark, Thai SARA AM / Lao AM and ZWJ; a ZWJ also pulls in the next character with
+    its own extenders.
     Unlike UAX #29, extenders attach even to a control character, so that no part of a split
     message ever begins with a dangling mark. Not handled: Hangul jamo sequences, prepended
     concatenation marks and Indic conjuncts; at worst those split between two code points,
@@ -401,7 +429,8 @@ def _smart_candidate(text: str) -> tuple[str, tuple[Replacement, ...]] | None:
 
     As Twilio's Smart Encoding does (encoding.md §9), replacements count only when the whole
     message then becomes GSM-7: with an emoji left over the message stays UCS-2 anyway, and
-    rewriting its quotes would change the text for no saving.
+    rewriting its quotes would change the text for no saving. So the replacements go
+    together or not at all: leaving one look-alike out would leave the message UCS-2.
     """
     replaced, replacements = smart_replace(text)
     if not replacements or not is_gsm7(replaced):
@@ -415,6 +444,26 @@ def _check_text(text: str, encoding: str, replacements: tuple[Replacement, ...])
     return _gsm7_check(text, replacements)
 
 
+def _refuse_non_gsm7(text: str, smart: bool) -> InputError:
+    offending = _non_gsm(text)
+    fixable = [c for c in offending if c.lookalike is not None]
+    if smart:
+        # Smart was refused because of these; the look-alikes were never the problem.
+        offending = tuple(c for c in offending if c.lookalike is None)
+        hint = "use --encoding ucs2 (or auto)"
+    elif len(fixable) == len(offending):
+        hint = "use --smart to replace look-alikes, or --encoding ucs2"
+    elif fixable:
+        hint = "use --encoding ucs2 (--smart alone cannot replace every character)"
+    else:
+        hint = "use --encoding ucs2 (or auto)"
+    return InputError(
+        f"text has characters not in the GSM-7 alphabet: {_describe(offending)}",
+        hint=hint,
+        code="not_gsm7",
+    )
+
+
 def analyze(text: str, *, encoding: str = "auto", smart: bool = False) -> MessageCheck:
     """Encoding, units, segments and parts of ``text`` (SPEC §3).
 
@@ -422,6 +471,11 @@ def analyze(text: str, *, encoding: str = "auto", smart: bool = False) -> Messag
     GSM-7 when every character fits, else UCS-2 for the whole message; ``gsm7`` refuses text
     that does not fit (InputError ``not_gsm7``); ``ucs2`` forces UCS-2; ``binary`` sends the
     UTF-8 bytes of ``text`` as 8-bit data.
+
+    ``smart`` replaces look-alikes (``smart_replace``) when that makes the whole message GSM-7
+    and does not cost a segment: ``"…" * 54`` is one UCS-2 segment but 162 septets (two GSM-7
+    segments), so it is kept as it is, and the check lists the replacements in ``skipped``.
+    With ``encoding="gsm7"`` the original cannot be sent, so the replacements always apply.
     """
     if encoding not in ENCODING_CHOICES:
         raise UsageError(
@@ -440,36 +494,26 @@ def analyze(text: str, *, encoding: str = "auto", smart: bool = False) -> Messag
         return analyze_binary(data)
 
     candidate = _smart_candidate(text)
-    replacements: tuple[Replacement, ...] = ()
-    if smart and candidate is not None:
-        text, replacements = candidate
+    if encoding == "gsm7":
+        replacements: tuple[Replacement, ...] = ()
+        if smart and candidate is not None:
+            text, replacements = candidate
+        if not is_gsm7(text):
+            raise _refuse_non_gsm7(text, smart)
+        return _check_text(text, encoding, replacements)
 
-    if encoding == "gsm7" and not is_gsm7(text):
-        offending = _non_gsm(text)
-        fixable = [c for c in offending if c.lookalike is not None]
-        if smart:
-            # Smart was refused because of these; the look-alikes were never the problem.
-            offending = tuple(c for c in offending if c.lookalike is None)
-            hint = "use --encoding ucs2 (or auto)"
-        elif len(fixable) == len(offending):
-            hint = "use --smart to replace look-alikes, or --encoding ucs2"
-        elif fixable:
-            hint = "use --encoding ucs2 (--smart alone cannot replace every character)"
-        else:
-            hint = "use --encoding ucs2 (or auto)"
-        raise InputError(
-            f"text has characters not in the GSM-7 alphabet: {_describe(offending)}",
-            hint=hint,
-            code="not_gsm7",
-        )
-
-    check = _check_text(text, encoding, replacements)
-    if smart or candidate is None:
-        return check
-    smart_segments = _check_text(candidate[0], encoding, candidate[1]).segments
-    if smart_segments >= check.segments:
-        return check
-    return check._replace(smart_segments=smart_segments)
+    original = _check_text(text, encoding, ())
+    if candidate is None:
+        return original
+    replaced = _check_text(candidate[0], encoding, candidate[1])
+    costs_segments = replaced.segments > original.segments
+    if smart and not costs_segments:
+        return replaced._replace(replaced_segments=replaced.segments)
+    return original._replace(
+        replaced_segments=replaced.segments,
+        smart_segments=replaced.segments if replaced.segments < original.segments else None,
+        skipped=candidate[1] if smart else (),
+    )
 
 
 def analyze_binary(data: bytes) -> MessageCheck:

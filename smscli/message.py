@@ -56,3 +56,14 @@ def build_check(
         data = enc.parse_hex(body) if hex_input else enc.parse_base64(body)
         return enc.analyze_binary(data)
     return enc.analyze(body, encoding=encoding, smart=smart)
+
+
+def smart_skipped(check: MessageCheck) -> str:
+    """Why --smart left the text as it was (``check.skipped``), in one line."""
+    chars = list(dict.fromkeys(f"{r.char} ({r.codepoint})" for r in check.skipped))
+    shown = ", ".join(chars[:5]) + (f" and {len(chars) - 5} more" if len(chars) > 5 else "")
+    it = "it" if len(chars) == 1 else "them"
+    return (
+        f"--smart kept {shown}: replacing {it} would make {check.replaced_segments} "
+        f"segments instead of {check.segments}"
+    )

@@ -77,6 +77,14 @@ class Replacement(NamedTuple):
     replacement: str
     positions: tuple[int, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "char": self.char,
+            "codepoint": self.codepoint,
+            "replacement": self.replacement,
+            "positions": list(self.positions),
+        }
+
 
 class MessageCheck(NamedTuple):
     """What encoding.analyze() found: the numbers SPEC §3 asks `check` to print."""
@@ -93,6 +101,11 @@ class MessageCheck(NamedTuple):
     replacements: tuple[Replacement, ...] = ()
     data: bytes | None = None  # the octets, for binary messages
     smart_segments: int | None = None  # segments if --smart were used (None: no saving)
+    # Segments of the text with every look-alike replaced, when that makes it GSM-7 (None:
+    # nothing to replace, or a character without a look-alike keeps it UCS-2).
+    replaced_segments: int | None = None
+    # --smart was asked for, but its replacements would cost segments: the text is unchanged.
+    skipped: tuple[Replacement, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,15 +125,7 @@ class MessageCheck(NamedTuple):
                 }
                 for c in self.non_gsm
             ],
-            "replacements": [
-                {
-                    "char": r.char,
-                    "codepoint": r.codepoint,
-                    "replacement": r.replacement,
-                    "positions": list(r.positions),
-                }
-                for r in self.replacements
-            ],
+            "replacements": [r.to_json() for r in self.replacements],
         }
 
 

@@ -30,6 +30,7 @@ from smscli.report import stdout_failure
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from smscli.catalog import Measure
     from smscli.models import MessageCheck, Request, SendResult
     from smscli.report import CheckLine, Reporter
 
@@ -307,18 +308,35 @@ class Output:
 
     # -- check -------------------------------------------------------------------------------
     def check_report(
-        self, check: MessageCheck, problems: Sequence[SmscliError], context: str | None
+        self,
+        check: MessageCheck,
+        problems: Sequence[SmscliError],
+        context: str | None,
+        measure: Measure | None = None,
     ) -> None:
+        """`smscli check`: the numbers of the message, in the provider's own measure when it
+        has one (ThingSpace counts UTF-8 bytes of one message, not UCS-2 segments)."""
+        segments = 1 if measure is not None else check.segments
         if self.mode in ("json", "jsonl"):
             data = check.to_json()
             data["ok"] = not problems
             data["problems"] = [p.message for p in problems]
             if check.smart_segments is not None:
                 data["smart_segments"] = check.smart_segments
+            if check.skipped:  # --smart kept the text: replacing would cost segments
+                data["skipped_replacements"] = [r.to_json() for r in check.skipped]
+                data["replaced_segments"] = check.replaced_segments
+            if measure is not None:
+                data["measure"] = {
+                    "unit": measure.unit,
+                    "size": measure.size,
+                    "limit": measure.limit,
+                    "segments": segments,
+                }
             self.json(data)
             return
         if self.mode == "quiet":
-            self.print(str(check.segments))
+            self.print(str(segments))
             return
         # Plain aligned text, not rich: `check` must start fast (SPEC §9) and this is a
         # short report, not a table of results.
@@ -333,17 +351,21 @@ class Output:
                 f"each part of a longer message {check.part_limit})",
             ),
         ]
+        if measure is not None:
+            rows[0] = ("encoding", measure.how)
+            rows[2] = ("size", f"{measure.size} {measure.unit}")
+            rows[3] = ("segments", f"1 (one message holds {measure.limit} {measure.unit})")
         if context:
             rows.append(("checked for", context))
         for name, value in rows:
             self.print(f"{name:<12}{value}")
-        if len(check.parts) > 1:
+        if len(check.parts) > 1 and measure is None:
             self.print("")
             for i, part in enumerate(check.parts, 1):
                 self.print(f"part {i:>3} ({_units(part, check):>3} units): {_visible(part)}")
         if check.non_gsm:
             self.print("")
-            self.print("characters that force UCS-2:")
+            self.print("characters outside GSM-7:" if measure else "characters that force UCS-2:")
             for c in check.non_gsm:
                 lookalike = (
                     f"GSM look-alike {_visible(c.lookalike)}" if c.lookalike else "no look-alike"
@@ -355,6 +377,10 @@ class Output:
                 f"replaced {_visible(r.char)} ({r.codepoint}) with {_visible(r.replacement)} "
                 f"at {', '.join(map(str, r.positions))}"
             )
+        if check.skipped:
+            from smscli.message import smart_skipped
+
+            self.print(smart_skipped(check))
         if check.smart_segments is not None:
             self.print(
                 f"--smart would send it as {check.smart_segments} segment(s) "

@@ -258,16 +258,7 @@ def limit_problems(
     label = info.slug if info else "the message"
     limits = info.limits if info else None
     if limits and limits.gsm7_only and check.encoding is Encoding.UCS2:
-        chars = ", ".join(
-            f"{c.char!r} ({c.codepoint}) at {_positions(c.positions)}" for c in check.non_gsm
-        )
-        problems.append(
-            InputError(
-                f"{label} sends GSM-7 text only; not in the GSM-7 alphabet: {chars}",
-                hint="use --smart to replace look-alikes, or rewrite those characters",
-                code="not_gsm7",
-            )
-        )
+        problems.append(_not_gsm7(check, label, limits))
     if check.encoding is Encoding.BINARY and limits is not None:
         if limits.max_binary_octets is None:
             others = ", ".join(supporting("binary")) or "none"
@@ -287,14 +278,15 @@ def limit_problems(
                 )
             )
             return problems
-    if limits and limits.utf8_bytes is not None and check.encoding is Encoding.UCS2:
-        size = len(check.text.encode("utf-8"))
-        if size > limits.utf8_bytes:
+    measure = provider_measure(check, info)
+    if measure is not None:
+        if measure.size > measure.limit:
             problems.append(
                 InputError(
-                    f"message is {size} bytes of UTF-8; {label} takes at most "
-                    f"{limits.utf8_bytes} bytes for text outside GSM-7",
-                    hint="--smart may make it GSM-7 (160 characters)",
+                    f"message is {measure.size} {measure.unit}; {label} takes at most "
+                    f"{measure.limit} {measure.unit} for text outside GSM-7",
+                    hint=smart_hint(check, label, limits.max_segments if limits else None)
+                    or "shorten it: a character outside ASCII takes 2 to 4 bytes of UTF-8",
                     code="message_too_long",
                 )
             )
@@ -321,6 +313,86 @@ def limit_problems(
             )
         )
     return problems
+
+
+class Measure(NamedTuple):
+    """How a provider measures a message when not in septets/UTF-16 units/octets."""
+
+    unit: str  # "UTF-8 bytes"
+    size: int
+    limit: int
+    how: str  # what the provider sends, for `check`
+
+
+def provider_measure(check: MessageCheck, info: ProviderInfo | None) -> Measure | None:
+    """The measure ``info`` applies to this message instead of UCS-2 segments, if any.
+
+    ThingSpace sends text outside GSM-7 as ``8-bit-UTF-8``: one message of at most 140 bytes
+    of UTF-8, never concatenated. `check --provider` shows it, and the limit check uses it.
+    """
+    from smscli.models import Encoding
+
+    if info is None or info.limits.utf8_bytes is None or check.encoding is not Encoding.UCS2:
+        return None
+    return Measure(
+        unit="UTF-8 bytes",
+        size=len(check.text.encode("utf-8", "surrogatepass")),
+        limit=info.limits.utf8_bytes,
+        how=f"8-bit-UTF-8 ({info.label} sends text outside GSM-7 as UTF-8, in one message)",
+    )
+
+
+def smart_helps(check: MessageCheck, cap: int | None) -> bool:
+    """Whether --smart would make this message GSM-7 within ``cap`` segments."""
+    replaced = check.replaced_segments
+    return (
+        replaced is not None
+        and replaced <= check.segments  # else --smart keeps the text as it is
+        and (cap is None or replaced <= cap)
+    )
+
+
+def smart_hint(check: MessageCheck, label: str, cap: int | None) -> str | None:
+    """What --smart would do for a message refused as it is; None when it would not help
+    (no look-alike, or a character without one keeps the message UCS-2)."""
+    replaced = check.replaced_segments
+    if replaced is None:
+        return None
+    if cap is not None and replaced > cap:
+        return (
+            f"with the look-alikes replaced (--smart) it would be {replaced} GSM-7 segments; "
+            f"{label} takes at most {cap}: shorten it"
+        )
+    if replaced > check.segments:
+        return (
+            f"--smart keeps the look-alikes here: replacing them makes {replaced} segments "
+            f"instead of {check.segments} (use --smart --encoding gsm7 to replace them anyway)"
+        )
+    return f"use --smart to replace the look-alikes (then GSM-7, {replaced} segment(s))"
+
+
+def _not_gsm7(check: MessageCheck, label: str, limits: Limits) -> InputError:
+    """A UCS-2 message for a provider that sends GSM-7 only (CSL)."""
+    if not check.non_gsm:
+        return InputError(
+            f"{label} sends GSM-7 text only, and --encoding ucs2 makes this message UCS-2",
+            hint="drop --encoding ucs2: every character of this text is in GSM-7",
+            code="not_gsm7",
+        )
+    chars = ", ".join(
+        f"{c.char!r} ({c.codepoint}) at {_positions(c.positions)}" for c in check.non_gsm
+    )
+    hint = smart_hint(check, label, limits.max_segments)
+    if hint is None:
+        plain = [f"{c.char!r} ({c.codepoint})" for c in check.non_gsm if c.lookalike is None]
+        more = f" and {len(plain) - 5} more" if len(plain) > 5 else ""
+        they = "it has" if len(plain) == 1 else "they have"
+        hint = f"rewrite {', '.join(plain[:5])}{more}: {they} no GSM-7 look-alike for --smart"
+    return InputError(
+        f"{label} sends GSM-7 text only; not in the GSM-7 alphabet: {chars}",
+        hint=hint,
+        code="not_gsm7",
+    )
 
 
 def _positions(positions: Sequence[int]) -> str:

@@ -49,7 +49,7 @@ def check(
     """
 
     def body(out: object) -> int:
-        from smscli.catalog import get_info, limit_problems
+        from smscli.catalog import get_info, limit_problems, provider_measure
         from smscli.message import build_check, read_body
         from smscli.output import Output
 
@@ -75,7 +75,7 @@ def check(
         )
         problems = limit_problems(check, info, max_segments or profile_max)
         context = info.label if info else None
-        out.check_report(check, problems, context)
+        out.check_report(check, problems, context, provider_measure(check, info))
         return ExitCode.INVALID if problems else ExitCode.OK
 
     execute(lambda: output_mode(json=json, quiet=quiet), body)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from smscli import config as config_mod
 from smscli.catalog import ProviderInfo, limit_problems, supporting
 from smscli.errors import InputError, SmscliError, UsageError
-from smscli.message import build_check, read_body
+from smscli.message import build_check, read_body, smart_skipped
 from smscli.models import Message, MessageCheck, SendResult, Settings, Target
 from smscli.pipeline.sessions import open_history, with_timeout
 from smscli.pipeline.waiting import wait_seconds
@@ -242,6 +242,8 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
         base_message = make_message(body)
         for r in base_message.check.replacements:
             out.note(f"--smart: replaced {r.char!r} ({r.codepoint}) with {r.replacement!r}")
+        if base_message.check.skipped:
+            out.warning(smart_skipped(base_message.check))
     wait = None
     if opts.wait is not None:
         wait = wait_seconds(opts.wait)

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, NoReturn, TypeVar
 
+from smscli.catalog import smart_helps
 from smscli.catalog.thingspace import INFO
 from smscli.errors import (
     InputError,
@@ -542,6 +543,7 @@ class ThingSpace(Provider):
                 message,
                 request_id=accepted.request_id,
                 date=accepted.date,
+                segments=1,  # never concatenated: 160 septets, or 140 bytes (catalog Measure)
                 details=dict(details),
             )
             for t in targets
@@ -683,9 +685,10 @@ def _check_encoding(message: Message, data_encoding: str) -> None:
         )
     text = message.text
     if data_encoding == "7-bit" and message.encoding is not Encoding.GSM7:
+        smart = smart_helps(message.check, INFO.limits.max_segments)
         raise InputError(
             "7-bit sends GSM-7 text only; this message is UCS-2",
-            hint="use --data-encoding 8-bit-UTF-8, or --smart",
+            hint="use --data-encoding 8-bit-UTF-8" + (", or --smart" if smart else ""),
             code="not_gsm7",
         )
     if data_encoding == "8-bit-ASCII":

@@ -1,0 +1,198 @@
+"""Issue 9, message checks: --smart never costs a segment, fractions keep their meaning,
+Thai/Lao clusters stay whole, stdin/--file framing (BOM, CRLF, size), invalid UTF-8 in any
+argument, --smart/ucs2 hints that fit the text, ThingSpace's UTF-8 measure, and TEXT with
+{column} placeholders but no --template."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smscli.encoding import analyze, grapheme_clusters, smart_replace
+from smscli.models import Encoding
+from tests.conftest import Cli, base_url
+
+FD = ["--account-sid", "AC123", "--token", "Tok3n", "--property-sid", "PR456"]
+PHONE = "+61488023555"
+ELLIPSES = "\u2026" * 54  # one UCS-2 segment; 162 septets (two GSM-7 segments) as "..."
+
+
+def fd(*args: str) -> list[str]:
+    return ["fonedynamics", "--base-url", base_url("fonedynamics"), *FD, "-t", PHONE, *args]
+
+
+def sent_text(cli: Cli) -> str:
+    [request] = cli.recorder.requests
+    text: str = json.loads(request.content)["Text"]
+    return text
+
+
+# --- --smart never increases the segment count ----------------------------------------------
+
+
+def test_smart_keeps_the_text_when_replacing_would_cost_a_segment() -> None:
+    check = analyze(ELLIPSES, smart=True)
+    assert (check.text, check.encoding, check.segments) == (ELLIPSES, Encoding.UCS2, 1)
+    assert check.replacements == ()
+    assert [(r.char, r.replacement, len(r.positions)) for r in check.skipped] == [
+        ("\u2026", "...", 54)
+    ]
+    assert check.replaced_segments == 2
+
+
+def test_smart_applies_when_the_count_is_the_same_or_lower() -> None:
+    same = analyze("\u2026" * 53, smart=True)  # 159 septets: still one segment
+    assert (same.encoding, same.segments, same.skipped) == (Encoding.GSM7, 1, ())
+    fewer = analyze("It\u2019s " + "a" * 80, smart=True)  # 85 UCS-2 units: 2 segments → 1
+    assert (fewer.encoding, fewer.segments) == (Encoding.GSM7, 1)
+
+
+def test_forced_gsm7_with_smart_always_replaces() -> None:
+    # The original cannot be sent as GSM-7 at all, so there is nothing to keep.
+    check = analyze(ELLIPSES, encoding="gsm7", smart=True)
+    assert (check.text, check.segments) == ("." * 162, 2)
+
+
+def test_check_smart_reports_the_skipped_replacement(offline_cli: Cli) -> None:
+    res = offline_cli("check", "--smart", ELLIPSES)
+    assert res.exit_code == 0, res.output
+    assert "segments    1 " in res.stdout
+    assert "--smart kept \u2026 (U+2026): replacing it would make 2 segments instead of 1" in (
+        res.stdout
+    )
+    doc = offline_cli("check", "--smart", ELLIPSES, "--json").json()
+    assert (doc["segments"], doc["replacements"], doc["replaced_segments"]) == (1, [], 2)
+    assert doc["skipped_replacements"][0]["codepoint"] == "U+2026"
+
+
+def test_send_smart_sends_one_segment_and_warns(cli: Cli) -> None:
+    res = cli(*fd("--smart", "--json", ELLIPSES))
+    assert res.exit_code == 0, res.output
+    assert sent_text(cli) == ELLIPSES
+    assert res.json()["results"][0]["segments"] == 1
+    assert "warning: --smart kept \u2026 (U+2026)" in res.stderr
+
+
+# --- fractions --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1\u00bd cups", "1 1/2 cups"),
+        ("2\u00bc h", "2 1/4 h"),
+        ("3\u00be", "3 3/4"),
+        ("\u00bd cup", "1/2 cup"),
+        ("\u00bd3", "1/2 3"),
+        ("\u00bd\u00bd", "1/2 1/2"),
+        ("\uff11\u00bd", "1 1/2"),  # a fullwidth digit is replaced first
+        ("x\u00bd", "x1/2"),
+    ],
+)
+def test_a_fraction_next_to_a_digit_gets_a_space(text: str, expected: str) -> None:
+    assert smart_replace(text)[0] == expected
+    assert analyze(text, smart=True).text == expected
+
+
+def test_send_smart_fraction_through_the_command_line(cli: Cli) -> None:
+    res = cli(*fd("--smart", "Take 1\u00bd tablets"))
+    assert res.exit_code == 0, res.output
+    assert sent_text(cli) == "Take 1 1/2 tablets"
+    assert "with ' 1/2'" in res.stderr
+
+
+# --- Thai / Lao SARA AM -------------------------------------------------------------------------
+
+NAM = "\u0e19\u0e49\u0e33"  # น้ำ: NO NU, MAI THO, SARA AM
+LAO_AM = "\u0e81\u0eb3"  # ກຳ
+
+
+@pytest.mark.parametrize("cluster", [NAM, LAO_AM])
+def test_sara_am_is_part_of_its_cluster(cluster: str) -> None:
+    assert grapheme_clusters("a" + cluster + "b") == ["a", cluster, "b"]
+
+
+@pytest.mark.parametrize("cluster", [NAM, LAO_AM])
+def test_sara_am_cluster_is_never_split_across_parts(cluster: str, offline_cli: Cli) -> None:
+    # 67 units fit a part: with 65 before it, the cluster's last code point (SARA AM) would
+    # be unit 68; the whole cluster moves to part 2.
+    text = "\u0e01" * (67 - len(cluster) + 1) + cluster + "\u0e01" * 10
+    doc = offline_cli("check", text, "--json").json()
+    assert doc["encoding"] == "ucs2"
+    assert doc["parts"][1].startswith(cluster)
+    assert "".join(doc["parts"]) == text
+
+
+# --- hints that fit the text ------------------------------------------------------------------
+
+
+def test_csl_encoding_ucs2_names_the_option_not_an_empty_set(offline_cli: Cli) -> None:
+    res = offline_cli("check", "--provider", "csl", "--encoding", "ucs2", "hello")
+    assert res.exit_code == 4
+    assert "--encoding ucs2 makes this message UCS-2" in res.stderr
+    assert "alphabet: \n" not in res.stderr
+    assert "hint: drop --encoding ucs2" in res.stderr
+
+
+def test_csl_send_encoding_ucs2_is_refused_clearly(cli: Cli) -> None:
+    res = cli(
+        "csl", "--base-url", base_url("csl"), "--username", "u", "--password", "p",
+        "--api-id", "1", "-t", "iccid:8944110000000000001", "--encoding", "ucs2", "hello",
+    )  # fmt: skip
+    assert res.exit_code == 4
+    assert "--encoding ucs2 makes this message UCS-2" in res.stderr
+    assert cli.recorder.requests == []
+
+
+def test_no_smart_hint_for_text_without_look_alikes(offline_cli: Cli) -> None:
+    res = offline_cli("check", "--provider", "csl", "h\u00e9llo \u00e7a va")
+    assert res.exit_code == 4
+    assert "--smart" not in res.stderr.replace("for --smart", "")
+    assert "hint: rewrite '\u00e7' (U+00E7): it has no GSM-7 look-alike" in res.stderr
+    thingspace = offline_cli("check", "--provider", "thingspace", "\u00e7" * 75)
+    assert thingspace.exit_code == 4
+    assert "--smart" not in thingspace.stderr
+
+
+def test_smart_hint_when_it_helps(offline_cli: Cli) -> None:
+    res = offline_cli("check", "--provider", "csl", "It\u2019s ok")
+    assert res.exit_code == 4
+    assert "hint: use --smart" in res.stderr
+    assert offline_cli("check", "--provider", "csl", "--smart", "It\u2019s ok").exit_code == 0
+
+
+def test_smart_hint_when_it_would_not_fit(offline_cli: Cli) -> None:
+    res = offline_cli("check", "--provider", "csl", ELLIPSES)
+    assert res.exit_code == 4
+    assert "use --smart" not in res.stderr
+    assert "it would be 2 GSM-7 segments; csl takes at most 1" in res.stderr
+
+
+# --- ThingSpace's measure -----------------------------------------------------------------------
+
+
+def test_check_thingspace_shows_utf8_bytes_not_ucs2_segments(offline_cli: Cli) -> None:
+    text = "\u00e7" * 75  # 75 UTF-16 units (2 UCS-2 segments), 150 bytes of UTF-8
+    res = offline_cli("check", "--provider", "thingspace", text)
+    assert res.exit_code == 4
+    assert "size        150 UTF-8 bytes" in res.stdout
+    assert "segments    1 (one message holds 140 UTF-8 bytes)" in res.stdout
+    assert "part   2" not in res.stdout
+    assert "message is 150 UTF-8 bytes; thingspace takes at most 140" in res.stderr
+    doc = offline_cli("check", "--provider", "thingspace", text, "--json").json()
+    assert doc["measure"] == {"unit": "UTF-8 bytes", "size": 150, "limit": 140, "segments": 1}
+    assert offline_cli("check", "--provider", "thingspace", "-q", text).stdout == "1\n"
+
+
+def test_check_thingspace_fits_what_send_accepts(cli: Cli) -> None:
+    text = "\u00e7" + "a" * 71  # 72 UTF-16 units (2 UCS-2 segments), 73 bytes of UTF-8
+    check = cli("check", "--provider", "thingspace", text)
+    assert check.exit_code == 0, check.output
+    assert "size        73 UTF-8 bytes" in check.stdout
+    res = cli(
+        "thingspace", "--sandbox", "-t", "iccid:89148000000800139708", "--json", text,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    [result] = res.json()["results"]
+    assert (result["segments"], result["details"]["data_encoding"]) == (1, "8-bit-UTF-8")
