@@ -6,12 +6,18 @@ argument, --smart/ucs2 hints that fit the text, ThingSpace's UTF-8 measure, and 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 from smscli.encoding import analyze, grapheme_clusters, smart_replace
+from smscli.errors import InputError
+from smscli.message import MAX_INPUT_BYTES
 from smscli.models import Encoding
-from tests.conftest import Cli, base_url
+from tests.conftest import SCRIPT, Cli, base_url
 
 FD = ["--account-sid", "AC123", "--token", "Tok3n", "--property-sid", "PR456"]
 PHONE = "+61488023555"
@@ -196,3 +202,194 @@ def test_check_thingspace_fits_what_send_accepts(cli: Cli) -> None:
     assert res.exit_code == 0, res.output
     [result] = res.json()["results"]
     assert (result["segments"], result["details"]["data_encoding"]) == (1, "8-bit-UTF-8")
+
+
+# --- stdin and --file: BOM, CR LF, size ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\xef\xbb\xbfHello\r\n", b"\xef\xbb\xbfHello", b"Hello\r\n", b"Hello\n"],
+)
+def test_stdin_bom_and_line_ending_are_not_the_message(cli: Cli, data: bytes) -> None:
+    res = cli(*fd(), input=data)  # type: ignore[arg-type]
+    assert res.exit_code == 0, res.output
+    assert sent_text(cli) == "Hello"
+
+
+def test_file_bom_and_crlf_are_not_the_message(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "msg.txt"
+    path.write_bytes(b"\xef\xbb\xbfLine 1\r\nLine 2\r\n")
+    res = cli(*fd("--file", str(path)))
+    assert res.exit_code == 0, res.output
+    assert sent_text(cli) == "Line 1\r\nLine 2"  # only the final line ending goes
+    doc = cli("check", "--file", str(path), "--json").json()
+    assert doc["characters"] == len("Line 1\r\nLine 2")
+
+
+def test_stdin_invalid_utf8_is_exit_4_with_the_offset(cli: Cli) -> None:
+    res = cli(*fd(), input=b"ab\xffcd")  # type: ignore[arg-type]
+    assert res.exit_code == 4
+    assert "error: the message on stdin is not valid UTF-8 (byte offset 2)" in res.stderr
+    assert cli.recorder.requests == []
+
+
+def test_file_invalid_utf8_after_a_bom_counts_the_bom(offline_cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "msg.txt"
+    path.write_bytes(b"\xef\xbb\xbfab\xc3")
+    res = offline_cli("check", "--file", str(path))
+    assert res.exit_code == 4
+    assert f"--file {path} is not valid UTF-8 (byte offset 5)" in res.stderr
+
+
+def test_file_dev_zero_is_refused_at_once() -> None:
+    started = time.monotonic()
+    res = subprocess.run(
+        [SCRIPT, "check", "--file", "/dev/zero"], capture_output=True, timeout=60, check=False
+    )
+    assert res.returncode == 4, res.stderr
+    assert b"longer than 1 MiB" in res.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_stdin_past_the_bound_is_refused(offline_cli: Cli) -> None:
+    res = offline_cli("check", "-", input="a" * (MAX_INPUT_BYTES + 1))
+    assert res.exit_code == 4
+    assert "longer than 1 MiB" in res.stderr
+    assert offline_cli("check", "-q", input="a" * 1000).stdout == "7\n"
+
+
+# --- invalid UTF-8 in arguments -----------------------------------------------------------------
+
+
+def run(*args: bytes | str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [SCRIPT, *args], input=stdin, capture_output=True, timeout=60, check=False
+    )
+
+
+def test_invalid_utf8_message_in_argv_is_exit_4_in_check() -> None:
+    res = run("check", b"ab\xffcd")
+    assert res.returncode == 4, res.stderr
+    assert res.stderr == b"error: the message is not valid UTF-8 (byte offset 2)\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        ([b"ab\xffcd"], b"the message is not valid UTF-8 (byte offset 2)"),
+        ([b"--ref", b"r\xff", b"hi"], b"the value of --ref is not valid UTF-8 (byte offset 1)"),
+        (
+            [b"--idempotency-key", b"key-\xc3", b"hi"],
+            b"the value of --idempotency-key is not valid UTF-8 (byte offset 4)",
+        ),
+        ([b"--from", b"Shop\xe9", b"hi"], b"the value of --from is not valid UTF-8"),
+    ],
+)
+def test_invalid_utf8_in_a_real_send_is_exit_4(
+    args: list[bytes], named: bytes, isolated: Path
+) -> None:
+    res = run("fonedynamics", "--sandbox", "-t", PHONE, *args)
+    assert res.returncode == 4, res.stderr
+    assert named in res.stderr
+    assert b"internal error" not in res.stderr
+    assert not (isolated / "data" / "history.sqlite3").exists()
+
+
+def test_invalid_utf8_in_argv_with_json_is_the_error_object() -> None:
+    res = run("check", "--json", b"\x80")
+    assert res.returncode == 4
+    error = json.loads(res.stdout)["error"]
+    assert (error["code"], error["exit_code"]) == ("invalid_utf8", 4)
+    assert error["message"] == "the message is not valid UTF-8 (byte offset 0)"
+
+
+def test_invalid_utf8_on_stdin_of_a_real_send_is_exit_4() -> None:
+    res = run("fonedynamics", "--sandbox", "-t", PHONE, stdin=b"caf\xe9\n")
+    assert res.returncode == 4, res.stderr
+    assert b"the message on stdin is not valid UTF-8 (byte offset 3)" in res.stderr
+
+
+def test_a_file_name_need_not_be_utf8(tmp_path: Path) -> None:
+    path = os.path.join(os.fsencode(tmp_path), b"msg-\xff.txt")
+    with open(path, "wb") as fh:
+        fh.write(b"Hello\n")
+    res = run("check", "-q", "--file", path)
+    assert (res.returncode, res.stdout) == (0, b"1\n"), res.stderr
+    missing = run("check", "--json", "--file", path + b"-missing", stdin=b"")
+    assert missing.returncode == 4
+    message = json.loads(missing.stdout)["error"]["message"]
+    assert message.startswith("cannot read --file ") and "msg-\\xff.txt-missing" in message
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["check", "ab\udcffcd"], "the message is not valid UTF-8 (byte offset 2)"),
+        (["check", "--provider", "csl\udcff", "x"], "the value of --provider is not valid"),
+        (["check", "-p", "fl\udcffeet", "x"], "the value of --profile is not valid"),
+        (["status", "\udcff1"], "the argument ID is not valid UTF-8 (byte offset 0)"),
+        (["log", "--status", "sent\udcff"], "the value of --status is not valid"),
+        (["config", "set", "sender", "Shop\udce9"], "the argument VALUE is not valid"),
+        ([*fd("--ref", "r\udcff", "hi")], "the value of --ref is not valid UTF-8"),
+        ([*fd("--idempotency-key", "\udcc3k", "hi")], "the value of --idempotency-key"),
+        ([*fd("-t", "+6148802\udcff", "hi")], "the value of --to is not valid UTF-8"),
+        ([*fd("--token", "s\udcffcret", "hi")], "the value of --token is not valid UTF-8"),
+    ],
+)
+def test_lone_surrogates_in_arguments_are_exit_4(cli: Cli, args: list[str], named: str) -> None:
+    res = cli(*args)
+    assert res.exit_code == 4, res.output
+    assert f"error: {named}" in res.stderr
+    assert "internal error" not in res.output
+    assert "cret" not in res.output  # a secret's value is never shown
+    assert cli.recorder.requests == []
+
+
+def test_python_api_refuses_a_lone_surrogate(tmp_path: Path) -> None:
+    from smscli import api
+
+    with pytest.raises(InputError, match="the value of --ref is not valid Unicode"):
+        api.send(
+            "hi",
+            to=PHONE,
+            provider="fonedynamics",
+            ref="r\ud83d",
+            base_url=base_url("fonedynamics"),
+            credentials={"account_sid": "AC1", "token": "t", "property_sid": "PR1"},
+        )
+
+
+# --- {column} without --template ----------------------------------------------------------------
+
+
+def csv_file(tmp_path: Path) -> str:
+    path = tmp_path / "x.csv"
+    path.write_text(f"to,name\n{PHONE},Ann\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("text", ["Hi {name}", "Hi {Name}!", "Hi { name }"])
+def test_column_placeholder_without_template_is_refused(
+    cli: Cli, tmp_path: Path, text: str
+) -> None:
+    base = ["fonedynamics", "--base-url", base_url("fonedynamics"), *FD]
+    res = cli(*base, "--to-file", csv_file(tmp_path), text)
+    assert res.exit_code == 4, res.output
+    assert "but --template is not given: it would be sent as it is" in res.stderr
+    assert "hint: add --template" in res.stderr
+    assert cli.recorder.requests == []
+
+
+def test_braces_that_name_no_column_are_sent_as_written(cli: Cli, tmp_path: Path) -> None:
+    base = ["fonedynamics", "--base-url", base_url("fonedynamics"), *FD]
+    res = cli(*base, "--to-file", csv_file(tmp_path), "Code {x} {}")
+    assert res.exit_code == 0, res.output
+    assert sent_text(cli) == "Code {x} {}"
+
+
+def test_with_template_the_column_is_filled(cli: Cli, tmp_path: Path) -> None:
+    base = ["fonedynamics", "--base-url", base_url("fonedynamics"), *FD]
+    res = cli(*base, "--to-file", csv_file(tmp_path), "--template", "Hi {name} {{name}}")
+    assert res.exit_code == 0, res.output
+    assert sent_text(cli) == "Hi Ann {name}"

@@ -197,12 +197,54 @@ def _write_panels(formatter: Any, panels: Sections) -> None:
                 formatter.write_dl([(t.ljust(width) if h else t, h) for t, h in records])
 
 
+# Parameters that name a file: a file name need not be UTF-8 (Python keeps its bytes).
+PATH_PARAMETERS = frozenset({"file", "to_file", "config"})
+
+
 class SmscliCommand(TyperCommand):
     """A command whose help is plain text grouped into panels: Click's formatter, not Rich
-    (importing and rendering Rich tables costs more than the whole help budget, SPEC §9)."""
+    (importing and rendering Rich tables costs more than the whole help budget, SPEC §9).
+    Before it runs, every text argument is checked to be UTF-8 (``invoke``)."""
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
         _write_panels(formatter, _option_panels(self, ctx))
+
+    def invoke(self, ctx: Any) -> Any:
+        """Refuse (exit 4) an argument that is not valid UTF-8 before the command runs:
+        the message, --ref, --idempotency-key, a target, a profile or provider name would
+        otherwise fail later (sending, the history, a lookup) as an internal error."""
+        from smscli.message import utf8_problem
+
+        for param in self.params:
+            values = ctx.params.get(param.name)
+            if param.name in PATH_PARAMETERS or values is None:
+                continue
+            for value in values if isinstance(values, list | tuple) else [values]:
+                problem = utf8_problem(value) if isinstance(value, str) else None
+                if problem is not None:
+                    _refuse_argument(ctx, f"{_argument_name(param)} {problem}")
+        return super().invoke(ctx)
+
+
+def _argument_name(param: Any) -> str:
+    if param.name == "text":
+        return "the message"
+    if param.param_type_name == "argument":
+        return f"the argument {param.human_readable_name}"
+    return f"the value of {param.opts[0]}"
+
+
+def _refuse_argument(ctx: Any, message: str) -> None:
+    from smscli.commands.common import execute, output_mode
+    from smscli.errors import InputError
+
+    params = ctx.params
+
+    def refuse(out: object) -> int:
+        raise InputError(message, code="invalid_utf8")
+
+    mode = [bool(params.get(name)) for name in ("json", "jsonl", "quiet")]
+    execute(lambda: output_mode(*mode), refuse)
 
 
 class SmscliSubGroup(TyperGroup):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from smscli import config as config_mod
 from smscli.catalog import ProviderInfo, limit_problems, supporting
 from smscli.errors import InputError, SmscliError, UsageError
-from smscli.message import build_check, read_body, smart_skipped
+from smscli.message import build_check, read_body, require_utf8, shown, smart_skipped
 from smscli.models import Message, MessageCheck, SendResult, Settings, Target
 from smscli.pipeline.sessions import open_history, with_timeout
 from smscli.pipeline.waiting import wait_seconds
@@ -222,12 +222,46 @@ def _check_template(body: str, source: RowSource) -> None:
         )
 
 
+def _require_utf8(opts: SendOptions) -> None:
+    """The text values that are sent or stored, from the Python API (the command line checks
+    every argument before it runs: commands/root.py)."""
+    values = [
+        ("--ref", opts.ref),
+        ("--idempotency-key", opts.idempotency_key),
+        ("--from", opts.sender),
+        *(("--to", value) for value in opts.to),
+    ]
+    for option, value in values:
+        if value is not None:
+            require_utf8(value, f"the value of {option}")
+
+
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+def _check_no_placeholders(body: str, source: RowSource, to_file: str) -> None:
+    """TEXT with ``{name}`` where ``name`` is a column of the --to-file CSV, but no
+    --template: the user meant a template, and would send the braces to everyone."""
+    columns = {c.strip().lower() for c in source.columns() or ()}
+    used = [m for m in _PLACEHOLDER.findall(body) if m.strip().lower() in columns]
+    if used:
+        name = used[0]
+        raise InputError(
+            f"the message has {{{name}}}, a column of --to-file {shown(to_file)}, but "
+            "--template is not given: it would be sent as it is",
+            hint=f"add --template to fill it in from each row (then {{{{{name}}}}} is a "
+            f"literal {{{name}}})",
+            code="template_not_given",
+        )
+
+
 # -- the plan ------------------------------------------------------------------------------
 def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Config) -> Prepared:
     """Every local check, in the order a user fixes things; no network I/O."""
     from smscli.bulk import RowSource
     from smscli.providers import load
 
+    _require_utf8(opts)
     choice = config_mod.choose(cfg, opts.profile, opts.provider)
     info = choice.info
     if opts.to_file == "-" and opts.text is None and opts.file is None:
@@ -239,6 +273,8 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
     if opts.template:
         _check_template(body, source)
     else:
+        if opts.to_file is not None:
+            _check_no_placeholders(body, source, opts.to_file)
         base_message = make_message(body)
         for r in base_message.check.replacements:
             out.note(f"--smart: replaced {r.char!r} ({r.codepoint}) with {r.replacement!r}")
