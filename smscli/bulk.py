@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import stat
 import string
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, AnyStr, NamedTuple
 
 from smscli.errors import ConfigError, InputError, SmscliError, UsageError
 from smscli.models import Message, SendResult, Target
 
 CONFIRM_ABOVE = 100  # more targets than this need --yes (or a terminal to confirm)
+MAX_LINE = 1 << 20  # a --to-file line (a target, or a CSV row with its template cells)
 
 
 class RowSource:
@@ -59,7 +61,7 @@ class RowSource:
             with self._reading():
                 stream = source()
                 try:
-                    for chunk in stream:
+                    for chunk in self._bounded(stream):
                         spool.write(chunk)
                 finally:
                     if isinstance(stream, io.IOBase) and stream is not getattr(
@@ -70,6 +72,25 @@ class RowSource:
             spool.close()
             raise
         self._spool = spool
+
+    def _bounded(self, stream: Iterable[AnyStr]) -> Iterator[AnyStr]:
+        """The lines of ``stream``, none longer than MAX_LINE: a file without line breaks
+        (``--to-file /dev/zero``) is refused without being read into memory."""
+        readline = getattr(stream, "readline", None)
+        if readline is None:
+            yield from stream  # an embedding program's text stream, already in lines
+            return
+        for number in itertools.count(1):
+            line = readline(MAX_LINE + 1)
+            if not line:
+                return
+            if len(line) > MAX_LINE and line[-1:] not in ("\n", b"\n"):
+                name = "stdin" if self.to_file == "-" else self.to_file
+                raise InputError(
+                    f"--to-file {name}: line {number} is longer than 1 MiB; not a list of targets",
+                    code="bad_file",
+                )
+            yield line
 
     def close(self) -> None:
         if self._spool is not None:
@@ -99,7 +120,7 @@ class RowSource:
         assert self.to_file is not None
         with self._reading(), open(self.to_file, encoding="utf-8-sig") as fh:
             self._check_unchanged(fh.fileno())
-            yield from fh
+            yield from self._bounded(fh)
             self._check_unchanged(fh.fileno())  # and not while it was read
 
     def _check_unchanged(self, fd: int) -> None:

@@ -252,6 +252,28 @@ def test_file_dev_zero_is_refused_at_once() -> None:
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.parametrize("source", ["/dev/zero", "-"])
+def test_to_file_without_line_breaks_is_refused_at_once(source: str) -> None:
+    # /dev/zero itself (a device: spooled), or 2 MiB of NULs on stdin.
+    res = subprocess.run(
+        [SCRIPT, "fonedynamics", "--sandbox", "--to-file", source, "hi"],
+        input=b"\0" * (2 << 20) if source == "-" else None,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 4, res.stderr
+    assert b"line 1 is longer than 1 MiB; not a list of targets" in res.stderr
+
+
+def test_to_file_regular_file_without_line_breaks(offline_cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "zeros"
+    path.write_bytes(b"\0" * (2 << 20))
+    res = offline_cli("fonedynamics", *FD, "--to-file", str(path), "hi")
+    assert res.exit_code == 4
+    assert "line 1 is longer than 1 MiB" in res.stderr
+
+
 def test_stdin_past_the_bound_is_refused(offline_cli: Cli) -> None:
     res = offline_cli("check", "-", input="a" * (MAX_INPUT_BYTES + 1))
     assert res.exit_code == 4
