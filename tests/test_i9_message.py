@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smscli.encoding import analyze, grapheme_clusters, smart_replace
 from smscli.errors import InputError
@@ -52,6 +54,21 @@ def test_smart_applies_when_the_count_is_the_same_or_lower() -> None:
     assert (same.encoding, same.segments, same.skipped) == (Encoding.GSM7, 1, ())
     fewer = analyze("It\u2019s " + "a" * 80, smart=True)  # 85 UCS-2 units: 2 segments → 1
     assert (fewer.encoding, fewer.segments) == (Encoding.GSM7, 1)
+
+
+LOOKALIKE_PIECES = ["\u2026", "\u2019", "\u201c", "\u00bd", "\u00a0", "\u200b", "a", "1", "]"]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.sampled_from(LOOKALIKE_PIECES), max_size=400).map("".join))
+def test_property_smart_never_costs_a_segment(text: str) -> None:
+    plain, smart = analyze(text), analyze(text, smart=True)
+    assert smart.segments <= plain.segments
+    if smart.skipped:
+        assert smart.text == text and smart.replaced_segments is not None
+        assert smart.replaced_segments > smart.segments
+    elif plain.replaced_segments is not None:
+        assert smart.encoding is Encoding.GSM7
 
 
 def test_forced_gsm7_with_smart_always_replaces() -> None:
