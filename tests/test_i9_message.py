@@ -432,3 +432,16 @@ def test_with_template_the_column_is_filled(cli: Cli, tmp_path: Path) -> None:
     res = cli(*base, "--to-file", csv_file(tmp_path), "--template", "Hi {name} {{name}}")
     assert res.exit_code == 0, res.output
     assert sent_text(cli) == "Hi Ann {name}"
+
+
+@pytest.mark.parametrize(("text", "smart"), [("\u00e7a va", False), ("It\u2019s on", True)])
+def test_thingspace_7bit_hint_offers_smart_only_when_it_helps(
+    cli: Cli, text: str, smart: bool
+) -> None:
+    res = cli(
+        "thingspace", "--sandbox", "-t", "iccid:89148000000800139708",
+        "--data-encoding", "7-bit", text,
+    )  # fmt: skip
+    assert res.exit_code == 4
+    assert "hint: use --data-encoding 8-bit-UTF-8" in res.stderr
+    assert ("--smart" in res.stderr) is smart
