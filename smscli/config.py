@@ -39,17 +39,48 @@ COMMON_KEYS: dict[str, str] = {
     "rate": "messages per second for many targets",
 }
 TOP_KEYS = ("default_profile", "profiles", "history", "history_body")
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def config_path(explicit: str | None = None) -> Path:
+    """The config file's path. One that cannot name a file (``~nosuchuser/…``, a name
+    longer than the file system takes, a NUL byte) is a config error (exit 3), here, once:
+    not an OSError wherever the path is used next."""
     if explicit:
-        return Path(explicit).expanduser()
+        return _usable_path(explicit, "--config")
     env = os.environ.get("SMSCLI_CONFIG")
     if env:
-        return Path(env).expanduser()
+        return _usable_path(env, "SMSCLI_CONFIG")
     from platformdirs import user_config_path
 
     return user_config_path("smscli") / "config.toml"
+
+
+def _usable_path(text: str, source: str) -> Path:
+    shown = text if len(text) <= 80 else f"{text[:40]}…{text[-30:]}"
+
+    def unusable(reason: str) -> ConfigError:
+        return ConfigError(
+            f"{source} {shown!r} cannot be used: {reason}",
+            hint="give the path of a TOML file (or leave it out: the user config dir)",
+            code="config_path_invalid",
+        )
+
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError as exc:  # ~user that does not exist, or no home directory
+        raise unusable(str(exc).rstrip(".").lower()) from None
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # not there (yet): read as an empty config; `config init` creates it
+    except PermissionError:
+        pass  # said when it is read (or written), with the operation
+    except OSError as exc:  # too long, a loop of symbolic links, …
+        raise unusable(exc.strerror or str(exc)) from None
+    except ValueError as exc:  # an embedded NUL byte
+        raise unusable(str(exc)) from None
+    return path
 
 
 @dataclass
@@ -99,11 +130,21 @@ class Config:
 def load(path: Path) -> Config:
     """Read the config file; a missing file is an empty config, a broken one an error."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            # A config file is a few KB: more is not one (`--config /dev/zero` would fill
+            # the memory). Anything readable is read: `--config <(…)` is a pipe.
+            raw = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         return Config(path=path)
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", code="config_unreadable") from None
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror or exc}", code="config_unreadable"
+        ) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path} is not a config file: longer than {MAX_CONFIG_BYTES // 1024} KiB",
+            code="config_unreadable",
+        )
     import tomllib  # here: a run with no config file never pays for the TOML parser
 
     try:

@@ -60,8 +60,12 @@ def path(config: ConfigOpt = None) -> None:
 
         p = config_mod.config_path(config)
         out.print(str(p))
-        if not p.exists():
+        try:
+            p.stat()
+        except FileNotFoundError:
             out.note("(the file does not exist yet: `smscli config init` creates it)")
+        except OSError as exc:
+            out.note(f"(it cannot be read: {exc.strerror or exc})")
         return 0
 
     execute("human", body)
