@@ -52,6 +52,8 @@ CREATE INDEX IF NOT EXISTS sends_idem ON sends (idempotency_key, target);
 CREATE INDEX IF NOT EXISTS sends_batch ON sends (batch, target);
 """
 _JSON_COLUMNS = ("parts", "error", "details")
+BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's (SQLite's busy timeout)
+_STATUSES = tuple(s.value for s in Status)
 
 
 def default_path() -> Path:
@@ -330,8 +332,12 @@ class History:
             where.append("provider=?")
             args.append(provider)
         if status:
-            where.append(f"status IN ({','.join('?' * len(status))})")
+            clause = f"status IN ({','.join('?' * len(status))})"
             args.extend(status)
+            if Status.UNKNOWN.value in status:  # a status smscli does not know reads so
+                clause += f" OR status NOT IN ({','.join('?' * len(_STATUSES))})"
+                args.extend(_STATUSES)
+            where.append(f"({clause})")
         if batch:
             where.append("batch=?")
             args.append(batch)
@@ -354,10 +360,11 @@ class Taken(NamedTuple):
 
 
 # The row holding a key for a target: one accepted (or further), on its way or unknown. A
-# refused or failed one holds nothing: sending again is what the user asks for then.
+# refused or failed one holds nothing: sending again is what the user asks for then. A
+# status smscli does not know (a newer version's, a hand edit) holds it too: unknown.
 _HELD = (
     "SELECT * FROM sends WHERE idempotency_key=? AND target=?"
-    " AND status IN ('accepted', 'queued', 'sent', 'delivered', 'unknown')"
+    " AND status NOT IN ('failed', 'expired', 'rejected')"
     " ORDER BY id DESC LIMIT 1"
 )
 _MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER: a larger Python int cannot be bound
@@ -429,6 +436,10 @@ def _dumps(value: Any) -> str | None:
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(row)
+    if data.get("status") not in _STATUSES:
+        # Written by another version of smscli, or by hand: read as `unknown`, the one
+        # status that is never sent again without --force (nor taken as delivered).
+        data["status"] = Status.UNKNOWN.value
     for column in _JSON_COLUMNS:
         raw = data.get(column)
         try:

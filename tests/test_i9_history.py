@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from smscli.history import Attempt, History, Taken
 from tests.conftest import SCRIPT, Cli, base_url
 
 SECRET = "I9-S3cret-Value!"
@@ -75,6 +76,57 @@ def fd_sends(cli: Cli) -> int:
     return sum(
         1 for r in cli.recorder.requests if r.method == "POST" and r.url.path.endswith("/Messages")
     )
+
+
+# -- W8: a status value smscli does not know reads as unknown --------------------------------
+def test_an_unexpected_status_blocks_an_idempotency_key_like_unknown(
+    cli: Cli, isolated: Path
+) -> None:
+    args = send_args("fonedynamics", "-t", "+61488023555", "--idempotency-key", "k1", "Hi")
+    assert cli(*args).exit_code == 0
+    set_status(isolated, "Delivered-ish")  # another version's word, or a hand edit
+    before = fd_sends(cli)
+    res = cli(*args, "--json")
+    assert res.exit_code == 7, res.output
+    assert res.json()["error"]["code"] == "idempotency_unknown"
+    assert fd_sends(cli) == before  # not sent again
+
+
+def test_an_unexpected_status_in_a_resumed_batch_is_not_sent_again(
+    cli: Cli, isolated: Path
+) -> None:
+    args = send_args("fonedynamics", "-t", "+61488023555", "-t", "+61488023556", "Hi")
+    batch = cli(*args, "--json").json()["summary"]["batch"]
+    set_status(isolated, "bogus")
+    before = fd_sends(cli)
+    res = cli(*args, "--resume", batch, "--json")
+    assert res.exit_code == 7, res.output
+    assert {r["error"]["code"] for r in res.json()["results"]} == {"resume_unknown"}
+    assert fd_sends(cli) == before
+
+
+def test_status_and_log_read_an_unexpected_status_as_unknown(cli: Cli, isolated: Path) -> None:
+    assert cli(*send_args("fonedynamics", "-t", "+61488023555", "Hi")).exit_code == 0
+    set_status(isolated, "12")
+    cli.advance(5)
+    assert [e["status"] for e in cli("log", "--json").json()["entries"]] == ["unknown"]
+    assert len(cli("log", "--status", "unknown", "--json").json()["entries"]) == 1
+    res = cli("status", "#1", "--json", *flags("fonedynamics"))
+    assert res.exit_code == 0, res.output
+    assert res.json()["results"][0]["status"] == "delivered"  # asked, and recorded
+    assert rows(isolated)[0]["status"] == "delivered"
+
+
+def test_a_row_with_an_unexpected_status_holds_its_key_against_a_racing_claim(
+    tmp_path: Path,
+) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    attempt = Attempt("emnify", None, "u", "endpoint:1", "hi", 1, "gsm7", None, "b", "k", True)
+    [first] = history.record(started=[attempt])
+    assert isinstance(first, int)
+    history._db().execute("UPDATE sends SET status='weird'")
+    [second] = history.record(started=[attempt])
+    assert isinstance(second, Taken) and second.row["status"] == "unknown"
 
 
 # -- odd --config paths: exit 3 with one line, never 1 ---------------------------------------

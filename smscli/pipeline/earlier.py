@@ -121,13 +121,14 @@ def claimed_elsewhere(
 def _settled(prep: Prepared, row: dict[str, Any]) -> dict[str, Any]:
     """The row once it is no longer ``unknown``, or as it is after waiting a bounded time
     for another run's request to be answered. Only a row that was never answered (no
-    ``error`` recorded: its request is on its way, or its run died) and was written moments
-    ago is waited for: an ``unknown`` that a run recorded (a timeout, a 5xx) or an old row
-    will not change by waiting."""
+    ``error`` nor message id recorded: its request is on its way, or its run died) and was
+    written moments ago is waited for: an ``unknown`` that a run recorded (a timeout, a
+    5xx), one read so from a status smscli does not know, or an old row will not change by
+    waiting."""
     import time
     from datetime import UTC, datetime
 
-    if row.get("error") is not None:
+    if row.get("error") is not None or row.get("message_id"):
         return row
     wait = min(CLAIM_WAIT, prep.settings.timeout + 5.0)
     try:
