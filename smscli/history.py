@@ -246,27 +246,36 @@ class History:
             )
 
     # -- queries -----------------------------------------------------------------------------
-    def find(self, ident: str) -> dict[str, Any] | None:
-        """A row by provider id (message id, uuid, request id, part id), or by history id
-        (``#12``; a bare ``12`` is tried as a provider id first: emnify's ids are numbers)."""
+    def find(self, ident: str, provider: str | None = None) -> dict[str, Any] | None:
+        """A row by any id smscli prints for it: the provider's (message id, uuid, request
+        id, part id), then the client reference (CSL's ``sms_uid``, which ``-q`` prints for
+        CSL), or the history id (``#12``; a bare ``12`` is tried as a provider id first:
+        emnify's ids are numbers). ``provider``: only that provider's rows."""
         if not self.enabled:
             return None
         db = self._db()
+        only = " AND provider=?" if provider else ""
+        extra: tuple[str, ...] = (provider,) if provider else ()
         if ident.startswith("#") and _digits(ident[1:]):
             row_id = _row_id(ident[1:])
             if row_id is None:
                 return None
-            row = db.execute("SELECT * FROM sends WHERE id=?", (row_id,)).fetchone()
+            row = db.execute(f"SELECT * FROM sends WHERE id=?{only}", (row_id, *extra)).fetchone()
             return _row(row) if row is not None else None
         row = db.execute(
-            "SELECT * FROM sends WHERE message_id=? OR uuid=? OR request_id=?"
-            " OR EXISTS (SELECT 1 FROM json_each(sends.parts) WHERE json_each.value = ?)"
-            " ORDER BY id DESC LIMIT 1",
-            (ident, ident, ident, ident),
+            "SELECT * FROM sends WHERE (message_id=? OR uuid=? OR request_id=?"
+            " OR EXISTS (SELECT 1 FROM json_each(sends.parts) WHERE json_each.value = ?))"
+            f"{only} ORDER BY id DESC LIMIT 1",
+            (ident, ident, ident, ident, *extra),
         ).fetchone()
+        if row is None:
+            row = db.execute(
+                f"SELECT * FROM sends WHERE reference=?{only} ORDER BY id DESC LIMIT 1",
+                (ident, *extra),
+            ).fetchone()
         row_id = _row_id(ident)
         if row is None and row_id is not None:
-            row = db.execute("SELECT * FROM sends WHERE id=?", (row_id,)).fetchone()
+            row = db.execute(f"SELECT * FROM sends WHERE id=?{only}", (row_id, *extra)).fetchone()
         return _row(row) if row is not None else None
 
     def in_batch(self, batch: str, target: str) -> dict[str, Any] | None:
@@ -284,10 +293,20 @@ class History:
             )
         return _row(row) if row is not None else None
 
-    def last(self) -> dict[str, Any] | None:
+    def last(self, provider: str | None = None) -> dict[str, Any] | None:
+        """The most recent row (of ``provider``, if given)."""
         if not self.enabled:
             return None
-        row = self._db().execute("SELECT * FROM sends ORDER BY id DESC LIMIT 1").fetchone()
+        if provider is None:
+            row = self._db().execute("SELECT * FROM sends ORDER BY id DESC LIMIT 1").fetchone()
+        else:
+            row = (
+                self._db()
+                .execute(
+                    "SELECT * FROM sends WHERE provider=? ORDER BY id DESC LIMIT 1", (provider,)
+                )
+                .fetchone()
+            )
         return _row(row) if row is not None else None
 
     def by_key(self, key: str, target: str) -> dict[str, Any] | None:

@@ -168,6 +168,11 @@ class SendResult:
     # Provider-specific extras worth showing (Telit preferredSmsc, Fone Dynamics' actual From).
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def printed_id(self) -> str | None:
+        """The one id ``-q`` prints and ``log`` shows (``status`` finds a message by it)."""
+        return printed_id(self.message_id, self.request_id, self.uuid, self.reference)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "provider": self.provider,
@@ -185,6 +190,15 @@ class SendResult:
             "error": self.error,
             "details": self.details,
         }
+
+
+def printed_id(
+    message_id: str | None, request_id: str | None, uuid: str | None, reference: str | None
+) -> str | None:
+    """A message's id as smscli prints it alone: the provider's message id, else its
+    request id or uuid, else the client reference (CSL's ``sms_uid``, which is how CSL
+    finds a message again)."""
+    return message_id or request_id or uuid or reference or None
 
 
 class Request(NamedTuple):

@@ -176,7 +176,7 @@ class Output:
             with self._lock:
                 self.json(result.to_json())
         elif self.mode == "quiet":
-            ident = result.message_id or result.request_id or result.uuid or result.reference
+            ident = result.printed_id
             with self._lock:
                 if ident and result.status.is_success:
                     self.print(ident)

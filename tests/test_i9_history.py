@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from smscli.history import Attempt, History, Taken
-from tests.conftest import SCRIPT, Cli, base_url
+from tests.conftest import SCRIPT, Cli, base_url, write_config
 
 SECRET = "I9-S3cret-Value!"
 CREDENTIALS = {
@@ -78,6 +78,39 @@ def fd_sends(cli: Cli) -> int:
     )
 
 
+# -- W1: every id smscli prints is accepted by `status`, and `log` shows it ------------------
+@pytest.mark.parametrize("slug", list(TARGETS))
+def test_the_id_quiet_prints_is_found_by_status_and_shown_by_log(cli: Cli, slug: str) -> None:
+    sent = cli(*send_args(slug, "-t", TARGETS[slug], "-q", "Hello"))
+    assert sent.exit_code == 0, sent.output
+    [ident] = sent.stdout.split()
+    cli.advance(5)
+    res = cli("status", ident, "--json", *flags(slug))
+    if slug == "thingspace":  # delivery only by callback: said, not "no message"
+        assert res.exit_code == 4, res.output
+        assert res.json()["error"]["code"] == "status_unsupported"
+    else:
+        assert res.exit_code == 0, res.output
+        [result] = res.json()["results"]
+        assert result["details"]["history_id"] == 1
+        assert result["status"] in ("queued", "sent", "delivered"), result
+    log = cli("log")
+    assert log.exit_code == 0, log.output
+    assert ident in log.stdout.splitlines()[1].split()  # the row's id column
+
+
+def test_csl_status_finds_the_generated_sms_uid_in_every_output_mode(cli: Cli) -> None:
+    sent = cli(*send_args("csl", "-t", TARGETS["csl"], "--json", "Hello")).json()
+    [result] = sent["results"]
+    sms_uid = result["reference"]
+    assert result["message_id"] is None and sms_uid  # CSL's only handle is the sms_uid
+    res = cli("status", sms_uid, "-q", *flags("csl"))
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() in ("queued", "sent", "delivered")
+    entry = cli("log", "--json").json()["entries"][0]
+    assert entry["reference"] == sms_uid
+
+
 # -- W8: a status value smscli does not know reads as unknown --------------------------------
 def test_an_unexpected_status_blocks_an_idempotency_key_like_unknown(
     cli: Cli, isolated: Path
@@ -127,6 +160,63 @@ def test_a_row_with_an_unexpected_status_holds_its_key_against_a_racing_claim(
     history._db().execute("UPDATE sends SET status='weird'")
     [second] = history.record(started=[attempt])
     assert isinstance(second, Taken) and second.row["status"] == "unknown"
+
+
+# -- status -p/--provider: a message the history does not hold --------------------------------
+def test_status_asks_a_provider_directly_for_a_message_it_did_not_record(cli: Cli) -> None:
+    sent = cli(*send_args("fonedynamics", "-t", "+61488023555", "--no-history", "-q", "Hi"))
+    assert sent.exit_code == 0, sent.output
+    message_id = sent.stdout.strip()
+    cli.advance(5)
+    env = {"SMSCLI_FONEDYNAMICS_BASE_URL": base_url("fonedynamics")}
+    missing = cli("status", message_id, "--json", *flags("fonedynamics"), **env)
+    assert missing.exit_code == 4, missing.output
+    assert "--provider" in missing.json()["error"]["hint"]
+    res = cli(
+        "status", "--provider", "fonedynamics", message_id, "--json",
+        *flags("fonedynamics"), **env,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    [result] = res.json()["results"]
+    assert (result["message_id"], result["status"]) == (message_id, "delivered")
+    assert "history_id" not in result["details"]
+    assert SECRET not in res.output
+
+
+def test_status_with_a_profile_and_a_target(cli: Cli, isolated: Path) -> None:
+    write_config(
+        isolated,
+        '[profiles.fleet]\nprovider = "emnify"\n'
+        f'base_url = "{base_url("emnify")}"\napplication_token = "{SECRET}"\n',
+    )
+    sent = cli("emnify", "-p", "fleet", "-t", "endpoint:1001", "--no-history", "-q", "Hi")
+    assert sent.exit_code == 0, sent.output
+    sms_id = sent.stdout.strip()
+    cli.advance(5)
+    no_target = cli("status", "-p", "fleet", sms_id, "--json")
+    assert no_target.exit_code == 2, no_target.output
+    assert no_target.json()["error"]["code"] == "target_needed"
+    res = cli("status", "-p", "fleet", "-t", "endpoint:1001", sms_id, "--json")
+    assert res.exit_code == 0, res.output
+    assert res.json()["results"][0]["status"] == "delivered"
+    assert res.json()["results"][0]["profile"] == "fleet"
+
+
+def test_status_provider_looks_among_that_providers_rows(cli: Cli) -> None:
+    assert cli(*send_args("emnify", "-t", "endpoint:1001", "Hi")).exit_code == 0
+    assert cli(*send_args("fonedynamics", "-t", "+61488023555", "Hi")).exit_code == 0
+    cli.advance(5)
+    res = cli("status", "--last", "--provider", "emnify", "--json", *flags("emnify"))
+    assert res.exit_code == 0, res.output
+    [result] = res.json()["results"]
+    assert (result["provider"], result["details"]["history_id"]) == ("emnify", 1)
+
+
+def test_status_help_names_profile_provider_and_target(cli: Cli) -> None:
+    res = cli("status", "--help")
+    assert res.exit_code == 0
+    for option in ("-p, --profile", "--provider", "-t, --to"):
+        assert option in res.stdout, option
 
 
 # -- odd --config paths: exit 3 with one line, never 1 ---------------------------------------

@@ -47,7 +47,7 @@ def log(
 
         assert isinstance(out, Output)
         from smscli.errors import UsageError
-        from smscli.models import Status
+        from smscli.models import Status, printed_id
 
         words = {s.value for s in Status}
         bad = [s for s in status or () if s not in words]
@@ -78,7 +78,7 @@ def log(
                     r["provider"],
                     r["target"],
                     r["status"],
-                    r["message_id"] or r["request_id"] or "",
+                    printed_id(r["message_id"], r["request_id"], r["uuid"], r["reference"]) or "",
                     (r["error"] or {}).get("message", ""),
                 ]
                 for r in rows

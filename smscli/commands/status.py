@@ -24,7 +24,9 @@ def _options(
     ident: Annotated[
         str | None,
         typer.Argument(
-            metavar="ID", help="Message id, uuid or request id, or #N for history row N."
+            metavar="ID",
+            help="Any id smscli printed for the message (message id, uuid, request id, "
+            "reference), or #N for history row N.",
         ),
     ] = None,
     last: Annotated[bool, typer.Option("--last", help="The most recent send.")] = False,
@@ -40,6 +42,34 @@ def _options(
             show_default=False,
         ),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            "-p",
+            metavar="NAME",
+            help="Ask with this profile's credentials; an ID the history lacks is asked "
+            "of its provider.",
+        ),
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            metavar="SLUG",
+            help="Ask this provider (credentials from flags/env); an ID the history lacks "
+            "is asked of it.",
+        ),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            "-t",
+            metavar="TARGET",
+            help="Where a message the history lacks was sent (emnify: the endpoint; csl: the SIM).",
+        ),
+    ] = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr.")] = False,
@@ -53,7 +83,8 @@ def _options(
 
 HELP = (
     "Ask the provider what happened to a message you sent.\n\n"
-    "Example: smscli status --last --wait=5m"
+    "Example: smscli status --last --wait=5m\n\n"
+    "Without a history row: smscli status --provider emnify -t endpoint:1001 ID"
 )
 
 
@@ -75,6 +106,7 @@ def make_status_command() -> Callable[..., None]:
                 ident=kwargs["ident"], last=kwargs["last"], batch=kwargs["batch"],
                 wait=kwargs["wait"], timeout=kwargs["timeout"], verbose=kwargs["verbose"],
                 config=kwargs["config"], credentials=credentials,
+                profile=kwargs["profile"], provider=kwargs["provider"], target=kwargs["to"],
             )  # fmt: skip
             return run_status(query, runtime, out)
 

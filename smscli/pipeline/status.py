@@ -1,8 +1,11 @@
-"""`smscli status` (SPEC §7): which messages (the history), with which settings, ask their
-provider (the polling loop of ``waiting``), record and report what it said.
+"""`smscli status` (SPEC §7): which messages (the history, or the provider alone), with
+which settings, ask their provider (the polling loop of ``waiting``), record and report
+what it said.
 
-    run ─► which_records   an id / #N / --last / --batch → history rows
-        ─► settings_for_record   the profile it was sent with, or its provider + env
+    run ─► which_records   an id / #N / --last / --batch → history rows; with --provider
+                           or -p, an id the history does not hold is asked of the provider
+        ─► settings_for_record   -p / --provider, else the profile it was sent with, or
+                                 its provider + env
         ─► ask             one round, or with --wait until final; each answer recorded
         ─► statuses event  and the exit code (0, or with --wait what --wait exits with)
 """
@@ -40,17 +43,33 @@ class StatusQuery:
     verbose: bool = False
     config: str | None = None
     credentials: Mapping[str, str | None] = field(default_factory=dict)
+    profile: str | None = None  # -p: its credentials (and provider)
+    provider: str | None = None  # --provider: credentials from flags/env
+    target: str | None = None  # -t: where a message the history does not hold was sent
 
 
 def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
-    """Look messages up in the history, ask their provider, record and report it."""
+    """Look messages up in the history (or, with --provider/-p, ask the provider about an
+    id it does not hold), ask their provider, record and report it."""
     cfg = config_mod.load(config_mod.config_path(query.config))
+    choice = None
+    if query.profile is not None or query.provider is not None:
+        choice = config_mod.choose(cfg, query.profile, query.provider)
     history = open_history(cfg, redactor=out.redactor)
     try:
-        records = which_records(query, history, out)
-        settings = with_timeout(
-            settings_for_record(records[0], cfg, query.credentials), query.timeout
-        )
+        records = which_records(query, history, out, choice)
+        if choice is not None and (choice.name is not None or records[0]["id"] is None):
+            settings = config_mod.resolve_settings(choice, query.credentials)
+        elif choice is not None:  # --provider, and the history's row says where it went
+            settings = config_mod.resolve_settings(
+                choice,
+                query.credentials,
+                base_url=records[0].get("base_url"),
+                sandbox=sent_to_a_temporary_sandbox(records[0]),
+            )
+        else:
+            settings = settings_for_record(records[0], cfg, query.credentials)
+        settings = with_timeout(settings, query.timeout)
         hide_secrets(settings, out)
         from smscli.catalog import get_info
         from smscli.providers import load
@@ -63,31 +82,83 @@ def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
     return exit_code_of(results, waited=True) if query.wait is not None else ExitCode.OK
 
 
-def which_records(query: StatusQuery, history: History, out: Reporter) -> list[dict[str, Any]]:
-    """The history rows `status` asks about (exit 3 without a history, 4 when not found)."""
-    if not history.enabled:
-        raise ConfigError("`status` needs the history, and it is turned off", code="no_history")
+def which_records(
+    query: StatusQuery,
+    history: History,
+    out: Reporter,
+    choice: config_mod.ProfileChoice | None = None,
+) -> list[dict[str, Any]]:
+    """The history rows `status` asks about (exit 3 without a history, 4 when not found).
+    ``choice`` (-p/--provider): only that provider's rows; an id the history does not hold
+    becomes a row of its own (``id`` None: asked of the provider, not recorded)."""
     if sum((query.ident is not None, query.last, query.batch is not None)) != 1:
         raise UsageError("give a message id (or #N), --last, or --batch BATCH")
+    if query.target is not None and query.ident is None:
+        raise UsageError("-t/--to goes with a message id (for a message the history lacks)")
+    slug = choice.info.slug if choice is not None else None
+    direct = query.ident is not None and slug is not None and not query.ident.startswith("#")
+    if not history.enabled:
+        if direct:
+            return [unrecorded(query, choice)]
+        raise ConfigError(
+            "`status` needs the history, and it is turned off",
+            hint="to ask a provider about a message id: smscli status --provider SLUG ID "
+            "(or -p PROFILE), with its credentials",
+            code="no_history",
+        )
     if query.batch is not None:
         records = history.query(batch=query.batch, limit=1_000_000)
         if not records:
             raise InputError(f"no batch {query.batch!r} in the history", code="not_found")
+        if slug is not None and records[0]["provider"] != slug:
+            raise InputError(
+                f"batch {query.batch} was sent with {records[0]['provider']}, not {slug}",
+                code="provider_mismatch",
+            )
         return records
-    record = history.last() if query.last else history.find(query.ident or "")
+    record = history.last(slug) if query.last else history.find(query.ident or "", slug)
     if record is None:
+        if direct:
+            return [unrecorded(query, choice)]
         what = (
             "no sends in the history yet"
             if query.last
             else f"no message {query.ident!r} in the history"
+            + (f" for {slug}" if slug is not None else "")
         )
-        raise InputError(what, hint="`smscli log` lists what was sent", code="not_found")
+        hint = "`smscli log` lists what was sent"
+        if not query.last and slug is None:
+            hint += "; to ask a provider directly: smscli status --provider SLUG ID"
+        raise InputError(what, hint=hint, code="not_found")
     if record["status"] == Status.UNKNOWN.value and not record["message_id"]:
         out.warning(
             f"history #{record['id']}: the send's outcome is unknown and the provider "
             "returned no id; asking anyway"
         )
     return [record]
+
+
+def unrecorded(query: StatusQuery, choice: config_mod.ProfileChoice | None) -> dict[str, Any]:
+    """A message the history does not hold (sent by another host, another tool, or with
+    the history off), as the row a provider's status lookup reads: the id given is its
+    message id, request id and client reference (CSL looks a message up by its sms_uid),
+    sent to ``-t`` (emnify needs the endpoint, CSL the SIM)."""
+    from smscli.targets import parse_target
+
+    assert choice is not None and query.ident is not None
+    target = ""
+    if query.target is not None:
+        parsed, _ = parse_target(query.target, choice.info.target_kinds)
+        target = str(parsed)
+    ident = query.ident
+    return {
+        "id": None, "created_at": None, "updated_at": None, "batch": None,
+        "provider": choice.info.slug, "profile": choice.name, "base_url": None,
+        "target": target, "status": Status.UNKNOWN.value, "message_id": ident,
+        "request_id": ident, "uuid": None, "reference": ident, "date": None,
+        "segments": None, "encoding": None, "parts": None, "error": None, "details": {},
+        "idempotency_key": None, "body": None,
+    }  # fmt: skip
 
 
 def settings_for_record(
@@ -125,9 +196,17 @@ def ask(
     recorded in the history)."""
     from smscli.history import row_to_result
 
-    results = [row_to_result(r) for r in records]
+    # A message the history lacks is shown by the id asked about (the provider's lookup
+    # reads it as its message id, request id or reference, whichever it uses).
+    results = [
+        row_to_result(r if r["id"] is not None else r | {"request_id": None, "reference": None})
+        for r in records
+    ]
     for record, result in zip(records, results, strict=True):
-        result.details["history_id"] = record["id"]
+        if record["id"] is not None:
+            result.details["history_id"] = record["id"]
+        else:
+            result.details["history"] = "none (asked the provider by id)"
     # A single message is always asked about (an unknown outcome too: the provider may know
     # it); in a batch, only those the provider took and that are not final yet. A refused
     # or failed send has nothing to look up: its recorded status is the answer.
@@ -153,10 +232,23 @@ def ask(
     return results
 
 
+# A provider's status lookup that needs the message's target (emnify: the endpoint; CSL:
+# the SIM) says so with one of these codes.
+_NEEDS_TARGET = ("no_endpoint", "no_target")
+
+
 def _status_of(provider: Provider, session: HttpSession, record: Mapping[str, Any]) -> StatusReport:
     try:
         with session.conversation(provider.label):
             return session.redactor.report(provider.status(session, record))
+    except InputError as err:
+        if record["id"] is None and not record["target"] and err.code in _NEEDS_TARGET:
+            raise UsageError(
+                f"{provider.label} looks a message up by where it was sent: "
+                "give -t/--to TARGET with the id",
+                code="target_needed",
+            ) from None
+        raise
     except ProviderUnavailable:
         if sent_to_a_temporary_sandbox(record):
             raise ProviderUnavailable(

@@ -649,6 +649,11 @@ class Csl(Provider):
         if not sms_uid:
             return StatusReport(Status.UNKNOWN, provider_status="no sms_uid was recorded")
         iccid = str(record.get("target") or "").removeprefix("iccid:")
+        if not iccid:
+            raise InputError(
+                "CSL looks a message up among its SIM's messages: no iccid is known",
+                code="no_target",
+            )
         request = status_request(self.base_url, self.credentials, iccid=iccid)
         response = session.call(request)
         return parse_status(response, str(sms_uid), secret_values=self.settings.secret_values())
