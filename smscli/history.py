@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -65,6 +65,23 @@ def default_path() -> Path:
     return user_data_path("smscli") / "history.sqlite3"
 
 
+def _unwritable(path: Path) -> str | None:
+    """Why this process may not write the history (its file, and its directory for the
+    ``-wal``/``-shm`` files, or the directory to create it in), or None when it may. A
+    read-only file system says so for root too."""
+    where = path.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent  # the directories smscli would create
+    if os.access(where, os.W_OK) and (not path.exists() or os.access(path, os.W_OK)):
+        return None
+    try:
+        if os.statvfs(where).f_flag & os.ST_RDONLY:
+            return "is on a read-only file system"
+    except OSError:
+        pass
+    return "is not writable by this user"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -93,6 +110,8 @@ class History:
         # later, in a process that knows no secrets.
         self.redactor = redactor if redactor is not None else Redactor()
         self._conn: sqlite3.Connection | None = None
+        # Why the history was opened read-only ("is on a read-only file system"), if it was.
+        self.read_only: str | None = None
         # One connection shared by the send threads of a bulk run, one statement at a time.
         self._lock = threading.RLock()
 
@@ -105,26 +124,111 @@ class History:
 
         if self._conn is None:
             assert self.path is not None
+            # A history on a read-only file system (a backup, a container's image) or in a
+            # directory this user may not write can still be read (`log`, `status`); a send
+            # says it cannot be recorded (require_writable).
+            why = _unwritable(self.path)
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                conn = sqlite3.connect(
-                    self.path, timeout=30, isolation_level=None, check_same_thread=False
-                )
-                conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode=WAL")
-                # WAL + NORMAL: a commit survives a crash of smscli (the rows that matter);
-                # only a power loss may lose the last commits.
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.executescript(_SCHEMA)
+                if why is None:
+                    conn = self._open_for_writing(self.path)
+                else:
+                    conn = self._open_read_only(self.path, why)
             except (OSError, sqlite3.Error) as exc:
-                raise ConfigError(
-                    f"cannot open the history at {self.path}: {exc}",
-                    hint="set SMSCLI_DATA_DIR, or use --no-history",
-                    code="history_unavailable",
-                ) from None
-            os.chmod(self.path, 0o600)
+                if _busy(exc):
+                    raise self._write_error(exc) from None
+                conn = self._open_read_only(self.path, f"cannot be opened for writing ({exc})")
             self._conn = conn
         return self._conn
+
+    def _open_for_writing(self, path: Path) -> sqlite3.Connection:
+        """The history, created if need be, with every one of its files 0600: the
+        database is made 0600 BEFORE SQLite opens it, because SQLite gives the ``-wal``
+        and ``-shm`` files it creates the database's mode (a database created by
+        ``connect`` under umask 022 would be 0644, and its WAL, which holds recent rows,
+        world-readable until the next checkpoint)."""
+        import sqlite3
+
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            # (An older smscli, or SQLite itself, may have left one of them wider open.)
+            with suppress(FileNotFoundError):
+                file = Path(f"{path}{suffix}")
+                if file.stat().st_mode & 0o077:
+                    file.chmod(0o600)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                               check_same_thread=False)  # fmt: skip
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives a crash of smscli (the rows that matter);
+            # only a power loss may lose the last commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_read_only(self, path: Path, why: str) -> sqlite3.Connection:
+        """The history opened for reading only: ``mode=ro`` (it sees what other processes
+        write), else ``immutable=1`` (a WAL database in a directory where SQLite cannot
+        create its ``-shm`` file opens only so; rows still in an uncheckpointed ``-wal``
+        are then not seen), else, when there is no history file at all, an empty one in
+        memory. Nothing is written: a send refuses to start (``require_writable``)."""
+        import sqlite3
+        from urllib.parse import quote
+
+        self.read_only = why
+        uri = "file:" + quote(str(path.absolute()))
+        last: BaseException | None = None
+        for flags in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(f"{uri}?{flags}", uri=True, timeout=BUSY_TIMEOUT,
+                                       isolation_level=None, check_same_thread=False)  # fmt: skip
+            except sqlite3.Error as exc:
+                last = exc
+                continue
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute("SELECT 1 FROM sends LIMIT 0")
+            except sqlite3.Error as exc:
+                conn.close()
+                last = exc
+                if "no such table" in str(exc):
+                    break  # an empty database file: no rows
+                continue
+            return conn
+        if not path.exists() or "no such table" in str(last):
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.executescript(_SCHEMA)
+            return conn
+        raise ConfigError(
+            f"cannot open the history at {path}: it {why}, and reading it failed: {last}",
+            hint="check the file and its directory (or point SMSCLI_DATA_DIR elsewhere)",
+            code="history_unavailable",
+        )
+
+    @property
+    def writable(self) -> bool:
+        """Whether this history records (open it first: ``require_writable``)."""
+        return self.enabled and self.read_only is None
+
+    def require_writable(self) -> None:
+        """Before a send: the history must be able to record it (every row is written
+        before its request goes out), or nothing is sent."""
+        if not self.enabled:
+            return
+        self._db()
+        if self.read_only is not None:
+            raise ConfigError(
+                f"cannot record this send, so nothing was sent: the history at {self.path} "
+                f"{self.read_only}",
+                hint="make its directory writable or set SMSCLI_DATA_DIR to a writable one; "
+                "--no-history sends without recording (and refuses --idempotency-key)",
+                code="history_read_only",
+            )
 
     def close(self) -> None:
         if self._conn is not None:
@@ -229,21 +333,44 @@ class History:
                         db.execute("ROLLBACK")
                     raise
             except _sqlite_error() as exc:
-                raise ConfigError(
-                    f"cannot write the history at {self.path}: {exc}",
-                    hint="free disk space or fix the permissions; or use --no-history",
-                    code="history_unavailable",
-                ) from None
+                raise self._write_error(exc) from None
         return ids
+
+    def _write_error(self, exc: BaseException) -> ConfigError:
+        """Why the history could not record. Never "use --no-history": that turns
+        --idempotency-key and --resume off (they refuse to run without the history)."""
+        if self.read_only is not None:
+            return ConfigError(
+                f"cannot write the history at {self.path}: it {self.read_only}",
+                hint="make its directory writable, or set SMSCLI_DATA_DIR to a writable directory",
+                code="history_read_only",
+            )
+        text = str(exc)
+        if _busy(exc):
+            hint = (
+                f"another smscli process kept the history busy for {BUSY_TIMEOUT:.0f} s; "
+                "run the command again when it has finished"
+            )
+        else:
+            hint = "free disk space or fix the permissions of the history's directory"
+        return ConfigError(
+            f"cannot write the history at {self.path}: {text}",
+            hint=hint,
+            code="history_unavailable",
+        )
 
     def set_status(self, row_id: int, status: Status, details: dict[str, Any] | None) -> None:
         if not self.enabled:
             return
         with self._write() as db:
-            db.execute(
-                "UPDATE sends SET updated_at=?, status=?, details=COALESCE(?, details) WHERE id=?",
-                (_now(), status.value, _dumps(self.redactor.data(details)), row_id),
-            )
+            try:
+                db.execute(
+                    "UPDATE sends SET updated_at=?, status=?, details=COALESCE(?, details)"
+                    " WHERE id=?",
+                    (_now(), status.value, _dumps(self.redactor.data(details)), row_id),
+                )
+            except _sqlite_error() as exc:
+                raise self._write_error(exc) from None
 
     # -- queries -----------------------------------------------------------------------------
     def find(self, ident: str, provider: str | None = None) -> dict[str, Any] | None:
@@ -441,6 +568,11 @@ def _finish_values(row_id: int, result: SendResult, scrub: Callable[[Any], Any])
             result.reference, result.date, result.segments, result.encoding,
             _dumps(result.parts), _dumps(scrub(result.error)),
             _dumps(scrub(result.details) or None), row_id)  # fmt: skip
+
+
+def _busy(exc: BaseException) -> bool:
+    """SQLite gave up waiting for another process's lock ("database is locked")."""
+    return isinstance(exc, _sqlite_error()) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 def _sqlite_error() -> type[Exception]:

@@ -6,15 +6,23 @@ odd `--config` paths. Through the command line, as a user meets them."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import resource
+import shutil
 import sqlite3
+import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from smscli.errors import ConfigError
 from smscli.history import Attempt, History, Taken
+from smscli.models import Status
 from tests.conftest import SCRIPT, Cli, base_url, write_config
 
 SECRET = "I9-S3cret-Value!"
@@ -160,6 +168,161 @@ def test_a_row_with_an_unexpected_status_holds_its_key_against_a_racing_claim(
     history._db().execute("UPDATE sends SET status='weird'")
     [second] = history.record(started=[attempt])
     assert isinstance(second, Taken) and second.row["status"] == "unknown"
+
+
+# -- W8: a history on a read-only file system ------------------------------------------------
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[list[str]]:
+    """Run a command with ``directory`` read-only. The command prefix to use: none (a
+    non-root user: the directory 0500, its files 0400), or, as root (whom modes do not
+    stop), a private mount namespace where the directory is a read-only bind mount."""
+    if os.geteuid() != 0:
+        saved = {p: p.stat().st_mode for p in [directory, *directory.iterdir()]}
+        for p in saved:
+            p.chmod(0o500 if p.is_dir() else 0o400)
+        try:
+            yield []
+        finally:
+            for p, mode in saved.items():
+                p.chmod(stat.S_IMODE(mode))
+        return
+    unshare = shutil.which("unshare")
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    prefix = [unshare or "unshare", "--mount", "sh", "-c", script, "sh", str(directory)]
+    probe = None
+    if unshare is not None:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, check=False)
+    if probe is None or probe.returncode != 0:
+        pytest.skip("root without the right to mount: cannot make a read-only directory")
+    yield prefix
+
+
+def run(prefix: list[str], *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*prefix, SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def sandbox_messages(sandbox: str) -> int:
+    return len(httpx.get(f"{sandbox}/_sandbox/messages", timeout=10).json()["messages"])
+
+
+def test_log_and_status_read_a_history_on_a_read_only_file_system(
+    sandbox_process: str, isolated: Path
+) -> None:
+    fd = ["fonedynamics", "--base-url", f"{sandbox_process}/fonedynamics", *flags("fonedynamics")]
+    sent = run([], *fd, "-t", "+61488023555", "Hi", "--json")
+    assert sent.returncode == 0, sent.stderr
+    message_id = json.loads(sent.stdout)["results"][0]["message_id"]
+    data = db_path(isolated).parent
+    with read_only(data) as prefix:
+        log = run(prefix, "log", "--json")
+        assert log.returncode == 0, log.stderr
+        assert [e["message_id"] for e in json.loads(log.stdout)["entries"]] == [message_id]
+        status = run(prefix, "status", message_id, "--json", *flags("fonedynamics"))
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["results"][0]["message_id"] == message_id
+        assert "shown, not recorded" in status.stderr
+        before = sandbox_messages(sandbox_process)
+        refused = run(prefix, *fd, "-t", "+61488023556", "Hi", "--json")
+        assert refused.returncode == 3, refused.stderr
+        error = json.loads(refused.stdout)["error"]
+        assert error["code"] == "history_read_only"
+        assert "nothing was sent" in error["message"]
+        assert sandbox_messages(sandbox_process) == before
+        # No history there at all, and none can be created: an empty log, not an error.
+        empty = run(prefix, "log", "--json", SMSCLI_DATA_DIR=str(data / "new"))
+        assert empty.returncode == 0, empty.stderr
+        assert json.loads(empty.stdout) == {"entries": []}
+    assert [r["status"] for r in rows(isolated)] == ["accepted"]
+
+
+def test_a_read_only_history_opens_with_sqlite_read_only_modes(tmp_path: Path) -> None:
+    """The fallbacks themselves (usable as root too): ``mode=ro``, then ``immutable=1``;
+    writes are refused with a clear error, never attempted."""
+    path = tmp_path / "history.sqlite3"
+    writer = History(path)
+    writer.start(provider="emnify", profile=None, base_url="u", target="endpoint:1",
+                 text="hi", segments=1, encoding="gsm7", reference=None)  # fmt: skip
+    writer.close()
+    reader = History(path)
+    reader._conn = reader._open_read_only(path, "is on a read-only file system")
+    assert [r["target"] for r in reader.query()] == ["endpoint:1"]
+    assert reader.find("#1") is not None and not reader.writable
+    with pytest.raises(ConfigError, match="is on a read-only file system") as err:
+        reader.require_writable()
+    assert err.value.code == "history_read_only"
+    with pytest.raises(ConfigError, match="is on a read-only file system"):
+        reader.set_status(1, Status.DELIVERED, None)
+
+
+# -- W8: every history file is 0600 ----------------------------------------------------------
+@pytest.mark.parametrize("existing", [False, True], ids=["new history", "older 0644 history"])
+def test_every_history_file_is_0600_even_under_umask_022(
+    cli: Cli, isolated: Path, existing: bool
+) -> None:
+    path = db_path(isolated)
+    if existing:  # as an older smscli (or sqlite3 itself under umask 022) left it
+        path.parent.mkdir()
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE t (x)")
+        path.chmod(0o644)
+    seen: dict[str, int] = {}
+    inner = cli.recorder.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        # While the send is in flight its row is written: the WAL and its index exist.
+        for suffix in ("", "-wal", "-shm"):
+            file = Path(f"{path}{suffix}")
+            if file.exists():
+                seen[suffix or "db"] = stat.S_IMODE(file.stat().st_mode)
+        return inner(request)
+
+    cli.recorder.handler = handler
+    old = os.umask(0o022)
+    try:
+        res = cli(*send_args("fonedynamics", "-t", "+61488023555", "Hi"))
+    finally:
+        os.umask(old)
+    assert res.exit_code == 0, res.output
+    assert seen == {"db": 0o600, "-wal": 0o600, "-shm": 0o600}
+    for file in path.parent.iterdir():
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+
+
+# -- W8: "database is locked" and --no-history ----------------------------------------------
+def test_a_locked_history_hints_at_waiting_not_at_no_history(
+    cli: Cli, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli(*send_args("fonedynamics", "-t", "+61488023555", "Hi")).exit_code == 0
+    monkeypatch.setattr("smscli.history.BUSY_TIMEOUT", 0.2)
+    before = fd_sends(cli)
+    with contextlib.closing(sqlite3.connect(db_path(isolated), isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # another process is writing
+        res = cli(*send_args("fonedynamics", "-t", "+61488023556", "Hi", "--json"))
+        other.execute("ROLLBACK")
+    assert res.exit_code == 3, res.output
+    error = res.json()["error"]
+    assert "locked" in error["message"]
+    assert "--no-history" not in error["hint"]
+    assert "another smscli process" in error["hint"]
+    assert fd_sends(cli) == before
+
+
+def test_no_history_with_an_idempotency_key_or_resume_is_refused(cli: Cli) -> None:
+    base = send_args("fonedynamics", "-t", "+61488023555", "--no-history", "Hi", "--json")
+    for extra in (["--idempotency-key", "k"], ["--resume", "abcd1234"]):
+        res = cli(*base, *extra)
+        assert res.exit_code == 2, (extra, res.output)
+        assert res.json()["error"]["code"] == "history_disabled", extra
+    assert fd_sends(cli) == 0
 
 
 # -- status -p/--provider: a message the history does not hold --------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from smscli.errors import ExitCode, InputError, OutcomeUnknown
+from smscli.errors import ExitCode, InputError, OutcomeUnknown, UsageError
 from smscli.models import Message, SendResult, Status, Target
 
 if TYPE_CHECKING:
@@ -20,6 +20,11 @@ SKIP = "skip"  # accepted in the batch being resumed: neither sent nor reported 
 
 def check_resumable(prep: Prepared, batch: str) -> None:
     """--resume BATCH: the batch exists and was sent with this provider and profile."""
+    if not prep.history.enabled:
+        raise UsageError(
+            "--resume needs the history; it is turned off (--no-history or history = false)",
+            code="history_disabled",
+        )
     rows = prep.history.query(batch=batch, limit=1)
     if not rows:
         raise InputError(f"no batch {batch!r} in the history", code="unknown_batch")

@@ -80,6 +80,7 @@ def _run(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Con
             return ExitCode.OK
         from smscli.bulk import confirm
 
+        prep.history.require_writable()  # every row is written before its request goes out
         confirm(prep.plan.total, opts.yes)
         with open_session(prep.settings, runtime, out, opts.verbose) as session:
             outcome = send_all(prep, session, out, opts)

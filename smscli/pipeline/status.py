@@ -218,8 +218,16 @@ def ask(
     ]
     deadline = None if query.wait is None else runtime.clock() + wait_seconds(query.wait)
 
+    recorded = [r["id"] for r in records if r["id"] is not None]
+    if recorded and history.enabled and not history.writable:
+        out.warning(
+            f"the history at {history.path} {history.read_only}: what the provider says "
+            "now is shown, not recorded"
+        )
+
     def save(item: Watched, report: StatusReport) -> None:
-        history.set_status(item.record["id"], item.result.status, item.result.details)
+        if item.record["id"] is not None and history.writable:
+            history.set_status(item.record["id"], item.result.status, item.result.details)
 
     with open_session(settings, runtime, out, query.verbose) as session:
         poll(
