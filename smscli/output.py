@@ -240,8 +240,10 @@ class Output:
             if batch:
                 self._line(sys.stderr, _summary_line(summary, batch))
         elif self.mode == "human":
-            shown = len(results) == summary["total"]
-            if results and shown:
+            # A run keeps every RESULT or none (past HUMAN_TABLE_LIMIT: a summary only). The
+            # targets a --resume skips have none: they count in the summary, not the table.
+            shown = bool(results)
+            if shown:
                 self._results_table(results)
             for r in results:
                 if r.error:

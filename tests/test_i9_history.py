@@ -10,9 +10,11 @@ import json
 import os
 import resource
 import shutil
+import signal
 import sqlite3
 import stat
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,58 @@ def test_csl_status_finds_the_generated_sms_uid_in_every_output_mode(cli: Cli) -
     assert res.stdout.strip() in ("queued", "sent", "delivered")
     entry = cli("log", "--json").json()["entries"][0]
     assert entry["reference"] == sms_uid
+
+
+# -- W5 and the --resume hint --------------------------------------------------------------
+def test_resume_in_human_mode_prints_the_table_of_what_it_sent(cli: Cli) -> None:
+    args = send_args("fonedynamics", "-t", "+61488023555", "-t", "+61488000400", "Hi")
+    first = cli(*args, "--json")
+    assert first.exit_code == 9, first.output
+    batch = first.json()["summary"]["batch"]
+    again = cli(*args, "--resume", batch)
+    assert again.exit_code == 5, again.output
+    table = again.stdout.splitlines()
+    assert table[0].split()[:3] == ["provider", "target", "status"]
+    assert [line.split()[1:3] for line in table[1:]] == [["msisdn:+61488000400", "rejected"]]
+    assert "2 target(s): 0 accepted, 1 failed, 1 skipped" in again.stderr
+
+
+def interrupt_on_send(cli: Cli, nth: int) -> None:
+    """SIGINT while the ``nth`` emnify SMS request is in flight (the sandbox took it)."""
+    inner = cli.recorder.handler
+    lock = threading.Lock()
+    seen = [0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = inner(request)
+        if request.method == "POST" and request.url.path.endswith("/sms"):
+            with lock:
+                seen[0] += 1
+                fire = seen[0] == nth
+            if fire:
+                os.kill(os.getpid(), signal.SIGINT)
+        return response
+
+    cli.recorder.handler = handler
+
+
+def test_no_resume_hint_when_ctrl_c_comes_after_every_target_went_out(cli: Cli) -> None:
+    interrupt_on_send(cli, 3)  # during the last of three
+    to = [a for n in (17, 27, 37) for a in ("-t", f"endpoint:{n}")]
+    res = cli(*send_args("emnify", *to, "--rate", "0", "--concurrency", "1", "hi"))
+    assert res.exit_code == 130, res.output
+    assert "--resume" not in res.stderr
+    assert "interrupted: every target was sent, nothing is left to send" in res.stderr
+    assert "smscli status --batch" in res.stderr
+
+
+def test_the_resume_hint_stays_when_targets_were_left(cli: Cli) -> None:
+    interrupt_on_send(cli, 1)
+    to = [a for n in (17, 27, 37) for a in ("-t", f"endpoint:{n}")]
+    res = cli(*send_args("emnify", *to, "--rate", "0", "--concurrency", "1", "hi"))
+    assert res.exit_code == 130, res.output
+    assert "2 target(s) were not sent" in res.stderr
+    assert "to send the rest" in res.stderr and "--resume" in res.stderr
 
 
 # -- W8: a status value smscli does not know reads as unknown --------------------------------

@@ -114,23 +114,30 @@ def _explain_interruption(prep: Prepared, outcome: SendOutcome, out: Reporter) -
         out.note(f"stopped: {outcome.stopped_by}")
     # Dealt with: sent (or answered from an earlier run) and skipped by --resume.
     done = outcome.counts["total"] - len(prep.plan.invalid)
-    not_sent = prep.plan.total - done - outcome.abandoned
+    outcome.not_sent = max(0, prep.plan.total - done - outcome.abandoned)
     if outcome.abandoned:
         out.note(
             f"{outcome.abandoned} target(s) were in flight when the wait was stopped: "
             f"their outcome is unknown (smscli status --batch {outcome.batch})"
         )
-    if not_sent > 0:
-        out.note(f"{not_sent} target(s) were not sent")
+    if outcome.not_sent:
+        out.note(f"{outcome.not_sent} target(s) were not sent")
 
 
 def finish(outcome: SendOutcome, out: Reporter, *, waited: bool) -> ExitCode:
     """Report the RESULTs and the summary; the run's exit code."""
     out.results(outcome.results, outcome.counts, outcome.batch)
     if outcome.interrupted:
-        out.note(
-            f"interrupted: re-run the same command with --resume {outcome.batch} to send the rest"
-        )
+        if outcome.not_sent is None or outcome.not_sent > 0:
+            out.note(
+                f"interrupted: re-run the same command with --resume {outcome.batch} "
+                "to send the rest"
+            )
+        else:  # every target went out (Ctrl-C during the last request, or during --wait)
+            out.note(
+                "interrupted: every target was sent, nothing is left to send "
+                f"(smscli status --batch {outcome.batch} asks what became of them)"
+            )
         return ExitCode.INTERRUPTED
     code = exit_code_of_run(
         outcome.results, outcome.counts, waited=waited, failure_codes=outcome.failure_codes
@@ -162,6 +169,7 @@ class SendOutcome:
     failure_codes: dict[int, int] = field(default_factory=dict)
     abandoned: int = 0  # in flight when a second Ctrl-C stopped the wait: outcome unknown
     stopped_by: str | None = None  # why the output could not be written, when it stopped
+    not_sent: int | None = None  # interrupted: targets not sent (None: not counted)
 
 
 def capped_concurrency(requested: int, out: Reporter, cpus: int | None = None) -> int:
