@@ -18,7 +18,13 @@ Decisions beyond the SPEC text:
 - ``msisdn``: a leading ``00`` is the international prefix (``0044…`` → ``+44…``); a number
   whose country code would start with ``0`` (``07911…``, ``+07…``) is a national number and an
   error, because E.164 country codes never start with 0. ``+44 (0)20…``: the ``(0)`` is the
-  national trunk prefix and is dropped, with a warning (``+4420…``).
+  national trunk prefix and is dropped, with a warning (``+4420…``). A ``0`` right after the
+  country code (``+61 0488…``, ``+610488…``, ``0061 0488…``) is the same trunk prefix written
+  without parentheses, and is dropped with the same warning (``+61488…``), however the number
+  is spaced: the country code's length comes from the ITU-T E.164 assignments
+  (``country_code``). Countries whose numbers really begin with 0 after the country code
+  (``KEEPS_ZERO``: Italy and the Vatican +39, San Marino +378, Côte d'Ivoire +225, Benin +229,
+  Gabon +241, Congo +242) keep it.
 - ``mdn`` accepts the same separators as ``msisdn`` and the ``1``/``+1`` 11-digit form.
 - ``endpoint`` ids lose leading zeros (``007`` → ``7``); ``0`` is not a valid id.
 - Digits are ASCII digits only (``str.isdigit`` would accept ``٣`` or ``²``).
@@ -37,13 +43,16 @@ from smscli.models import Target
 
 __all__ = [
     "ALIASES",
+    "KEEPS_ZERO",
     "KINDS",
+    "country_code",
     "describe_kinds",
     "luhn_digit",
     "luhn_ok",
     "parse_target",
     "parse_targets",
     "read_target_lines",
+    "trunk_zero_after_code",
 ]
 
 KINDS: Final[dict[str, str]] = {
@@ -89,6 +98,23 @@ _ID_SEPARATORS: Final = frozenset(" -")
 _BAD_CATEGORIES: Final = frozenset({"Cc", "Cs", "Zl", "Zp"})  # control, surrogate, line/para
 _KIND_WORD: Final = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _TRUNK_ZERO: Final = re.compile(r"\(\s*0\s*\)")
+# ITU-T E.164 country codes are prefix-free: 1 and 7 are one digit, these are two, and every
+# other code is three digits (212 Morocco, 350 Gibraltar, 852 Hong Kong, 971 UAE, …).
+_ONE_DIGIT_CODES: Final = frozenset({"1", "7"})
+_TWO_DIGIT_CODES: Final = frozenset(
+    {
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45",
+        "46", "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61",
+        "62", "63", "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94",
+        "95", "98",
+    }
+)  # fmt: skip
+# Country codes whose national numbers begin with 0 in international format too: there a 0
+# after the country code is part of the number, not a trunk prefix (Italy's +39 06… landlines
+# and the Vatican's, San Marino's +378 0549…, and the West/Central African plans that moved
+# the 0 into the number: Côte d'Ivoire 2021, Benin 2024, Congo, Gabon). A country missing
+# here gets its 0 dropped with a warning; one here by mistake keeps it, as before.
+KEEPS_ZERO: Final = frozenset({"39", "378", "225", "229", "241", "242"})
 _TRAILING_COMMENT: Final = re.compile(r"\s#.*\Z", re.DOTALL)
 _MAX_TEXT: Final = 255
 _MAX_SHOWN: Final = 80
@@ -222,7 +248,14 @@ def _parse_msisdn(shown: str, value: str, bare: bool, warnings: list[str]) -> st
         if head > 0:
             trunk_at = head
 
-    n = len(digits) - (0 if trunk_at is None else 1)
+    if trunk_at is not None:
+        digits = digits[:trunk_at] + digits[trunk_at + 1 :]
+    # "+61 0488 023 555": the trunk prefix without its parentheses (issue 9).
+    after_code: str | None = None
+    if trunk_at is None and trunk_zero_after_code(digits):
+        after_code = country_code(digits)
+        digits = after_code + digits[len(after_code) + 1 :]
+    n = len(digits)
     if not 7 <= n <= 15:
         if bare and not plus and 18 <= len(raw_digits) <= 22:
             hint = f"did you mean iccid:{''.join(raw_digits)}?"
@@ -232,8 +265,6 @@ def _parse_msisdn(shown: str, value: str, bare: bool, warnings: list[str]) -> st
             f"{_count(n)}{prefix_note}, a phone number has 7–15 digits (E.164)",
             hint,
         )
-    if trunk_at is not None:
-        digits = digits[:trunk_at] + digits[trunk_at + 1 :]
     if digits[0] == "0":
         raise _invalid(
             "msisdn",
@@ -245,7 +276,29 @@ def _parse_msisdn(shown: str, value: str, bare: bool, warnings: list[str]) -> st
         warnings.append(
             f"msisdn {shown}: dropped the (0) national trunk prefix, sending to +{digits}"
         )
+    if after_code is not None:
+        warnings.append(
+            f"msisdn {shown}: dropped the national trunk prefix 0 after country code "
+            f"+{after_code}, sending to +{digits}"
+        )
     return "+" + digits
+
+
+def country_code(digits: str) -> str:
+    """The E.164 country code at the start of ``digits`` (international digits, no "+")."""
+    if digits[:1] in _ONE_DIGIT_CODES:
+        return digits[:1]
+    if digits[:2] in _TWO_DIGIT_CODES:
+        return digits[:2]
+    return digits[:3]
+
+
+def trunk_zero_after_code(digits: str) -> bool:
+    """Is the digit after the country code a national trunk prefix 0 (``610488…``)?"""
+    if not digits or digits[0] == "0":
+        return False
+    code = country_code(digits)
+    return digits[len(code) : len(code) + 1] == "0" and code not in KEEPS_ZERO
 
 
 def _parse_iccid(shown: str, value: str, warnings: list[str]) -> str:

@@ -23,6 +23,7 @@ commands, API, docgen, config and the sandbox read it when they run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
@@ -80,6 +81,11 @@ class Features(NamedTuple):
 
 OptionKind = Literal["text", "flag", "multiple"]
 
+# A provider's sender rule: ``--from`` (or the profile's ``sender``) → its canonical form
+# (a phone number as E.164 with "+", which the provider then writes as its API wants it)
+# and warnings; an InputError (exit 4) when the provider cannot send from it.
+SenderRule = Callable[[str], tuple[str, list[str]]]
+
 
 class ProviderOption(NamedTuple):
     """One of a provider's own command-line options, as data.
@@ -134,6 +140,8 @@ class ProviderInfo(NamedTuple):
     command_aliases: tuple[str, ...] = ()  # hidden subcommands (`smscli devicewise`)
     help: str = ""  # the subcommand's help: one line, a blank line, an example
     options: tuple[ProviderOption, ...] = ()
+    # What --from may be (Features.sender): None = the generic rule, ``generic_sender``.
+    sender_rule: SenderRule | None = None
 
     def field(self, name: str) -> CredentialField:
         for f in self.fields:
@@ -144,6 +152,10 @@ class ProviderInfo(NamedTuple):
     @property
     def secret_names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields if f.secret)
+
+    def check_sender(self, sender: str) -> tuple[str, list[str]]:
+        """``--from`` under this provider's own rule: its canonical form and warnings."""
+        return (self.sender_rule or generic_sender)(sender)
 
     def extra_from(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """``Message.extra`` from the values of this provider's options (keyed by option
@@ -186,6 +198,94 @@ def one_of(option: str, choices: Sequence[str]) -> Callable[[Any], str]:
         )
 
     return convert
+
+
+# -- senders (--from) ---------------------------------------------------------------------
+# Each provider declares its own rule (issue 9: Fone Dynamics' alphanumeric rule is not
+# emnify's, Telit documents none, CSL takes digits only); these are the shared pieces.
+_PHONE_CHARS: Final = frozenset("0123456789 -.()")
+_FD_ALPHANUMERIC: Final = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+_NUMERIC_SENDER: Final = re.compile(r"\+?\d{3,15}")
+# An alphanumeric originating address holds at most 11 characters: 3GPP TS 23.040's TP-OA is
+# at most 10 octets, 11 septets of the GSM 7-bit alphabet.
+MAX_ALPHANUMERIC: Final = 11
+
+
+def is_phone_shaped(sender: str) -> bool:
+    """Digits with an optional leading "+" and the separators of a written phone number."""
+    body = sender.strip().removeprefix("+")
+    return bool(body) and set(body) <= _PHONE_CHARS and any(c.isdigit() for c in body)
+
+
+def e164_sender(sender: str, hint: str) -> tuple[str, list[str]]:
+    """A phone-number sender as E.164 with "+", normalised exactly as a ``--to`` msisdn is
+    (separators, ``00``, a trunk 0 after the country code); InputError naming --from."""
+    from smscli.targets import parse_target
+
+    try:
+        # Phone-shaped (no ":"), so it parses as a bare phone number, i.e. an msisdn.
+        target, warnings = parse_target(sender.strip(), ("msisdn",))
+    except InputError as exc:
+        reason = exc.message.split("': ", 1)[-1]
+        raise InputError(
+            f"invalid --from {sender!r}: {reason}", hint=hint, code="invalid_sender"
+        ) from None
+    return target.value, [w.replace("msisdn ", "--from ", 1) for w in warnings]
+
+
+def numeric_sender(sender: str, label: str) -> tuple[str, list[str]]:
+    """A sender of digits: E.164 (with "+") when it is written internationally ("+" or
+    "00"), else its digits as they are (a national number or a short code, 3-15 digits)."""
+    text = sender.strip()
+    digits = "".join(c for c in text if c.isdigit())
+    if text.startswith("+") or digits.startswith("00"):
+        return e164_sender(text, f"{label} takes an E.164 number such as +61499009990")
+    if not 3 <= len(digits) <= 15:
+        raise InputError(
+            f"invalid --from {sender!r}: {len(digits)} digits; a numeric sender has 3-15",
+            code="invalid_sender",
+        )
+    return digits, []
+
+
+def alphanumeric_sender(sender: str, label: str) -> tuple[str, list[str]]:
+    """A sender name of at most 11 printable characters (the network's limit), as given."""
+    if not sender.isprintable():
+        raise InputError(
+            f"invalid --from {sender!r}: a sender cannot hold control characters",
+            code="invalid_sender",
+        )
+    if len(sender) > MAX_ALPHANUMERIC:
+        raise InputError(
+            f"invalid --from {sender!r}: {len(sender)} characters; {label} takes an "
+            f"alphanumeric sender of at most {MAX_ALPHANUMERIC}",
+            code="invalid_sender",
+        )
+    return sender, []
+
+
+def generic_sender(sender: str) -> tuple[str, list[str]]:
+    """The rule of a provider that declares none: an E.164 number, a short code, or
+    alphanumeric (1-11 of A-Za-z0-9 and space, at least one letter); "" leaves it to the
+    provider. Returned as given."""
+    if sender == "":
+        return sender, []
+    compact = re.sub(r"[\s\-().]", "", sender)
+    if _NUMERIC_SENDER.fullmatch(compact) or _FD_ALPHANUMERIC.fullmatch(sender):
+        return sender, []
+    if len(sender) > MAX_ALPHANUMERIC and any(c.isalpha() for c in sender):
+        reason = f"{len(sender)} characters; an alphanumeric sender has at most 11"
+    elif not any(c.isalpha() for c in sender):
+        reason = "not a phone number (3–15 digits, + optional)"
+    else:
+        reason = "an alphanumeric sender may use only A-Z, a-z, 0-9 and spaces"
+    raise InputError(f"invalid --from {sender!r}: {reason}", code="invalid_sender")
+
+
+def fonedynamics_alphanumeric(sender: str) -> str | None:
+    """Fone Dynamics' sender ID rule (seed 004): 1-11 of A-Z, a-z, 0-9 and space with at
+    least one letter; None when ``sender`` is not one."""
+    return sender if _FD_ALPHANUMERIC.fullmatch(sender) else None
 
 
 def lazy(target: str) -> Callable[[], Any]:

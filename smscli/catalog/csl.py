@@ -16,11 +16,29 @@ from smscli.catalog import (
     Limits,
     ProviderInfo,
     ProviderOption,
+    is_phone_shaped,
     lazy,
+    numeric_sender,
     one_of,
 )
+from smscli.errors import InputError
 
 DATA_CODINGS: Final = ("default", "binary")
+
+
+def sender(value: str) -> tuple[str, list[str]]:
+    """``<origin>``: "custom originating number" (Manx Telecom SIMs only), digits only; a
+    name cannot be one. A number written internationally is normalised as a ``--to``
+    msisdn is (sent without "+", like the docs' 447890123456)."""
+    if not value.strip():
+        return "", []
+    if is_phone_shaped(value):
+        return numeric_sender(value, "CSL")
+    raise InputError(
+        f"invalid --from {value!r}: CSL's origin is a phone number (digits), not a name",
+        hint="CSL takes a custom originating number (Manx Telecom SIMs only)",
+        code="invalid_sender",
+    )
 
 
 INFO = ProviderInfo(
@@ -58,6 +76,7 @@ INFO = ProviderInfo(
             convert=one_of("--data-coding", DATA_CODINGS),
         ),
     ),
+    sender_rule=sender,
     provider=lazy("smscli.providers.csl:Csl"),
     emulator=lazy("smscli.sandbox.csl:CslEmulator"),
 )

@@ -16,8 +16,11 @@ from smscli.catalog import (
     Limits,
     ProviderInfo,
     ProviderOption,
+    alphanumeric_sender,
+    is_phone_shaped,
     lazy,
     nonblank,
+    numeric_sender,
 )
 from smscli.errors import UsageError
 
@@ -53,6 +56,18 @@ def source_type(value: Any) -> int:
             code="invalid_option",
         )
     return number
+
+
+def sender(value: str) -> tuple[str, list[str]]:
+    """``source_address`` (seed 003): an MSISDN, a short code, or an alphanumeric string of
+    at most 11 characters (sent with ``source_address_type`` 208); its type follows from the
+    shape (smscli.providers.emnify.source_address). A number written internationally is
+    normalised as a ``--to`` msisdn is; other digits go as given (national or short code)."""
+    if not value.strip():
+        return "", []
+    if is_phone_shaped(value):
+        return numeric_sender(value, "emnify")
+    return alphanumeric_sender(value.strip(), "emnify")
 
 
 INFO = ProviderInfo(
@@ -99,6 +114,7 @@ INFO = ProviderInfo(
             convert=nonblank("--dest-address"),
         ),
     ),
+    sender_rule=sender,
     provider=lazy("smscli.providers.emnify:Emnify"),
     emulator=lazy("smscli.sandbox.emnify:EmnifyEmulator"),
 )

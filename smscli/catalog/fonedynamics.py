@@ -15,15 +15,19 @@ from collections.abc import Callable
 from typing import Any
 
 from smscli.catalog import (
+    MAX_ALPHANUMERIC,
     CredentialField,
     Features,
     Limits,
     ProviderInfo,
     ProviderOption,
+    e164_sender,
+    fonedynamics_alphanumeric,
+    is_phone_shaped,
     lazy,
     one_of,
 )
-from smscli.errors import UsageError
+from smscli.errors import InputError, UsageError
 
 PANEL = "Fone Dynamics"
 METHODS = ("POST", "GET")
@@ -36,6 +40,27 @@ def _url(flag: str) -> Callable[[Any], str]:
         return str(url)
 
     return convert
+
+
+SENDER_RULE = (
+    "Fone Dynamics sends From an E.164 number (+61499009990), a sender ID of 1-11 letters, "
+    "digits and spaces with at least one letter, or '' for a leased number"
+)
+
+
+def sender(value: str) -> tuple[str, list[str]]:
+    """``From`` (seed 004): "E.164 with +", an alphanumeric sender ID, or empty for a leased
+    one. A number is normalised as ``To`` is (``61499009990`` → ``+61499009990``), so the
+    API never sees the spaces or the missing "+" it would refuse (issue 9)."""
+    if value == "" or fonedynamics_alphanumeric(value):
+        return value, []
+    if is_phone_shaped(value):
+        return e164_sender(value, SENDER_RULE)
+    if len(value) > MAX_ALPHANUMERIC:
+        reason = f"{len(value)} characters; a sender ID has at most {MAX_ALPHANUMERIC}"
+    else:
+        reason = "a sender ID may use only A-Z, a-z, 0-9 and spaces, with at least one letter"
+    raise InputError(f"invalid --from {value!r}: {reason}", hint=SENDER_RULE, code="invalid_sender")
 
 
 def _o(
@@ -92,6 +117,7 @@ INFO = ProviderInfo(
             one_of("--reply-method", METHODS),
         ),
     ),
+    sender_rule=sender,
     provider=lazy("smscli.providers.fonedynamics:FoneDynamics"),
     emulator=lazy("smscli.sandbox.fonedynamics:FoneDynamicsEmulator"),
 )

@@ -13,8 +13,25 @@ from smscli.catalog import (
     Limits,
     ProviderInfo,
     ProviderOption,
+    alphanumeric_sender,
+    is_phone_shaped,
     lazy,
+    numeric_sender,
 )
+
+
+def sender(value: str) -> tuple[str, list[str]]:
+    """sms.send ``from``: "Source address", a string, nothing more documented (its rule is
+    UNCONFIRMED, so this is lenient). A number written internationally is normalised as a
+    ``--to`` msisdn is (Telit sends both without "+", like the docs' "8009876543"); other
+    digits (a national number, a short code) and names go as given, a name at most 11
+    characters (the network's limit for an alphanumeric originator)."""
+    if not value.strip():
+        return "", []
+    if is_phone_shaped(value):
+        return numeric_sender(value, "Telit")
+    return alphanumeric_sender(value, "the network")
+
 
 INFO = ProviderInfo(
     slug="telit",
@@ -50,6 +67,7 @@ INFO = ProviderInfo(
             convert=bool,
         ),
     ),
+    sender_rule=sender,
     provider=lazy("smscli.providers.telit:Telit"),
     emulator=lazy("smscli.sandbox.telit:TelitEmulator"),
 )

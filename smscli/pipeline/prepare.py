@@ -8,8 +8,7 @@ stops the run with exit 3/4 and nothing sent, unless --skip-invalid.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -30,9 +29,6 @@ if TYPE_CHECKING:
     from smscli.providers.base import Provider
     from smscli.report import Reporter
 
-_ALNUM_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
-_NUMERIC_SENDER = re.compile(r"^\+?\d{3,15}$")
-
 
 @dataclass
 class Prepared:
@@ -48,20 +44,27 @@ class Prepared:
 
 
 # -- the message ---------------------------------------------------------------------------
-def check_sender(sender: str) -> None:
-    """E.164 number, short code, or alphanumeric (1–11 of A-Za-z0-9 and space, ≥ 1 letter)."""
-    if sender == "":
-        return  # blank: the provider picks (Fone Dynamics' leased sender)
-    compact = re.sub(r"[\s\-().]", "", sender)
-    if _NUMERIC_SENDER.match(compact) or _ALNUM_SENDER.match(sender):
-        return
-    if len(sender) > 11 and any(c.isalpha() for c in sender):
-        reason = f"{len(sender)} characters; an alphanumeric sender has at most 11"
-    elif not any(c.isalpha() for c in sender):
-        reason = "not a phone number (3–15 digits, + optional)"
-    else:
-        reason = "an alphanumeric sender may use only A-Z, a-z, 0-9 and spaces"
-    raise InputError(f"invalid --from {sender!r}: {reason}", code="invalid_sender")
+def check_sender(sender: str, info: ProviderInfo | None = None) -> str:
+    """``sender`` under ``info``'s own rule (catalog ``sender_rule``; without a provider,
+    the generic one: an E.164 number, a short code, or 1–11 of A-Za-z0-9 and space with a
+    letter); its canonical form. InputError (exit 4) when it cannot be a sender."""
+    from smscli.catalog import generic_sender
+
+    value, _warnings = info.check_sender(sender) if info is not None else generic_sender(sender)
+    return value
+
+
+def resolve_sender(
+    opts: SendOptions, info: ProviderInfo, settings_sender: str | None
+) -> tuple[str | None, list[str]]:
+    """The sender to send from (--from, else the profile's), in the provider's canonical
+    form, and warnings (a dropped trunk prefix); None when there is none to send."""
+    sender = opts.sender if opts.sender is not None else settings_sender
+    if opts.sender is not None and not info.features.sender:
+        raise unsupported(info, "--from", "sender")
+    if sender is None or not info.features.sender:
+        return None, []  # a profile default sender does not apply to this provider
+    return info.check_sender(sender)
 
 
 def unsupported(info: ProviderInfo, option: str, feature: str) -> InputError:
@@ -76,18 +79,12 @@ def unsupported(info: ProviderInfo, option: str, feature: str) -> InputError:
 def build_message(
     opts: SendOptions,
     info: ProviderInfo,
-    settings_sender: str | None,
+    sender: str | None,
     check: MessageCheck,
     now: datetime,
 ) -> Message:
-    """The checked text with the options that go with it, each one the provider honours."""
-    sender = opts.sender if opts.sender is not None else settings_sender
-    if opts.sender is not None and not info.features.sender:
-        raise unsupported(info, "--from", "sender")
-    if sender is not None and info.features.sender:
-        check_sender(sender)
-    elif not info.features.sender:
-        sender = None  # a profile default sender does not apply to this provider
+    """The checked text with the options that go with it, each one the provider honours
+    (``sender``: from ``resolve_sender``)."""
     at = None
     if opts.at is not None:
         if not info.features.at:
@@ -115,14 +112,30 @@ class MessageMaker:
     every row of a --template."""
 
     def __init__(
-        self, opts: SendOptions, choice: config_mod.ProfileChoice, runtime: Runtime
+        self,
+        opts: SendOptions,
+        choice: config_mod.ProfileChoice,
+        runtime: Runtime,
+        warn: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.opts = opts
         self.info = choice.info
         self.max_segments = opts.max_segments or config_mod.common(choice, "max_segments")
-        self.sender = config_mod.common(choice, "sender")
+        self.profile_sender = config_mod.common(choice, "sender")
         self.smart = opts.smart or config_mod.common(choice, "smart") is True
         self.now = datetime.fromtimestamp(runtime.clock(), UTC)
+        self.warn = warn
+        self._sender: tuple[str | None] | None = None  # checked once, on first use
+
+    @property
+    def sender(self) -> str | None:
+        """The sender in the provider's form, checked (and its warnings given) once."""
+        if self._sender is None:
+            value, warnings = resolve_sender(self.opts, self.info, self.profile_sender)
+            for w in warnings:
+                self.warn(w)
+            self._sender = (value,)
+        return self._sender[0]
 
     def __call__(self, text: str) -> Message:
         opts = self.opts
@@ -267,7 +280,7 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
     if opts.to_file == "-" and opts.text is None and opts.file is None:
         raise UsageError("--to-file - reads targets from stdin: give the message as TEXT or --file")
     body = read_body(opts.text, opts.file)
-    make_message = MessageMaker(opts, choice, runtime)
+    make_message = MessageMaker(opts, choice, runtime, warn=out.warning)
     source = RowSource(opts.to, opts.to_file)
     base_message: Message | None = None
     if opts.template:

@@ -258,7 +258,9 @@ def send_params(target: Target, message: Message, *, smsc: str | None) -> dict[s
         params["trim"] = bool(trim)
     params["coding"] = coding(message.check)
     if message.sender:
-        params["from"] = message.sender
+        # The catalog's sender rule gives a number as E.164; it goes without "+" as the
+        # msisdn identifier does (the docs' example is "8009876543"; "+" is UNCONFIRMED).
+        params["from"] = message.sender.removeprefix("+")
     if message.validity_seconds is not None:
         params["validity"] = int(message.validity_seconds)
     return params

@@ -1,0 +1,194 @@
+"""Issue 9, "exactness against the vendors": each provider's own sender rule, phone senders
+normalised as targets are, and a trunk 0 after the country code — through the command line,
+against the in-process sandbox."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import Cli, base_url
+
+FD = ["--account-sid", "AC123", "--token", "tok", "--property-sid", "PR456"]
+TELIT = ["--username", "u@example.com", "--password", "pw"]
+CSL = ["--username", "api", "--password", "pw", "--api-id", "123456"]
+EMNIFY = ["--application-token", "app-token"]
+CREDENTIALS = {"fonedynamics": FD, "telit": TELIT, "csl": CSL, "emnify": EMNIFY}
+TARGET = {
+    "fonedynamics": "+61488023555",
+    "telit": "thing:pump-7",
+    "csl": "iccid:89440000000000000013",
+    "emnify": "endpoint:1001",
+}
+
+
+def send(cli: Cli, slug: str, *args: str) -> object:
+    return cli(slug, "--base-url", base_url(slug), *CREDENTIALS[slug], *args)
+
+
+def sent_body(cli: Cli) -> dict[str, object]:
+    """The JSON body of the last request (the send)."""
+    body = json.loads(cli.recorder.requests[-1].content)
+    assert isinstance(body, dict)
+    return body
+
+
+# --------------------------------------------------------------------------- senders
+
+
+@pytest.mark.parametrize("sender", ["+61 499 009 990", "61499009990", "0061 499-009-990"])
+def test_fonedynamics_phone_sender_is_sent_as_e164(cli: Cli, sender: str) -> None:
+    res = send(cli, "fonedynamics", "-t", "+61488023555", "--from", sender, "Hi")
+    assert res.exit_code == 0, res.output
+    assert sent_body(cli)["From"] == "+61499009990"
+
+
+@pytest.mark.parametrize(
+    ("sender", "reason"),
+    [
+        ("12345", "5 digits, a phone number has 7–15 digits"),
+        ("TwelveChars1", "12 characters; a sender ID has at most 11"),
+        ("Acme-Corp", "only A-Z, a-z, 0-9 and spaces"),
+        ("0499009990", "starts with 0"),
+    ],
+)
+def test_fonedynamics_sender_it_would_refuse_is_refused_locally(
+    cli: Cli, sender: str, reason: str
+) -> None:
+    res = send(cli, "fonedynamics", "-t", "+61488023555", "--from", sender, "Hi")
+    assert res.exit_code == 4, res.output
+    assert cli.recorder.requests == []
+    [error, hint] = res.stderr.splitlines()
+    assert error.startswith(f"error: invalid --from '{sender}': ")
+    assert reason in error
+    assert hint.startswith("hint: Fone Dynamics sends From an E.164 number")
+
+
+def test_fonedynamics_leased_and_alphanumeric_senders_go_as_given(cli: Cli) -> None:
+    assert (
+        send(cli, "fonedynamics", "-t", "+61488023555", "--from", "My Shop 1", "Hi").exit_code == 0
+    )
+    assert sent_body(cli)["From"] == "My Shop 1"
+    assert send(cli, "fonedynamics", "-t", "+61488023555", "--from", "", "Hi").exit_code == 0
+    assert sent_body(cli)["From"] == ""
+
+
+@pytest.mark.parametrize(
+    ("sender", "wire"),
+    [
+        ("+61 499 009 990", "61499009990"),
+        ("0061 499 009 990", "61499009990"),
+        ("800-987-6543", "8009876543"),  # the docs' own example, digits as given
+        ("12345", "12345"),  # a short code: Telit documents no rule, so it is not refused
+        ("Acme-Corp!", "Acme-Corp!"),  # no documented character set either
+    ],
+)
+def test_telit_from_is_normalised_like_its_msisdn(cli: Cli, sender: str, wire: str) -> None:
+    res = send(cli, "telit", "-t", "thing:pump-7", "--from", sender, "Hi")
+    assert res.exit_code == 0, res.output
+    body = sent_body(cli)
+    assert body["1"]["params"]["from"] == wire  # type: ignore[index]
+
+
+def test_telit_sender_name_past_eleven_characters_is_refused(cli: Cli) -> None:
+    res = send(cli, "telit", "-t", "thing:pump-7", "--from", "Twelve Chars", "Hi")
+    assert res.exit_code == 4
+    assert "12 characters" in res.stderr
+    assert cli.recorder.requests == []
+
+
+def test_telit_international_sender_must_be_e164(cli: Cli) -> None:
+    res = send(cli, "telit", "-t", "thing:pump-7", "--from", "+61 12", "Hi")
+    assert res.exit_code == 4
+    assert "invalid --from '+61 12': 4 digits" in res.stderr
+    assert cli.recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("sender", "address", "kind"),
+    [
+        ("Acme-Corp", "Acme-Corp", 208),  # emnify's rule: at most 11 characters, type 208
+        ("Büro 24/7", "Büro 24/7", 208),
+        ("+61 499 009 990", "61499009990", 145),
+        ("12345689", "12345689", 161),
+    ],
+)
+def test_emnify_sender_follows_its_own_rule(cli: Cli, sender: str, address: str, kind: int) -> None:
+    res = send(cli, "emnify", "-t", "endpoint:1001", "--from", sender, "Hi")
+    assert res.exit_code == 0, res.output
+    body = sent_body(cli)
+    assert body["source_address"] == address
+    assert body["source_address_type"] == {"id": kind}
+
+
+def test_emnify_sender_past_eleven_characters_is_refused(cli: Cli) -> None:
+    res = send(cli, "emnify", "-t", "endpoint:1001", "--from", "Acme Company", "Hi")
+    assert res.exit_code == 4
+    assert "12 characters; emnify takes an alphanumeric sender of at most 11" in res.stderr
+    assert cli.recorder.requests == []
+
+
+def test_csl_sender_is_digits_only(cli: Cli) -> None:
+    res = send(cli, "csl", "-t", TARGET["csl"], "--from", "Acme", "Hi")
+    assert res.exit_code == 4
+    assert "CSL's origin is a phone number (digits), not a name" in res.stderr
+    assert cli.recorder.requests == []
+    res = send(cli, "csl", "-t", TARGET["csl"], "--from", "+44 7890 123456", "Hi")
+    assert res.exit_code == 0, res.output
+    assert b"<origin>447890123456</origin>" in cli.recorder.requests[-1].content
+
+
+def test_profile_sender_follows_the_provider_rule_too(cli: Cli, isolated: object) -> None:
+    from pathlib import Path
+
+    from tests.conftest import write_config
+
+    assert isinstance(isolated, Path)
+    write_config(
+        isolated,
+        f"""
+[profiles.shop]
+provider = "fonedynamics"
+base_url = "{base_url("fonedynamics")}"
+account_sid = "AC1"
+token = "t"
+property_sid = "PR1"
+sender = "61 499 009 990"
+""",
+    )
+    res = cli("send", "-p", "shop", "-t", "+61488023555", "Hi")
+    assert res.exit_code == 0, res.output
+    assert sent_body(cli)["From"] == "+61499009990"
+
+
+# --------------------------------------------------------------------------- trunk 0
+
+
+@pytest.mark.parametrize("to", ["+61 0488 023 555", "+610488023555", "0061 0488 023 555"])
+def test_trunk_zero_after_the_country_code_is_dropped_with_a_warning(cli: Cli, to: str) -> None:
+    res = send(cli, "fonedynamics", "-t", to, "Hi", "--json")
+    assert res.exit_code == 0, res.output
+    assert sent_body(cli)["To"] == "+61488023555"
+    assert res.json()["results"][0]["target"] == "msisdn:+61488023555"
+    assert (
+        f"warning: target 1: msisdn '{to}': dropped the national trunk prefix 0 after country "
+        "code +61, sending to +61488023555"
+    ) in res.stderr
+
+
+def test_a_zero_that_belongs_to_the_number_is_kept(cli: Cli) -> None:
+    res = send(cli, "fonedynamics", "-t", "+39 06 6982 1234", "Hi")
+    assert res.exit_code == 0, res.output
+    assert sent_body(cli)["To"] == "+390669821234"
+    assert "trunk" not in res.stderr
+
+
+def test_sender_with_a_trunk_zero_is_normalised_with_a_warning(cli: Cli) -> None:
+    res = send(cli, "fonedynamics", "-t", "+61488023555", "--from", "+61 0499 009 990", "Hi")
+    assert res.exit_code == 0, res.output
+    assert sent_body(cli)["From"] == "+61499009990"
+    assert (
+        "warning: --from '+61 0499 009 990': dropped the national trunk prefix 0 after "
+        "country code +61, sending to +61499009990"
+    ) in res.stderr
