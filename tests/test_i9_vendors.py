@@ -192,3 +192,69 @@ def test_sender_with_a_trunk_zero_is_normalised_with_a_warning(cli: Cli) -> None
         "warning: --from '+61 0499 009 990': dropped the national trunk prefix 0 after "
         "country code +61, sending to +61499009990"
     ) in res.stderr
+
+
+# --------------------------------------------------------------------------- ThingSpace
+
+TS = ["--client-id", "key", "--client-secret", "secret", "--username", "uws", "--password", "pw"]
+ICCID = "iccid:89148000000800139708"
+
+
+def thingspace(cli: Cli, *args: str) -> object:
+    return cli("thingspace", "--base-url", base_url("thingspace"), *TS, *args)
+
+
+def test_thingspace_sends_to_devices_without_an_account_name(cli: Cli) -> None:
+    res = thingspace(cli, "-t", ICCID, "Can you hear me now?", "--json")
+    assert res.exit_code == 0, res.output
+    body = sent_body(cli)
+    # Seed 002's own single-device example: deviceIds and smsMessage, no accountName.
+    assert "accountName" not in body
+    assert body["deviceIds"] == [{"kind": "iccid", "id": ICCID.split(":")[1]}]
+    assert "account_name" not in res.json()["results"][0]["details"]
+
+
+def test_thingspace_sends_a_configured_account_name(cli: Cli) -> None:
+    res = thingspace(cli, "--account-name", "0000123456-00001", "-t", ICCID, "Hi")
+    assert res.exit_code == 0, res.output
+    assert sent_body(cli)["accountName"] == "0000123456-00001"
+
+
+def test_thingspace_group_needs_an_account_name(cli: Cli) -> None:
+    res = thingspace(cli, "--group", "fleet-a", "Hi")
+    assert res.exit_code == 3, res.output
+    assert res.stderr.startswith(
+        "error: thingspace: --group needs account_name: a device group name may exist in "
+        "several billing accounts\nhint: set account_name in the profile, "
+        "SMSCLI_THINGSPACE_ACCOUNT_NAME or --account-name"
+    )
+    assert cli.recorder.requests == []
+    res = thingspace(cli, "--account-name", "0000123456-00001", "--group", "fleet-a", "Hi")
+    assert res.exit_code == 0, res.output
+    assert sent_body(cli)["groupName"] == "fleet-a"
+    assert sent_body(cli)["accountName"] == "0000123456-00001"
+
+
+def test_thingspace_group_with_sandbox_needs_no_account_name(cli: Cli) -> None:
+    res = cli("thingspace", "--sandbox", "--group", "fleet-a", "Hi")
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize(
+    ("validity", "ttl"),
+    [("2h", "PT2H"), ("90s", "PT1M30S"), ("30m", "PT30M"), ("3d", "P3D"), ("26h", "P1DT2H")],
+)
+def test_thingspace_validity_is_sent_as_time_to_live(cli: Cli, validity: str, ttl: str) -> None:
+    res = thingspace(cli, "-t", ICCID, "--validity", validity, "Hi", "--json")
+    assert res.exit_code == 0, res.output
+    assert sent_body(cli)["timeToLive"] == ttl
+    assert res.json()["results"][0]["details"]["time_to_live"] == ttl
+    [stored] = cli.sandbox.messages()
+    assert stored["fields"]["timeToLive"] == ttl
+
+
+def test_thingspace_validity_past_the_five_day_default_is_refused(cli: Cli) -> None:
+    assert thingspace(cli, "-t", ICCID, "--validity", "5d", "Hi").exit_code == 0
+    res = thingspace(cli, "-t", ICCID, "--validity", "121h", "Hi")
+    assert res.exit_code == 4
+    assert "longer than ThingSpace's 5-day (120 h) default" in res.stderr

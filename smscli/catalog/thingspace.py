@@ -4,13 +4,15 @@ smscli.providers.thingspace.
 Every field of the send-SMS page (seed 002) is reachable from the command line:
 
 - ``deviceIds``    ← shared ``--to KIND:ID`` (iccid, imei, meid, mdn, msisdn, esn, eid)
-- ``accountName``  ← ``--account-name`` (profile field ``account_name``)
+- ``accountName``  ← ``--account-name`` (profile field ``account_name``; optional: sent when
+  set, and needed for ``--group``, see smscli.providers.thingspace)
 - ``groupName``    ← ``--group``                   → Message.extra ``group_name``
 - ``servicePlan``  ← ``--service-plan``            → Message.extra ``service_plan``
 - ``customFields`` ← ``--custom-field KEY=VALUE``  → Message.extra ``custom_fields`` (dict)
 - ``dataEncoding`` ← ``--data-encoding``           → Message.extra ``data_encoding``
   (default: from the message check, see ``--encoding``/``--hex``)
 - ``smsMessage``   ← TEXT (or ``--file``, ``--hex``, ``--base64``)
+- ``timeToLive``   ← shared ``--validity`` (an ISO 8601 duration, at most the 5-day default)
 """
 
 from __future__ import annotations
@@ -72,7 +74,11 @@ INFO = ProviderInfo(
         CredentialField("client_secret", "ThingSpace app secret.", secret=True),
         CredentialField("username", "UWS user name (session login)."),
         CredentialField("password", "UWS password.", secret=True),
-        CredentialField("account_name", "Billing account name, e.g. 0000123456-00001."),
+        CredentialField(
+            "account_name",
+            "Billing account name, e.g. 0000123456-00001 (needed for --group).",
+            required=False,
+        ),
     ),
     target_kinds=("iccid", "imei", "meid", "mdn", "msisdn", "esn", "eid"),
     limits=Limits(
@@ -82,7 +88,7 @@ INFO = ProviderInfo(
         utf8_bytes=140,
         notes="160 GSM-7 characters or 140 bytes; ≤10,000 devices per request",
     ),
-    features=Features(binary=True),
+    features=Features(validity=True, binary=True),
     aliases=("verizon",),
     command_aliases=("verizon",),
     help=(

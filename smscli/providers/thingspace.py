@@ -29,9 +29,29 @@ token gets one re-login and one retry, and only when the refused token came from
 
 Send body (JSON): either ``deviceIds`` (``[{"kind", "id"}]``, lower-case kinds, ≤10,000) or any
 combination of ``groupName``, ``servicePlan`` and ``customFields`` (never both: the seed says
-not to), plus ``accountName`` (always sent, reference §1.3), ``dataEncoding`` and
-``smsMessage``. Reply 200 ``{"requestId"}``; delivery is reported only by callback
-(``SMSDeliveryConfirmation``), so there is no status lookup.
+not to), plus ``accountName``, ``dataEncoding``, ``timeToLive`` and ``smsMessage``. Reply 200
+``{"requestId"}``; delivery is reported only by callback (``SMSDeliveryConfirmation``), so
+there is no status lookup.
+
+``accountName`` is sent when the profile has one, and needed for ``--group``. The sources
+disagree (reference §1.3): seed 002 marks it "optional *Recommended … only required if you
+are passing groupName and the UWS account … has access to multiple billing accounts", says
+"Do not use accountName … if you use [deviceIds]", and its single-device example has none;
+the US page and the vendor SDK's ``SMSSendRequest`` call it required. So a configured account
+name goes with every request (the US page's rule, harmless where it is optional), a missing
+one does not stop a ``deviceIds`` send (the seed's example), and ``--group`` without one is
+a config error (exit 3), since a group name may exist in several billing accounts.
+
+``timeToLive`` ← ``--validity``. Verizon's generated SDKs (``sdksio-verizon-apis-sdk`` 2.0.0
+on PyPI, ``verizon/models/sms_send_request.py``; the .NET, Java, TypeScript and PHP
+siblings say the same) list ``time_to_live`` (``timeToLive``), a string: "A period of time
+the message remains valid or an end date for the message. This value would be less than the
+5 day default." No model doc gives its format: UNCONFIRMED. smscli sends a period, as an ISO
+8601 duration (``PT2H``, ``P3D``, ``PT1M30S``): it is "a period of time", it is exact for
+every --validity, and it fits the one constraint an SDK ever declared for the field (the
+earlier GIO model: ``^[A-Za-z0-9]{3,32}$``, which no ISO date with ``-``/``:`` would). A
+--validity over the 5-day (120 h) default is refused locally (exit 4): it could not extend
+it.
 
 Errors: ``{"errorCode": "<Service>.<CODE>", "errorMessage"}`` (HTTP 400), the WSO2 gateway's
 ``{"fault": {"code", "message", "description"}}`` (400/401), OAuth2 ``{"error",
@@ -42,8 +62,8 @@ Command line → body: ``--to KIND:VALUE`` → ``deviceIds``; ``--group`` → ``
 ``--service-plan`` → ``servicePlan``; ``--custom-field CustomFieldN=VALUE`` → ``customFields``;
 ``--account-name`` (profile ``account_name``) → ``accountName``; ``--data-encoding`` →
 ``dataEncoding`` (default from the message check: GSM-7 → ``7-bit``, UCS-2 → ``8-bit-UTF-8``,
-``--hex``/``--base64`` → ``8-bit-DATA``); TEXT → ``smsMessage``. ``--from``, ``--at`` and
-``--validity`` have no field in this API (catalog Features).
+``--hex``/``--base64`` → ``8-bit-DATA``); ``--validity`` → ``timeToLive``; TEXT →
+``smsMessage``. ``--from`` and ``--at`` have no field in this API (catalog Features).
 """
 
 from __future__ import annotations
@@ -59,6 +79,7 @@ from typing import Any, Final, NoReturn, TypeVar
 from smscli.catalog import smart_helps
 from smscli.catalog.thingspace import INFO
 from smscli.errors import (
+    ConfigError,
     InputError,
     LoginRefused,
     OutcomeUnknown,
@@ -101,6 +122,9 @@ DEVICE_KINDS: Final = ("iccid", "imei", "meid", "mdn", "msisdn", "esn", "eid")
 DATA_ENCODINGS: Final = ("7-bit", "8-bit-ASCII", "8-bit-UTF-8", "8-bit-DATA")
 CUSTOM_FIELD_KEYS: Final = tuple(f"CustomField{n}" for n in range(1, 6))
 MAX_8BIT_BYTES: Final = 140
+# "The Verizon Wireless network attempts to deliver a message for five days (120 hours)"
+# (seed 002); timeToLive "would be less than the 5 day default" (the SDK's model doc).
+MAX_TIME_TO_LIVE: Final = 5 * 86_400
 # Kinds of the one target implicit_targets() stands in for a --group/--service-plan/
 # --custom-field selection (not device identifiers, never sent as deviceIds).
 SELECTION_KINDS: Final = ("group", "service_plan", "custom_field", "selection")
@@ -389,14 +413,29 @@ def selection(extra: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-def sms_body(message: Message, targets: Sequence[Target], account_name: str) -> dict[str, Any]:
+def time_to_live(seconds: int) -> str:
+    """``timeToLive`` for a --validity: an ISO 8601 duration in whole units (``PT90S`` is
+    written ``PT1M30S``; format UNCONFIRMED, see the module docstring)."""
+    days, rest = divmod(int(seconds), 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    time = "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n)
+    return "P" + (f"{days}D" if days else "") + (f"T{time}" if time else "")
+
+
+def sms_body(
+    message: Message, targets: Sequence[Target], account_name: str | None
+) -> dict[str, Any]:
     devices = [device_id(t) for t in targets if t.kind in DEVICE_KINDS]
     encoding = data_encoding_for(message)
     body: dict[str, Any] = {"deviceIds": devices} if devices else {}
-    body["accountName"] = account_name
+    if account_name:
+        body["accountName"] = account_name
     if not devices:
         body.update(selection(message.extra))
     body["dataEncoding"] = encoding
+    if message.validity_seconds is not None:
+        body["timeToLive"] = time_to_live(message.validity_seconds)
     body["smsMessage"] = sms_payload(message, encoding)
     return body
 
@@ -514,6 +553,22 @@ class ThingSpace(Provider):
                 f"{LABEL} needs devices (--to KIND:ID) or --group/--service-plan/--custom-field",
                 code="no_targets",
             )
+        if "groupName" in chosen and not self._account_name():
+            raise ConfigError(
+                f"{self.slug}: --group needs account_name: a device group name may exist in "
+                "several billing accounts",
+                hint="set account_name in the profile, SMSCLI_THINGSPACE_ACCOUNT_NAME or "
+                "--account-name (e.g. 0000123456-00001)",
+                code="credential_missing",
+            )
+        ttl = message.validity_seconds
+        if ttl is not None and ttl > MAX_TIME_TO_LIVE:
+            raise InputError(
+                f"--validity of {ttl} s is longer than ThingSpace's 5-day (120 h) default, "
+                "which timeToLive can only shorten",
+                hint="give at most --validity 5d (or none: the network tries for 5 days)",
+                code="invalid_validity",
+            )
         _check_encoding(message, data_encoding_for(message))
 
     # -- the conversation ---------------------------------------------------------------
@@ -535,7 +590,15 @@ class ThingSpace(Provider):
             return parse_send(session.call(request, sends_message=True))
 
         accepted = self._authorized(session, attempt)
-        details = {"data_encoding": body["dataEncoding"], "account_name": body["accountName"]}
+        details = {
+            key: body[name]
+            for key, name in (
+                ("data_encoding", "dataEncoding"),
+                ("account_name", "accountName"),
+                ("time_to_live", "timeToLive"),
+            )
+            if name in body
+        }
         return [
             self.result(
                 t,
@@ -581,8 +644,14 @@ class ThingSpace(Provider):
             session.call(logout_request(self.base_url, bearer, session_token))
 
     # -- helpers ------------------------------------------------------------------------
+    def _account_name(self) -> str | None:
+        """The profile's account name; with --sandbox, whose emulator needs none, a missing
+        one is no error (`--sandbox` fills in what it lacks)."""
+        name = self.settings.get("account_name")
+        return name or ("sbx" if self.settings.sandbox else None)
+
     def _body(self, message: Message, targets: Sequence[Target]) -> dict[str, Any]:
-        return sms_body(message, targets, self.settings.require("account_name"))
+        return sms_body(message, targets, self.settings.get("account_name"))
 
     def _fetch_bearer(self, session: Session) -> str:
         s = self.settings

@@ -58,6 +58,7 @@ TOKEN_PATH: Final = "/api/ts/v1/oauth2/token"
 M2M: Final = "/api/m2m/v1"
 LOCK_AFTER: Final = 5  # "lock a contact record after 5 consecutive failed log in attempts"
 MAX_DEVICES: Final = 10_000
+_TIME_TO_LIVE: Final = re.compile(r"[A-Za-z0-9]{3,32}")
 DATA_ENCODINGS: Final = ("7-bit", "8-bit-ASCII", "8-bit-UTF-8", "8-bit-DATA")
 CUSTOM_FIELD_KEYS: Final = tuple(f"CustomField{n}" for n in range(1, 6))
 
@@ -244,6 +245,7 @@ class ThingSpaceEmulator(Emulator):
             "requestId": request_id,
             "accountName": body.get("accountName"),
             "dataEncoding": body.get("dataEncoding", "7-bit"),
+            "timeToLive": body.get("timeToLive"),
         }
         devices = body.get("deviceIds") or []
         for n, device in enumerate(devices, start=1):
@@ -387,6 +389,11 @@ def _validate_sms(body: Mapping[str, Any]) -> list[str]:
         value = body.get(name)
         if value is not None and (not isinstance(value, str) or not value):
             raise _unexpected(f"{name} must be a non-empty string")
+    # timeToLive's format is UNCONFIRMED; the sandbox holds it to the only constraint an SDK
+    # declared for it (3-32 letters and digits), which an ISO 8601 duration meets.
+    ttl = body.get("timeToLive")
+    if ttl is not None and (not isinstance(ttl, str) or not _TIME_TO_LIVE.fullmatch(ttl)):
+        raise _unexpected("timeToLive must be 3-32 letters and digits")
     values = _validate_devices(devices) if devices is not None else []
     values += [str(body[k]) for k in ("groupName", "servicePlan") if k in chosen]
     if "customFields" in chosen:

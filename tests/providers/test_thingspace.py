@@ -703,7 +703,8 @@ def test_status_says_delivery_comes_by_callback() -> None:
 def test_catalog_entry() -> None:
     info = catalog.REGISTRY["thingspace"]
     assert info.limits.max_targets_per_request == 10_000
-    assert not (info.features.sender or info.features.at or info.features.validity)
+    assert not (info.features.sender or info.features.at)
+    assert info.features.validity  # timeToLive (issue 9)
     assert set(info.target_kinds) == set(ts.DEVICE_KINDS)
     assert info.provider() is ts.ThingSpace
 

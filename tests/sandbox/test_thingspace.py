@@ -448,7 +448,8 @@ def test_send_needs_json_content_type() -> None:
             send_body(smsMessage="00" * 140, dataEncoding="8-bit-DATA"), id="data-140-bytes"
         ),
         pytest.param(send_body(smsMessage="a" * 160, dataEncoding="7-bit"), id="7-bit-160"),
-        pytest.param(send_body(timeToLive="2d"), id="unknown-field-ignored"),
+        pytest.param(send_body(priority="high"), id="unknown-field-ignored"),
+        pytest.param(send_body(timeToLive="PT2H"), id="time-to-live"),
     ],
 )
 def test_send_accepts(body: dict[str, Any]) -> None:
