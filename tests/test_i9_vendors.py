@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from tests.conftest import Cli, base_url
@@ -258,3 +259,62 @@ def test_thingspace_validity_past_the_five_day_default_is_refused(cli: Cli) -> N
     res = thingspace(cli, "-t", ICCID, "--validity", "121h", "Hi")
     assert res.exit_code == 4
     assert "longer than ThingSpace's 5-day (120 h) default" in res.stderr
+
+
+# --------------------------------------------------------------------------- emnify 201
+
+
+def _without_location(cli: Cli, *, list_status: int | None = None) -> None:
+    """emnify answers the send with the documented `201 {}` and no Location header; with
+    ``list_status``, the endpoint's SMS list answers that status instead."""
+    inner = cli.recorder.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/sms") and request.method == "GET" and list_status:
+            return httpx.Response(list_status, json={"message": "unavailable"})
+        response = inner(request)
+        if request.method == "POST" and request.url.path.endswith("/sms"):
+            assert response.status_code == 201
+            headers = {k: v for k, v in response.headers.items() if k.lower() != "location"}
+            return httpx.Response(201, headers=headers, content=b"{}")
+        return response
+
+    cli.recorder.handler = handler
+
+
+def test_emnify_201_without_location_is_accepted_and_its_id_found_in_the_sms_list(
+    cli: Cli,
+) -> None:
+    _without_location(cli)
+    res = send(cli, "emnify", "-t", "endpoint:1001", "reboot", "--json")
+    assert res.exit_code == 0, res.output
+    [result] = res.json()["results"]
+    [stored] = cli.sandbox.messages()
+    assert result["status"] == "accepted"
+    assert result["message_id"] == stored["id"]
+    assert result["details"]["sms_id"] == "from the endpoint's SMS list (the 201 had no Location)"
+    assert cli.recorder.paths()[-1] == "GET /emnify/api/v1/endpoint/1001/sms"
+    # The id found is the one `status` asks about.
+    status = cli("status", "--last", "--json", "--application-token", "app-token")
+    assert status.exit_code == 0, status.output
+    assert cli.recorder.paths()[-1] == f"GET /emnify/api/v1/endpoint/1001/sms/{stored['id']}"
+
+
+def test_emnify_201_without_location_and_no_match_is_accepted_with_no_id(cli: Cli) -> None:
+    send(cli, "emnify", "-t", "endpoint:1001", "reboot")  # the same text, long before
+    cli.advance(3600)
+    _without_location(cli)
+    send(cli, "emnify", "-t", "endpoint:1001", "reboot")  # ...and twice within the window
+    res = send(cli, "emnify", "-t", "endpoint:1001", "reboot", "--json")
+    assert res.exit_code == 0, res.output
+    [result] = res.json()["results"]
+    assert result["status"] == "accepted"
+    assert result["message_id"] is None
+    assert result["details"]["sms_id"].startswith("unknown: the 201 had no Location")
+
+
+def test_emnify_201_without_location_and_no_sms_list_is_still_accepted(cli: Cli) -> None:
+    _without_location(cli, list_status=503)
+    res = send(cli, "emnify", "-t", "endpoint:1001", "reboot", "-q")
+    assert res.exit_code == 0, res.output
+    assert res.stdout == "" and res.stderr == ""

@@ -21,7 +21,11 @@ Targets   ``endpoint:ID`` as is; ``iccid:`` (19 digits → ``q=iccid:``, 20 →
 Send      ``POST /api/v1/endpoint/{id}/sms`` with JSON ``{payload, source_address,
           source_address_type {"id"}, dest_address, udh, dcs, expiry_date}`` → 201 with an
           empty body; the SMS id is the last path segment of ``Location``. Longer messages
-          are split here into UDH parts (``050003RRTTPP``), one POST per part.
+          are split here into UDH parts (``050003RRTTPP``), one POST per part. A 201 is an
+          acceptance even without ``Location`` (the docs show ``201 {}`` and no header):
+          its id is then looked up in ``GET /api/v1/endpoint/{id}/sms`` (the one SMS with
+          that payload and udh submitted within ``ID_LOOKUP_WINDOW`` of the reply), and
+          stays unknown when that finds none or several.
 Status    ``GET /api/v1/endpoint/{id}/sms/{sms_id}`` → ``{"status": {"id", "description"}}``.
 Errors    ``{error_code, error_token, message[, errors]}`` from the application, ``{message}``
           (with an ``x-amzn-ErrorType`` header) from the API gateway, or an empty body.
@@ -98,6 +102,9 @@ TOKEN_NAME: Final = "auth_token"
 FALLBACK_TOKEN_TTL: Final = 3600.0
 # Pages of 1000 (the API's default per_page) read while looking for an exact match.
 MAX_LOOKUP_PAGES: Final = 5
+# A 201 without Location: an SMS of the endpoint's list is ours when it has our payload and
+# udh and was submitted this close (seconds) to the reply's Date (clocks may differ a bit).
+ID_LOOKUP_WINDOW: Final = 120.0
 
 INTERNATIONAL: Final = 145
 NATIONAL: Final = 161
@@ -536,23 +543,27 @@ def send_request(
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """One part the API took: its SMS id, and what the reply's headers said."""
+    """One part the API took: its SMS id (None: the 201 had no Location), and what the
+    reply's headers said."""
 
-    sms_id: str
+    sms_id: str | None
     date: str | None = None
     request_id: str | None = None
+    from_list: bool = False  # the id came from the SMS list, not from Location
 
 
 def parse_send(response: Response) -> Accepted:
     """201 with an empty body: the id is the last path segment of ``Location``. The body is
-    never parsed (the seed shows ``{}``, recorded traffic shows nothing)."""
+    never parsed (the seed shows ``{}``, recorded traffic shows nothing). The documented
+    201 without a usable ``Location`` still took the message: accepted, its id unknown
+    (None) here. Another 2xx without one is no answer smscli knows: outcome unknown."""
     if not _check_reply(response, "the message", sends_message=True):
         raise _refused("the message", response)
     sms_id = _location_id(response.header("location"))
-    if sms_id is None:
+    if sms_id is None and response.status_code != 201:
         raise OutcomeUnknown(
-            f"{LABEL} accepted the message (HTTP {response.status_code}) but its reply has no "
-            "Location with the SMS id",
+            f"{LABEL} answered the message with HTTP {response.status_code} and no Location "
+            f"({_describe_body(response)}); the message may have been sent",
             hint="check the endpoint's SMS list in the emnify portal before re-running",
             code="unreadable_reply",
         )
@@ -563,6 +574,41 @@ def parse_send(response: Response) -> Accepted:
         # header is UNCONFIRMED, so it is shown only when present.
         request_id=response.header("x-amzn-requestid") or response.header("x-request-id"),
     )
+
+
+def sms_list_request(base_url: str, token: str, endpoint_id: str) -> Request:
+    return Request("GET", f"{base_url}{API}/endpoint/{endpoint_id}/sms", _bearer(token))
+
+
+def find_sent(response: Response, payload: str, udh: str, around: float) -> str | None:
+    """The id of the one MT SMS in an endpoint's list with this payload and udh, submitted
+    within ``ID_LOOKUP_WINDOW`` seconds of ``around``; None when there is none, several,
+    or the reply cannot be read (the id then stays unknown: nothing is raised)."""
+    if not 200 <= response.status_code < 300:
+        return None
+    body = json_body(response)
+    found: set[str] = set()
+    for item in body if isinstance(body, list) else []:
+        sms = expect_dict(item)
+        kind = expect_dict(sms.get("sms_type"))
+        if kind and _int(kind.get("id")) not in (None, 1):
+            continue  # an MO (received) SMS
+        if _text(sms.get("payload")) != payload.strip() or (_text(sms.get("udh")) or "") != udh:
+            continue
+        submitted = _epoch(sms.get("submit_date"))
+        if submitted is None or abs(submitted - around) > ID_LOOKUP_WINDOW:
+            continue
+        if (sms_id := _id_text(sms.get("id"))) is not None:
+            found.add(sms_id)
+    return found.pop() if len(found) == 1 else None
+
+
+def _epoch(value: Any) -> float | None:
+    text = iso_from_text(value)
+    try:
+        return datetime.fromisoformat(text).timestamp() if text else None
+    except ValueError:
+        return None
 
 
 def _location_id(location: str | None) -> str | None:
@@ -795,6 +841,10 @@ class Emnify(Provider):
         details: dict[str, Any] = {"endpoint_id": endpoint_id, "dcs": fields.dcs}
         if len(parts) > 1:
             details["udh"] = [udh for udh, _ in parts]
+        if any(a.sms_id is None for a in accepted):
+            details["sms_id"] = "unknown: the 201 had no Location, and the SMS list showed no match"
+        elif any(a.from_list for a in accepted):
+            details["sms_id"] = "from the endpoint's SMS list (the 201 had no Location)"
         if fields.source_address_type is not None:
             details["source_address_type"] = fields.source_address_type
         if fields.expiry_date is not None:
@@ -807,7 +857,7 @@ class Emnify(Provider):
             request_id=first.request_id,
             # The Date header of the 201; without one, when the reply came (our clock).
             date=first.date or iso_from_epoch(session.now()),
-            parts=[a.sms_id for a in accepted],
+            parts=[a.sms_id for a in accepted if a.sms_id is not None],
             details=details,
         )
 
@@ -828,7 +878,7 @@ class Emnify(Provider):
         OutcomeUnknown (exit 7), with those ids in its message.
         """
         total = len(message.check.parts)
-        ids = [a.sms_id for a in accepted]
+        ids = [a.sms_id or "unknown" for a in accepted]
         where = f"part {number} of {total} to {target}"
         if isinstance(exc, OutcomeUnknown):
             raise OutcomeUnknown(
@@ -861,7 +911,29 @@ class Emnify(Provider):
             request = send_request(self.base_url, token, endpoint_id, fields, payload, udh)
             return parse_send(session.call(request, sends_message=True))
 
-        return self._authed(session, attempt)
+        accepted = self._authed(session, attempt)
+        if accepted.sms_id is not None:
+            return accepted
+        return self._id_from_list(session, endpoint_id, payload, udh, accepted)
+
+    def _id_from_list(
+        self, session: Session, endpoint_id: str, payload: str, udh: str, accepted: Accepted
+    ) -> Accepted:
+        """The id of a part whose 201 had no Location, from the endpoint's SMS list; the
+        message was taken either way, so a failed lookup leaves the id unknown."""
+        around = _epoch(accepted.date) or session.now()
+
+        def attempt(token: str) -> str | None:
+            request = sms_list_request(self.base_url, token, endpoint_id)
+            return find_sent(session.call(request), payload, udh, around)
+
+        try:
+            sms_id = self._authed(session, attempt)
+        except SmscliError:
+            return accepted
+        if sms_id is None:
+            return accepted
+        return Accepted(sms_id, accepted.date, accepted.request_id, from_list=True)
 
     def resolve(self, session: Session, target: Target) -> str:
         """The endpoint id of a target (an iccid: or name: costs one lookup per page)."""

@@ -542,16 +542,24 @@ def test_parse_send_never_parses_the_body(body: bytes | None, location: str, sms
 
 
 @pytest.mark.parametrize(
-    ("response", "exc_type", "provider_code", "code"),
+    "response",
     [
-        pytest.param(reply(201), OutcomeUnknown, None, "unreadable_reply", id="201-no-location"),
+        pytest.param(reply(201), id="201-no-location"),
+        pytest.param(reply(201, b"{}"), id="201-the-docs-empty-object"),
         pytest.param(
             reply(201, None, {"Location": f"{BASE}/api/v1/endpoint/1/sms"}),
-            OutcomeUnknown,
-            None,
-            "unreadable_reply",
             id="201-location-without-id",
         ),
+    ],
+)
+def test_parse_send_201_without_location_is_accepted_with_no_id(response: Response) -> None:
+    # The docs show `201 {}` with no header (issue 9): the message was taken.
+    assert parse_send(response).sms_id is None
+
+
+@pytest.mark.parametrize(
+    ("response", "exc_type", "provider_code", "code"),
+    [
         pytest.param(reply(200, HTML), OutcomeUnknown, None, "unreadable_reply", id="200-html"),
         pytest.param(reply(302), OutcomeUnknown, None, "unreadable_reply", id="302"),
         pytest.param(
