@@ -19,7 +19,7 @@ CREDENTIALS = {"fonedynamics": FD, "telit": TELIT, "csl": CSL, "emnify": EMNIFY}
 TARGET = {
     "fonedynamics": "+61488023555",
     "telit": "thing:pump-7",
-    "csl": "iccid:89440000000000000013",
+    "csl": "iccid:89440000000000000010",
     "emnify": "endpoint:1001",
 }
 
@@ -318,3 +318,53 @@ def test_emnify_201_without_location_and_no_sms_list_is_still_accepted(cli: Cli)
     res = send(cli, "emnify", "-t", "endpoint:1001", "reboot", "-q")
     assert res.exit_code == 0, res.output
     assert res.stdout == "" and res.stderr == ""
+
+
+# --------------------------------------------------------------------------- may have gone out
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_fonedynamics_redirect_after_a_send_is_unknown_not_refused(cli: Cli, status: int) -> None:
+    cli.recorder.handler = lambda request: httpx.Response(
+        status, headers={"Location": "https://api.fonedynamics.com/v2/elsewhere"}
+    )
+    res = send(cli, "fonedynamics", "-t", "+61488023555", "Hi", "--json")
+    assert res.exit_code == 7, res.output
+    error = res.json()["error"]
+    assert error["exit_code"] == 7
+    assert error["message"] == (
+        f"Fone Dynamics answered the message with HTTP {status} to "
+        "https://api.fonedynamics.com/v2/elsewhere; the message may have been sent"
+    )
+    log = cli("log", "--json")
+    assert log.json()["entries"][-1]["status"] == "unknown"
+
+
+def _csl_answers(cli: Cli, xml: str) -> None:
+    cli.recorder.handler = lambda request: httpx.Response(
+        200, content=xml.encode(), headers={"Content-Type": "application/xml"}
+    )
+
+
+@pytest.mark.parametrize(
+    "outcome", ["<api_outcome></api_outcome>", "<api_outcome/>", "<api_outcome>  </api_outcome>"]
+)
+def test_csl_empty_api_outcome_after_a_send_is_unknown_not_refused(cli: Cli, outcome: str) -> None:
+    _csl_answers(cli, f'<send_sms_response api_id="123456">{outcome}</send_sms_response>')
+    res = send(cli, "csl", "-t", TARGET["csl"], "Hi")
+    assert res.exit_code == 7, res.output
+    assert res.stderr.splitlines()[0] == (
+        "error: CSL SIM Insight (XML) answered HTTP 200 with an empty api_outcome; the message "
+        "may have been sent"
+    )
+
+
+def test_csl_empty_api_outcome_with_an_error_element_is_still_a_refusal(cli: Cli) -> None:
+    _csl_answers(
+        cli,
+        '<send_sms_response api_id="1"><api_outcome/>'
+        "<error_description>unknown ICCID</error_description></send_sms_response>",
+    )
+    res = send(cli, "csl", "-t", TARGET["csl"], "Hi")
+    assert res.exit_code == 5, res.output
+    assert "unknown ICCID" in res.stderr

@@ -415,7 +415,9 @@ def _checked(
     parsed = _read_xml(response)
     if parsed is not None:
         root, content = parsed
-        outcome = _first(content, "apioutcome")
+        # An empty <api_outcome/> says nothing either way: as if there were none (after a
+        # send, the message may have gone out: unknown, not refused; issue 9).
+        outcome = _first(content, "apioutcome") or None
         if outcome is not None and outcome.lower() == "success":
             return root, content
         # An error-named element with no api_outcome is UNCONFIRMED but unambiguous.
@@ -431,15 +433,16 @@ def _unreadable(response: Response, what: str, sends_message: bool) -> Exception
         return login_refused(LABEL, detail, str(code))
     if 400 <= code < 500:
         return ProviderRefused(f"{LABEL} refused {what}: {detail}", provider_code=str(code))
+    parsed = _read_xml(response)
+    empty = parsed is not None and _first(parsed[1], "apioutcome") == ""
+    detail = f"HTTP {code} with an empty api_outcome" if empty else f"{detail} and no api_outcome"
     if sends_message:
         return OutcomeUnknown(
-            f"{LABEL} answered {detail} and no api_outcome; the message may have been sent",
+            f"{LABEL} answered {detail}; the message may have been sent",
             hint="check `smscli status --last` or `smscli log` before re-running",
             code="unreadable_reply",
         )
-    return ProviderUnavailable(
-        f"{LABEL} answered {detail} and no api_outcome", code="unreadable_reply"
-    )
+    return ProviderUnavailable(f"{LABEL} answered {detail}", code="unreadable_reply")
 
 
 def parse_send(response: Response, *, secret_values: Sequence[str] = ()) -> SendOutcome:

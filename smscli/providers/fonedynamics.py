@@ -117,6 +117,23 @@ def raise_for_error(response: Response, *, sends_message: bool) -> None:
     code = response.status_code
     if 200 <= code < 300:
         return
+    if code < 400:
+        # A redirect (never followed) is no answer to the request, not a refusal: after a
+        # send the message may have gone out, as with the other providers (issue 9).
+        where = response.header("location")
+        detail = f"HTTP {code}" + (f" to {where}" if where else "")
+        if sends_message:
+            raise OutcomeUnknown(
+                f"{LABEL} answered the message with {detail}; the message may have been sent",
+                hint="check `smscli status --last` or the Fone Dynamics portal before re-running "
+                "(and base_url: smscli follows no redirect)",
+                code="unexpected_reply",
+            )
+        raise ProviderUnavailable(
+            f"{LABEL} answered with {detail}; smscli follows no redirect",
+            hint="check base_url",
+            code="unexpected_reply",
+        )
     status = expect_dict(expect_dict(json_body(response)).get("ResponseStatus"))
     provider_code = status.get("ErrorCode") if isinstance(status.get("ErrorCode"), str) else None
     text = status.get("Message") if isinstance(status.get("Message"), str) else None
