@@ -34,7 +34,8 @@ def run_doctor(
         hide_secrets(settings, out)
         record("credentials", True, f"{choice.info.slug}: every field is set")
     except SmscliError as err:
-        record("credentials", False, err.message + (f" ({err.hint})" if err.hint else ""))
+        what = "base_url" if err.code == "invalid_base_url" else "credentials"
+        record(what, False, err.message + (f" ({err.hint})" if err.hint else ""))
         return _report(out, checks, err)
     from smscli.providers import load
 

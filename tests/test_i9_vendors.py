@@ -5,11 +5,12 @@ against the in-process sandbox."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import Cli, base_url
+from tests.conftest import Cli, base_url, write_config
 
 FD = ["--account-sid", "AC123", "--token", "tok", "--property-sid", "PR456"]
 TELIT = ["--username", "u@example.com", "--password", "pw"]
@@ -140,12 +141,7 @@ def test_csl_sender_is_digits_only(cli: Cli) -> None:
     assert b"<origin>447890123456</origin>" in cli.recorder.requests[-1].content
 
 
-def test_profile_sender_follows_the_provider_rule_too(cli: Cli, isolated: object) -> None:
-    from pathlib import Path
-
-    from tests.conftest import write_config
-
-    assert isinstance(isolated, Path)
+def test_profile_sender_follows_the_provider_rule_too(cli: Cli, isolated: Path) -> None:
     write_config(
         isolated,
         f"""
@@ -198,7 +194,7 @@ def test_sender_with_a_trunk_zero_is_normalised_with_a_warning(cli: Cli) -> None
 # --------------------------------------------------------------------------- ThingSpace
 
 TS = ["--client-id", "key", "--client-secret", "secret", "--username", "uws", "--password", "pw"]
-ICCID = "iccid:89148000000800139708"
+ICCID = "iccid:89148000000800139702"
 
 
 def thingspace(cli: Cli, *args: str) -> object:
@@ -368,3 +364,72 @@ def test_csl_empty_api_outcome_with_an_error_element_is_still_a_refusal(cli: Cli
     res = send(cli, "csl", "-t", TARGET["csl"], "Hi")
     assert res.exit_code == 5, res.output
     assert "unknown ICCID" in res.stderr
+
+
+# --------------------------------------------------------------------------- doctor, wrong paths
+
+PROFILE_FIELDS = {
+    "telit": {"username": "u@example.com", "password": "pw"},
+    "csl": {"username": "api", "password": "pw", "api_id": "123456"},
+    "thingspace": {"client_id": "k", "client_secret": "s", "username": "u", "password": "p"},
+    "emnify": {"application_token": "app-token"},
+    "fonedynamics": {"account_sid": "AC1", "token": "tok", "property_sid": "PR1"},
+}
+SLUGS = list(PROFILE_FIELDS)
+
+
+def profile(home: Path, slug: str, url: str) -> None:
+    fields = "\n".join(f'{k} = "{v}"' for k, v in PROFILE_FIELDS[slug].items())
+    write_config(home, f'[profiles.p]\nprovider = "{slug}"\nbase_url = "{url}"\n{fields}\n')
+
+
+def doctor(cli: Cli) -> tuple[int, dict[str, tuple[str, str]]]:
+    res = cli("doctor", "-p", "p", "--json")
+    return res.exit_code, {c["check"]: (c["result"], c["detail"]) for c in res.json()["checks"]}
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_doctor_passes_against_the_api(cli: Cli, isolated: Path, slug: str) -> None:
+    profile(isolated, slug, base_url(slug))
+    code, checks = doctor(cli)
+    assert code == 0, checks
+    assert checks["login"][0] == "ok"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("path", ["/nothing-here", "/{slug}/v9"], ids=["other-path", "sub-path"])
+def test_doctor_fails_for_a_base_url_with_a_wrong_path(
+    cli: Cli, isolated: Path, slug: str, path: str
+) -> None:
+    profile(isolated, slug, "http://sandbox.test" + path.format(slug=slug))
+    code, checks = doctor(cli)
+    assert code == 3, checks
+    result, detail = checks["login"]
+    assert result == "FAIL"
+    assert "the base_url's path looks wrong (the credentials were not checked)" in detail
+    assert "refused the login" not in detail
+
+
+def test_doctor_names_a_base_url_with_a_wrong_scheme(cli: Cli, isolated: Path) -> None:
+    profile(isolated, "fonedynamics", "htp://sandbox.test/fonedynamics")
+    code, checks = doctor(cli)
+    assert code == 3
+    assert checks["base_url"][0] == "FAIL"
+    assert "scheme must be http:// or https://" in checks["base_url"][1]
+    assert "reachability" not in checks and "login" not in checks
+    assert cli.recorder.requests == []
+
+
+@pytest.mark.parametrize("slug", ["telit", "thingspace", "emnify"])
+def test_a_404_on_login_blames_the_url_path_not_the_credentials(
+    cli: Cli, isolated: Path, slug: str
+) -> None:
+    profile(isolated, slug, "http://sandbox.test/nothing-here")
+    target = {"telit": "thing:x", "thingspace": ICCID, "emnify": "endpoint:1001"}[slug]
+    res = cli("send", "-p", "p", "-t", target, "Hi")
+    assert res.exit_code == 3, res.output
+    error, hint = res.stderr.strip().splitlines()
+    assert "with HTTP 404" in error
+    assert "the base_url's path looks wrong (the credentials were not checked)" in error
+    assert hint.startswith("hint: base_url is scheme + host + optional path prefix")
+    assert "credentials;" not in hint

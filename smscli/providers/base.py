@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from smscli.catalog import ProviderInfo
 from smscli.errors import (
+    ConfigError,
     LoginRefused,
     OutcomeUnknown,
     ProviderRefused,
@@ -267,6 +268,23 @@ def iso_from_text(value: Any) -> str | None:
 
 def expect_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+WRONG_PATH_STATUSES = (404, 405)  # no such resource, or not for this method: a wrong URL
+
+
+def wrong_path(info: ProviderInfo, response: Response, what: str) -> ConfigError:
+    """A reply that says there is no such API at the URL (HTTP 404/405, or the gateway's own
+    "no route" answer): the base_url's path is wrong; the credentials were never checked,
+    so the error must not blame them (issue 9). Exit 3: nothing was sent."""
+    return ConfigError(
+        f"{info.label} answered {what} with HTTP {response.status_code} ({snippet(response)}): "
+        "there is no such API at that address, so the base_url's path looks wrong (the "
+        "credentials were not checked)",
+        hint=f"base_url is scheme + host + optional path prefix, without the API's own paths "
+        f"(default {info.default_base_url})",
+        code="wrong_base_url",
+    )
 
 
 def login_refused(label: str, detail: str, provider_code: str | None = None) -> LoginRefused:

@@ -64,12 +64,14 @@ from smscli.models import (
     Target,
 )
 from smscli.providers.base import (
+    WRONG_PATH_STATUSES,
     Provider,
     Session,
     iso_from_text,
     login_refused,
     raise_for_transport_status,
     snippet,
+    wrong_path,
 )
 
 LABEL: Final = INFO.label
@@ -664,9 +666,28 @@ class Csl(Provider):
     def login(self, session: Session) -> None:
         """CSL has no login: ask for one message of no SIM. The API checks credentials
         before anything else ("the request will not be processed"), so an authentication
-        failure means bad credentials and any other failure means they were accepted."""
+        failure means bad credentials and any other failure *in the API's own XML* means
+        they were accepted. A reply that is not its XML (an HTML 404 page) is no answer of
+        the API at all: the base_url is wrong, not "login ok"."""
         request = status_request(self.base_url, self.credentials, iccid=None, lastx=1)
         response = session.call(request)
+        if response.status_code in WRONG_PATH_STATUSES:
+            # The API has one address and no paths (the root element is the command).
+            raise wrong_path(INFO, response, "a status query")
+        parsed = _read_xml(response)
+        # The API's XML: a *_response root, or an api_outcome or error element (names are
+        # UNCONFIRMED, so any of them will do).
+        if parsed is None or not (
+            "response" in parsed[0]
+            or _first(parsed[1], "apioutcome") is not None
+            or _has_error_element(*parsed)
+        ):
+            raise ProviderUnavailable(
+                f"{LABEL} answered a status query with HTTP {response.status_code} and "
+                f"{snippet(response)}, not the API's XML reply",
+                hint=f"check base_url (default {INFO.default_base_url})",
+                code="unexpected_reply",
+            )
         try:
             parse_status_list(response, secret_values=self.settings.secret_values())
         except ProviderRefused as exc:

@@ -79,6 +79,7 @@ from smscli.models import (
     Target,
 )
 from smscli.providers.base import (
+    WRONG_PATH_STATUSES,
     Provider,
     Session,
     expect_dict,
@@ -89,6 +90,7 @@ from smscli.providers.base import (
     raise_for_transport_status,
     snippet,
     with_reauth,
+    wrong_path,
 )
 
 R = TypeVar("R")
@@ -262,6 +264,10 @@ def parse_login(response: Response) -> str:
     if code < 400:
         raise _unreadable("the login", response)
     error = api_error(response)
+    # API Gateway answers a path it has no route for with 403 "Missing Authentication
+    # Token" (MissingAuthenticationTokenException), whatever the credentials.
+    if code in WRONG_PATH_STATUSES or (error.token or "").startswith("MissingAuthenticationToken"):
+        raise wrong_path(INFO, response, "the login")
     if error.token and error.token.lower() == "toomanyrequests":
         raise LoginRefused(
             f"{LABEL} refused the login: too many failed logins: {error.describe()}",

@@ -33,6 +33,7 @@ from smscli.catalog.fonedynamics import INFO
 from smscli.errors import InputError, OutcomeUnknown, ProviderRefused, ProviderUnavailable
 from smscli.models import Message, Request, Response, SendResult, Status, StatusReport, Target
 from smscli.providers.base import (
+    WRONG_PATH_STATUSES,
     Provider,
     Session,
     expect_dict,
@@ -41,6 +42,7 @@ from smscli.providers.base import (
     login_refused,
     raise_for_transport_status,
     snippet,
+    wrong_path,
 )
 
 LABEL = "Fone Dynamics"
@@ -286,14 +288,25 @@ class FoneDynamics(Provider):
         return parse_status(session.call(status_request(self.base_url, sid, token, message_sid)))
 
     def login(self, session: Session) -> None:
-        """No login step: a GET of a message that cannot exist proves the credentials."""
+        """No login step: a GET of a message that cannot exist proves the credentials, when
+        the API answers it in its own documented shape: a 404 with a ``ResponseStatus``
+        error (which ErrorCode an unknown MessageSid gets is UNCONFIRMED; 401 is documented
+        for bad credentials). Any other 404 (an HTML page, another server's JSON) means no
+        Fone Dynamics API at that address: a wrong base_url path, not "login ok"."""
         sid, token = self._auth
         response = session.call(status_request(self.base_url, sid, token, "MSMSCLIDOCTORCHECK"))
-        if response.status_code == 404:
-            # Authenticated: the message simply does not exist. (Which status an unknown
-            # MessageSid gets is UNCONFIRMED; 401 is documented for bad credentials.)
+        if response.status_code == 404 and _has_response_status(response):
             return
+        if response.status_code in WRONG_PATH_STATUSES:
+            raise wrong_path(INFO, response, "a message lookup")
         raise_for_error(response, sends_message=False)
+        # A 2xx for a message that cannot exist: only a real Message resource will do.
+        parse_message(response, sends_message=False)
+
+
+def _has_response_status(response: Response) -> bool:
+    status = expect_dict(json_body(response)).get("ResponseStatus")
+    return isinstance(status, dict) and isinstance(status.get("ErrorCode"), str)
 
 
 def _date_header(value: str | None) -> str | None:

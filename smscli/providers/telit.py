@@ -64,6 +64,7 @@ from smscli.models import (
     Target,
 )
 from smscli.providers.base import (
+    WRONG_PATH_STATUSES,
     Provider,
     Session,
     iso_from_epoch,
@@ -73,6 +74,7 @@ from smscli.providers.base import (
     raise_for_transport_status,
     snippet,
     with_reauth,
+    wrong_path,
 )
 
 T = TypeVar("T")
@@ -317,6 +319,10 @@ class Sent:
 
 def parse_login(response: Response) -> str:
     """The sessionId of an api.authenticate reply; LoginRefused when it says no."""
+    if response.status_code in WRONG_PATH_STATUSES:
+        # TR50 answers every command, refusals included, in an HTTP 200 [T3]: a 404 or 405
+        # comes from something else at that address.
+        raise wrong_path(INFO, response, "the login")
     try:
         params = _command_params(response, AUTH_ID, "api.authenticate", sends_message=False)
     except TelitSessionError as exc:

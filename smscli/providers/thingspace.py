@@ -99,12 +99,14 @@ from smscli.models import (
     Target,
 )
 from smscli.providers.base import (
+    WRONG_PATH_STATUSES,
     Provider,
     Session,
     json_body,
     login_refused,
     raise_for_transport_status,
     snippet,
+    wrong_path,
 )
 
 R = TypeVar("R")
@@ -339,6 +341,9 @@ def logout_request(base_url: str, bearer: str, session_token: str) -> Request:
 def _raise_login_failure(response: Response, what: str) -> NoReturn:
     raise_for_transport_status(response, label=LABEL, sends_message=False)
     error = read_error(response)
+    # 900906: the WSO2 gateway's "No matching resource found for given API Request".
+    if response.status_code in WRONG_PATH_STATUSES or _code(error) == "900906":
+        raise wrong_path(INFO, response, f"the login ({what})")
     if 400 <= response.status_code < 500:
         detail = error.describe() if error else f"HTTP {response.status_code}, {snippet(response)}"
         raise login_refused(LABEL, f"{what}: {detail}", _code(error))

@@ -85,7 +85,15 @@ class FoneDynamicsEmulator(Emulator):
             return self._get(account, get.group(1))
         if send or get:
             return error(405, "METHOD_NOT_ALLOWED", f"{request.method} is not allowed here.")
-        return error(404, "NOT_FOUND", f"No resource at {path}.")
+        # A path with no route is no API resource: the framework's plain 404 page (what the
+        # real API sends there is UNCONFIRMED; ServiceStack, whose ResponseStatus shape the
+        # API's errors have, answers "Handler for Request not found"), never a ResponseStatus
+        # error, so that `doctor` can tell a wrong base_url from an unknown message.
+        return httpx.Response(
+            404,
+            content=f"Handler for Request not found (404):\n  Request.PathInfo: {path}\n".encode(),
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
 
     def _account(self, request: httpx.Request) -> str | None:
         header = request.headers.get("authorization", "")
