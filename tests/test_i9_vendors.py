@@ -433,3 +433,33 @@ def test_a_404_on_login_blames_the_url_path_not_the_credentials(
     assert "the base_url's path looks wrong (the credentials were not checked)" in error
     assert hint.startswith("hint: base_url is scheme + host + optional path prefix")
     assert "credentials;" not in hint
+
+
+# --------------------------------------------------------------------------- emnify 401
+
+
+@pytest.mark.parametrize("mode", ["human", "json"])
+def test_emnify_refused_credentials_name_the_provider_and_say_what_to_check(
+    cli: Cli, mode: str
+) -> None:
+    res = send(
+        cli, "emnify", "-t", "endpoint:1000401", "Hi", *(["--json"] if mode == "json" else [])
+    )
+    assert res.exit_code == 5, res.output
+    message = (
+        "emnify refused the message (HTTP 401) with the auth token it had just issued: the "
+        "application token logs in but is not accepted for this call"
+    )
+    hint = (
+        "check the application token's permissions in the emnify portal; smscli logged in "
+        "once more and does not retry again"
+    )
+    if mode == "json":
+        error = res.json()["error"]
+        assert (error["message"], error["hint"], error["code"]) == (
+            message,
+            hint,
+            "session_refused",
+        )
+    else:
+        assert res.stderr.splitlines() == [f"error: {message}", f"hint: {hint}"]

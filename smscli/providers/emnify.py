@@ -996,7 +996,30 @@ class Emnify(Provider):
         session.tokens.clear()
 
     def _authed(self, session: Session, attempt: Callable[[str], R]) -> R:
-        return with_reauth(session, TOKEN_NAME, lambda: self._login(session), attempt)
+        refused: list[str] = []  # what a 401 answered, for the error (SessionExpired's text)
+
+        def noted(token: str) -> R:
+            try:
+                return attempt(token)
+            except SessionExpired as exc:
+                refused.append(str(exc))
+                raise
+
+        try:
+            return with_reauth(session, TOKEN_NAME, lambda: self._login(session), noted)
+        except ProviderRefused as exc:
+            if exc.code != "session_refused":
+                raise
+            # A token from a login that just succeeded, refused for this call: the provider's
+            # name, what it refused and what to check (issue 9: it said only "the provider").
+            what = refused[-1] if refused else "the request"
+            raise ProviderRefused(
+                f"{LABEL} refused {what} (HTTP 401) with the auth token it had just issued: "
+                "the application token logs in but is not accepted for this call",
+                hint="check the application token's permissions in the emnify portal; smscli "
+                "logged in once more and does not retry again",
+                code="session_refused",
+            ) from None
 
     def _login(self, session: Session) -> str:
         request = login_request(self.base_url, self.settings.require("application_token"))
