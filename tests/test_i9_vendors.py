@@ -5,6 +5,8 @@ against the in-process sandbox."""
 from __future__ import annotations
 
 import json
+import re
+from email.utils import formatdate
 from pathlib import Path
 
 import httpx
@@ -463,3 +465,58 @@ def test_emnify_refused_credentials_name_the_provider_and_say_what_to_check(
         )
     else:
         assert res.stderr.splitlines() == [f"error: {message}", f"hint: {hint}"]
+
+
+# --------------------------------------------------------------------------- dates
+
+UTC_SECONDS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
+
+
+def _with_date_header(cli: Cli) -> None:
+    """Replies carry a Date header, as from a real server (the in-process sandbox has none)."""
+    inner = cli.recorder.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = inner(request)
+        if "date" not in response.headers:
+            response.headers["Date"] = formatdate(cli.clock[0], usegmt=True)
+        return response
+
+    cli.recorder.handler = handler
+
+
+@pytest.mark.parametrize("slug", ["telit", "csl", "emnify", "fonedynamics"])
+def test_dates_print_alike_for_every_provider(cli: Cli, slug: str) -> None:
+    _with_date_header(cli)
+    res = send(cli, slug, "-t", TARGET[slug], "Hi", "--wait=1m", "--json")
+    assert res.exit_code == 0, res.output
+    [result] = res.json()["results"]
+    # ISO 8601 in UTC to the second: Telit's dateSent has milliseconds and may have any
+    # offset, and printed them ("2026-12-06T07:21:04.442000+00:00").
+    assert re.fullmatch(UTC_SECONDS, result["date"]), result["date"]
+    assert re.fullmatch(UTC_SECONDS, result["details"]["status_date"])
+
+
+def test_thingspace_date_prints_alike(cli: Cli) -> None:
+    _with_date_header(cli)
+    res = thingspace(cli, "-t", ICCID, "Hi", "--json")
+    assert re.fullmatch(UTC_SECONDS, res.json()["results"][0]["date"])
+
+
+def test_telit_date_with_an_offset_and_milliseconds_is_shown_in_utc_seconds(cli: Cli) -> None:
+    inner = cli.recorder.handler
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        response = inner(request)
+        body = json.loads(response.content)
+        params = body.get("1", {}).get("params", {})
+        if "dateSent" in params:
+            params["dateSent"] = "2021-09-17T10:24:08.12-04:00"  # the docs' own example
+            return httpx.Response(response.status_code, json=body)
+        return response
+
+    cli.recorder.handler = handler
+    res = send(cli, "telit", "-t", "thing:pump-7", "Hi")
+    assert res.exit_code == 0, res.output
+    assert "2021-09-17T14:24:08+00:00" in res.stdout
+    assert ".12" not in res.stdout

@@ -238,18 +238,24 @@ def raise_for_transport_status(response: Response, *, label: str, sends_message:
         )
 
 
+# Every date smscli prints from a provider is ISO 8601 in UTC to the second
+# ("2021-09-17T14:24:08+00:00"), whatever precision and offset the provider used: Telit's
+# "2021-09-17T10:24:08.12-04:00" reads like every other provider's date (issue 9).
+
+
 def iso_from_epoch(seconds: float | int | str | None) -> str | None:
-    """Unix seconds (UTC) → ISO 8601 with offset; None stays None."""
+    """Unix seconds (UTC) → ISO 8601 in UTC, to the second; None stays None."""
     if seconds in (None, "", 0, "0"):
         return None
     try:
-        return datetime.fromtimestamp(float(seconds), tz=UTC).isoformat()
+        return datetime.fromtimestamp(float(seconds), tz=UTC).isoformat(timespec="seconds")
     except (TypeError, ValueError, OverflowError, OSError):
         return None  # not a number, or out of datetime's range (a huge or negative value)
 
 
 def iso_from_text(value: Any) -> str | None:
-    """A provider's date string → ISO 8601 with offset (naive dates are taken as UTC)."""
+    """A provider's date string → ISO 8601 in UTC, to the second (naive dates are taken as
+    UTC); a date that cannot be read is kept as the provider wrote it."""
     if not value or not isinstance(value, str):
         return None
     text = value.strip().replace("Z", "+00:00")
@@ -260,10 +266,10 @@ def iso_from_text(value: Any) -> str | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
-        parsed.astimezone(UTC)  # (year 9999 with a negative offset is past datetime.max)
+        parsed = parsed.astimezone(UTC)  # (year 9999 with a negative offset is past the max)
     except OverflowError:
         return value
-    return parsed.isoformat()
+    return parsed.isoformat(timespec="seconds")
 
 
 def expect_dict(value: Any) -> dict[str, Any]:

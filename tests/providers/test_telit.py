@@ -403,7 +403,7 @@ def test_parse_send_documented_reply() -> None:
     assert sent.message_id == "5b75e566fe2a13383127358d"
     assert sent.uuid == "57d0230853266d6edb8f78e3"
     assert sent.preferred_smsc == "tele2"
-    assert sent.date == "2021-09-17T10:24:08.120000-04:00"
+    assert sent.date == "2021-09-17T14:24:08+00:00"  # UTC, to the second
 
 
 @pytest.mark.parametrize(
@@ -592,7 +592,7 @@ def test_parse_status(status: str | None, raw: str | None, expected: Status) -> 
     report = parse_status(reply({"1": {"success": True, "params": params}}))
     assert report.status is expected
     assert report.provider_status == (raw or status)
-    assert report.date == "2021-09-17T10:24:08.120000-04:00"
+    assert report.date == "2021-09-17T14:24:08+00:00"  # UTC, to the second
     assert report.details["preferredSmsc"] == "tele2"
 
 
