@@ -547,9 +547,14 @@ def silence_stdout() -> None:
 
 
 def _summary_line(summary: dict[str, int], batch: str | None) -> str:
+    if "delivered" in summary:  # after --wait, and `status`: what reached the device
+        waiting = summary["accepted"] - summary["delivered"]
+        taken = f"{summary['delivered']} delivered, {waiting} not delivered yet"
+    else:
+        taken = f"{summary['accepted']} accepted"
     line = (
-        f"{summary['total']} target(s): {summary['accepted']} accepted, "
-        f"{summary['failed']} failed, {summary['skipped']} skipped"
+        f"{summary['total']} target(s): {taken}, {summary['failed']} failed, "
+        f"{summary['skipped']} skipped"
     )
     if batch:
         line += f" (batch {batch}; details: smscli log --batch {batch})"

@@ -520,3 +520,62 @@ def test_telit_date_with_an_offset_and_milliseconds_is_shown_in_utc_seconds(cli:
     assert res.exit_code == 0, res.output
     assert "2021-09-17T14:24:08+00:00" in res.stdout
     assert ".12" not in res.stdout
+
+
+# --------------------------------------------------------------------------- --wait alike
+
+LABELS = {
+    "telit": "Telit IoT Portal (TR50)",
+    "csl": "CSL SIM Insight (XML)",
+    "emnify": "emnify",
+    "fonedynamics": "Fone Dynamics",
+}
+MAGIC = {
+    "telit": "thing:pump-{}",
+    "csl": "iccid:894400000000000{}",
+    "emnify": "endpoint:100{}",
+    "fonedynamics": "+61488000{}",
+}
+WAITING = ["telit", "csl", "emnify", "fonedynamics"]
+
+
+@pytest.mark.parametrize("slug", WAITING)
+@pytest.mark.parametrize(("suffix", "status"), [("0410", "failed"), ("0411", "expired")])
+def test_wait_reports_an_undelivered_message_alike_for_every_provider(
+    cli: Cli, slug: str, suffix: str, status: str
+) -> None:
+    to = MAGIC[slug].format(suffix)
+    res = send(cli, slug, "-t", to, "Hi", "--wait=1m")
+    assert res.exit_code == 8, res.output
+    [error, warning] = res.stderr.splitlines()
+    # One line saying which target and why, in the provider's name (two providers printed
+    # one, two none), then the run's one line (W4).
+    shown = to if ":" in to else f"msisdn:{to}"
+    pattern = rf"error: {re.escape(shown)}: {re.escape(LABELS[slug])} reports \S+( \(.+\))?"
+    assert re.fullmatch(pattern, error), error
+    assert warning == f"warning: not delivered: 1 {status}"
+
+    as_json = send(cli, slug, "-t", to, "Hi", "--wait=1m", "--json")
+    [result] = as_json.json()["results"]
+    assert result["status"] == status  # Fone Dynamics' Failed + EXPIRED included
+    assert set(result["error"]) == {"code", "message", "provider_code", "exit_code"}
+    assert (result["error"]["code"], result["error"]["exit_code"]) == (status, 8)
+    assert result["error"]["message"].startswith(f"{LABELS[slug]} reports ")
+
+
+@pytest.mark.parametrize("slug", WAITING)
+def test_wait_summary_counts_delivered_messages_as_delivered(cli: Cli, slug: str) -> None:
+    targets = [MAGIC[slug].format(n) for n in ("1234", "5678")]
+    res = send(cli, slug, "-t", targets[0], "-t", targets[1], "Hi", "--wait=1m")
+    assert res.exit_code == 0, res.output
+    summary = res.stderr.splitlines()[-1]
+    assert summary.startswith(
+        "2 target(s): 2 delivered, 0 not delivered yet, 0 failed, 0 skipped (batch "
+    ), summary
+    doc = send(cli, slug, "-t", targets[0], "-t", targets[1], "Hi", "--wait=1m", "--json")
+    assert doc.json()["summary"]["delivered"] == 2
+    assert doc.json()["summary"]["accepted"] == 2  # SPEC §4: every message the provider took
+    batch = doc.json()["summary"]["batch"]
+    status = cli("status", "--batch", batch, *CREDENTIALS[slug])
+    assert status.exit_code == 0, status.output
+    assert status.stderr.splitlines()[-1].startswith("2 target(s): 2 delivered, ")

@@ -9,11 +9,18 @@ from smscli.errors import ExitCode
 from smscli.models import SendResult, Status
 
 
-def summary_of(results: Sequence[SendResult], *, skipped: int = 0) -> dict[str, int]:
-    """The summary of SPEC §4: total, accepted, failed, skipped."""
+def summary_of(
+    results: Sequence[SendResult], *, skipped: int = 0, delivery: bool = False
+) -> dict[str, int]:
+    """The summary of SPEC §4: total, accepted, failed, skipped; with ``delivery`` (after
+    --wait, and for `status`) also how many were delivered (``accepted`` still counts every
+    message the provider took, delivered or not yet)."""
     accepted = sum(1 for r in results if r.status.is_success)
-    return {"total": len(results) + skipped, "accepted": accepted,
-            "failed": len(results) - accepted, "skipped": skipped}  # fmt: skip
+    summary = {"total": len(results) + skipped, "accepted": accepted,
+               "failed": len(results) - accepted, "skipped": skipped}  # fmt: skip
+    if delivery:
+        summary["delivered"] = sum(1 for r in results if r.status is Status.DELIVERED)
+    return summary
 
 
 def exit_code_from_counts(accepted: int, failure_codes: Mapping[int, int]) -> ExitCode:

@@ -89,7 +89,9 @@ def _run(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Con
                     wait_for_delivery(prep, session, outcome.results, runtime)
                 except KeyboardInterrupt:
                     outcome.interrupted = True  # the messages went out: show them
-                outcome.counts = summary_of(outcome.results, skipped=outcome.counts["skipped"])
+                outcome.counts = summary_of(
+                    outcome.results, skipped=outcome.counts["skipped"], delivery=True
+                )
         if outcome.interrupted:
             _explain_interruption(prep, outcome, out)
         return finish(outcome, out, waited=prep.wait is not None)

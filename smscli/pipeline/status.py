@@ -78,7 +78,7 @@ def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
         results = ask(query, records, provider, settings, history, runtime, out)
     finally:
         history.close()
-    out.statuses(results, summary_of(results), query.batch)
+    out.statuses(results, summary_of(results, delivery=True), query.batch)
     return exit_code_of(results, waited=True) if query.wait is not None else ExitCode.OK
 
 

@@ -85,8 +85,33 @@ def apply_report(result: SendResult, report: StatusReport) -> None:
         result.details["provider_status"] = report.provider_status
     if report.date:
         result.details["status_date"] = report.date
-    if report.error:
-        result.error = report.error
+    error = delivery_error(result.provider, report)
+    if error is not None:
+        result.error = error
+
+
+def delivery_error(provider: str, report: StatusReport) -> dict[str, Any] | None:
+    """The RESULT ``error`` of a message that will not be delivered (failed, expired,
+    rejected), in one shape for every provider (issue 9: two providers gave one, in their
+    own shapes, and two none): ``{"code": status, "message": "<Provider> reports <word>
+    (<detail>)", "provider_code", "exit_code": 8}``. A report's own ``error`` may add
+    ``detail`` (emnify's GSM MAP error) and ``provider_code`` (Fone Dynamics' ErrorCode)."""
+    if not report.status.is_final or report.status is Status.DELIVERED:
+        return None
+    from smscli.catalog import REGISTRY
+    from smscli.errors import ExitCode
+
+    info = REGISTRY.get(provider)
+    own = report.error or {}
+    detail = own.get("detail")
+    word = report.provider_status or report.status.value
+    return {
+        "code": report.status.value,
+        "message": f"{info.label if info else provider} reports {word}"
+        + (f" ({detail})" if detail else ""),
+        "provider_code": own.get("provider_code"),
+        "exit_code": int(ExitCode.DELIVERY_FAILED),
+    }
 
 
 def as_record(result: SendResult) -> dict[str, Any]:

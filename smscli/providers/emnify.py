@@ -664,13 +664,9 @@ def _report(sms: Mapping[str, Any]) -> StatusReport:
     when = _status_date(sms, status)
     error = None
     map_error = _map_error(sms.get("gsm_map_error"))
-    if status in (Status.FAILED, Status.EXPIRED, Status.REJECTED):
-        error = {
-            "code": status.value,
-            "message": f"emnify reports {provider_status or status.value}"
-            + (f" (GSM MAP error {map_error})" if map_error else ""),
-            "provider_code": map_error,
-        }
+    if status in (Status.FAILED, Status.EXPIRED, Status.REJECTED) and map_error:
+        # What emnify adds to the status (pipeline.waiting.delivery_error gives the shape).
+        error = {"detail": f"GSM MAP error {map_error}", "provider_code": map_error}
     endpoint = expect_dict(sms.get("endpoint"))
     details = {
         "sms_id": _id_text(sms.get("id")),

@@ -194,6 +194,11 @@ def parse_status(response: Response) -> StatusReport:
     word = str(message.get("Status") or "")
     status = STATUSES.get(word.lower(), Status.UNKNOWN)  # case-insensitive: UNCONFIRMED casing
     error_code = message.get("ErrorCode")
+    if status is Status.FAILED and "EXPIRED" in str(error_code or "").upper():
+        # Fone Dynamics has no Expired status: a message that ran out of time is Failed with
+        # an ErrorCode saying so (the codes are UNCONFIRMED, so any that names EXPIRED).
+        # It is `expired`, as every other provider reports it (issue 9).
+        status = Status.EXPIRED
     date = (
         iso_from_epoch(message.get("Delivered"))
         or iso_from_epoch(message.get("Submitted"))
@@ -203,7 +208,7 @@ def parse_status(response: Response) -> StatusReport:
         status=status,
         provider_status=word or None,
         date=date,
-        error={"code": str(error_code), "message": f"ErrorCode {error_code}"}
+        error={"detail": f"ErrorCode {error_code}", "provider_code": str(error_code)}
         if error_code
         else None,
         details={"segments": message.get("NumSegments")} if message.get("NumSegments") else {},
