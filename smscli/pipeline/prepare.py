@@ -8,6 +8,7 @@ stops the run with exit 3/4 and nothing sent, unless --skip-invalid.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
