@@ -7,6 +7,7 @@ suffixes below (``+61400000400``, ``iccid:8988303000000000400``, ``endpoint:1040
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -89,6 +90,9 @@ class Emulator:
         self.lock = threading.Lock()
         self.store: dict[str, Stored] = {}
         self.counter = 0
+        # (login step, account) → how many tokens or sessions that step issued to it;
+        # ``GET /_sandbox/logins`` shows it (the tests count the logins a token cache saves).
+        self.logins: dict[tuple[str, str], int] = {}
 
     def handle(self, request: httpx.Request, path: str) -> httpx.Response:
         raise NotImplementedError
@@ -102,6 +106,19 @@ class Emulator:
         with self.lock:
             self.store[msg.id] = msg
         return msg
+
+    def count_login(self, step: str, account: str) -> None:
+        """A login step issued a token or session to ``account`` (a user name or app id, or
+        ``secret_digest()`` of the secret when the API identifies a caller by nothing else)."""
+        with self.lock:
+            self.logins[(step, account)] = self.logins.get((step, account), 0) + 1
+
+    def login_counts(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                {"provider": self.slug, "step": step, "account": account, "count": count}
+                for (step, account), count in sorted(self.logins.items())
+            ]
 
     def outcome_for(self, target_value: str) -> str:
         suffix = magic(target_value)
@@ -122,6 +139,11 @@ class Emulator:
                 }
                 for m in self.store.values()
             ]
+
+
+def secret_digest(secret: str) -> str:
+    """How ``/_sandbox/logins`` names a caller known only by a secret: never the secret."""
+    return "sha256:" + hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> httpx.Response:

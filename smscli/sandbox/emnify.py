@@ -70,6 +70,7 @@ from smscli.sandbox.base import (
     failure_for,
     json_response,
     magic,
+    secret_digest,
 )
 
 _ENDPOINT: Final = re.compile(r"^/api/v1/endpoint/([^/]+)/?$")
@@ -222,6 +223,7 @@ class EmnifyEmulator(Emulator):
             return httpx.Response(401, content=b"")  # most /authenticate 401s have no body
         with self.lock:
             self.failed_logins = 0
+        self.count_login("authenticate", secret_digest(token))
         return json_response(200, {"auth_token": self._issue()})
 
     def _issue(self) -> str:

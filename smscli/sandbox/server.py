@@ -28,7 +28,8 @@ def mounts() -> tuple[str, ...]:
 
 
 class Sandbox:
-    """Routes ``/<slug>/...`` to that provider's emulator; ``/_sandbox/messages`` lists all."""
+    """Routes ``/<slug>/...`` to that provider's emulator; ``/_sandbox/messages`` lists all
+    messages received, ``/_sandbox/logins`` counts the logins."""
 
     def __init__(self, clock: Callable[[], float] = time.time, token_ttl: float = 300.0) -> None:
         self.clock = clock
@@ -48,6 +49,8 @@ class Sandbox:
         first, _, rest = path.lstrip("/").partition("/")
         if first == "_sandbox" and rest.rstrip("/") == "messages":
             return json_response(200, {"messages": self.messages()})
+        if first == "_sandbox" and rest.rstrip("/") == "logins":
+            return json_response(200, {"logins": self.logins()})
         if first in REGISTRY:
             return self.emulator(first).handle(request, "/" + rest)
         return json_response(
@@ -63,6 +66,13 @@ class Sandbox:
             emulators = list(self._emulators.values())
         out = [m for e in emulators for m in e.messages()]
         return sorted(out, key=lambda m: m["created"])
+
+    def logins(self) -> list[dict[str, Any]]:
+        """Every token or session the emulators issued, counted per provider, login step
+        and account (``Emulator.count_login``)."""
+        with self._lock:
+            emulators = list(self._emulators.values())
+        return [row for e in emulators for row in e.login_counts()]
 
     def transport(self) -> httpx.MockTransport:
         """The sandbox as an in-process transport (no socket): dropped connections and slow

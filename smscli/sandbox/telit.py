@@ -190,6 +190,7 @@ class TelitEmulator(Emulator):
         session_id = secrets.token_hex(12)
         with self.lock:
             self.sessions[session_id] = _Session(created=self.clock())
+        self.count_login("api.authenticate", params["username" if keys is user else "appId"])
         return {"success": True, "params": {"sessionId": session_id}}
 
     # -- commands -----------------------------------------------------------------------

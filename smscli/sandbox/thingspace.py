@@ -162,6 +162,7 @@ class ThingSpaceEmulator(Emulator):
                 self.bearers[token] = now + self.token_ttl
                 self.bearer_of[client_id] = token
             expires_in = max(1, int(self.bearers[token] - now))
+        self.count_login("oauth2/token", client_id)
         return json_response(
             200,
             {
@@ -197,6 +198,7 @@ class ThingSpaceEmulator(Emulator):
             self.failed_logins.pop(username, None)
             token = str(uuid.uuid4())
             self.sessions[token] = _Session(expires=self.clock() + self.token_ttl)
+        self.count_login("session/login", username)
         return json_response(200, {"sessionToken": token})
 
     def _logout(self, request: httpx.Request) -> httpx.Response:
