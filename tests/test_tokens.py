@@ -249,7 +249,7 @@ def test_a_new_token_is_written_at_once_an_expiry_refresh_at_flush(
     cache = TokenCache(path, clock=clock)
     writes: list[int] = []
     real_write = cache._write
-    monkeypatch.setattr(cache, "_write", lambda: (writes.append(1), real_write()))
+    monkeypatch.setattr(cache, "_write", lambda data: (writes.append(1), real_write(data)))
     cache.set("k", "session", "s1", clock.now + 600)
     assert len(writes) == 1  # a login's token: another run may use it now
     for step in range(1, 4):  # ThingSpace pushes the idle deadline back on every send

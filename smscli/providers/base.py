@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -50,6 +51,12 @@ class TokenStore(Protocol):
 
     def flush(self) -> None:
         """Write what the cache kept back (the session calls it when it closes)."""
+
+    def login_lock(self) -> AbstractContextManager[None]:
+        """Held around a login: one at a time per profile, across threads and processes
+        (bounded wait). On entry the cache is read again: ``get`` then shows a token that
+        another process got while this one waited, and no login is needed."""
+        ...
 
 
 class Session(Protocol):
@@ -145,21 +152,25 @@ def with_reauth(
     """Use the cached token, or log in; on SessionExpired log in once more and retry once.
 
     A refused login (LoginRefused) is never retried: Telit, ThingSpace and emnify lock
-    accounts after a few failures. With many send threads, one thread logs in and the
-    others use the token it got (``session.auth_lock``).
+    accounts after a few failures. With many send threads, or many smscli processes of one
+    profile, one logs in and the others use the token it got (``session.auth_lock``, then
+    the cache's ``login_lock``).
     """
     cached = session.tokens.get(token_name)
-    token = cached if cached is not None else _login_once(session, token_name, login, None)
+    if cached is not None:
+        token, fresh = cached, False
+    else:
+        token, fresh = _login_once(session, token_name, login, None)
     session.add_secret(token)
     try:
         return attempt(token)
     except SessionExpired:
-        if cached is None:
+        if fresh:
             _forget(session, token_name, token)
             raise ProviderRefused(
                 "the provider refused a session it had just issued", code="session_refused"
             ) from None
-    token = _login_once(session, token_name, login, token)
+    token, fresh = _login_once(session, token_name, login, token)
     session.add_secret(token)
     try:
         return attempt(token)
@@ -172,15 +183,21 @@ def with_reauth(
 
 def _login_once(
     session: Session, token_name: str, login: Callable[[], str], failed: str | None
-) -> str:
+) -> tuple[str, bool]:
+    """A token other than ``failed``: one that another thread or process got meanwhile
+    (False), or a fresh login's (True)."""
     lock = getattr(session, "auth_lock", None)
     with lock if lock is not None else contextlib.nullcontext():
         current = session.tokens.get(token_name)
         if current is not None and current != failed:
-            return current  # another thread logged in while this one waited
-        if current is not None:
-            session.tokens.delete(token_name)
-        return login()
+            return current, False  # another thread logged in while this one waited
+        with session.tokens.login_lock():
+            current = session.tokens.get(token_name)  # the cache as it is now
+            if current is not None and current != failed:
+                return current, False  # another process logged in while this one waited
+            if current is not None:
+                session.tokens.delete(token_name)
+            return login(), True
 
 
 def _forget(session: Session, token_name: str, token: str) -> None:

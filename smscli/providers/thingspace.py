@@ -689,23 +689,30 @@ class ThingSpace(Provider):
 
     def _attempt_once(self, session: Session, attempt: Callable[[str, str], R]) -> R:
         tokens = session.tokens
-        cached_bearer = tokens.get(OAUTH_TOKEN)
-        cached_session = tokens.get(SESSION_TOKEN)
-        for token in (cached_bearer, cached_session):
-            if token is not None:
-                session.add_secret(token)
-        bearer = cached_bearer if cached_bearer is not None else self._fetch_bearer(session)
+        bearer, session_token = tokens.get(OAUTH_TOKEN), tokens.get(SESSION_TOKEN)
+        cached_bearer, cached_session = bearer is not None, session_token is not None
         try:
-            session_token = cached_session or self._fetch_session(session, bearer)
+            if bearer is None or session_token is None:
+                # One login per profile at a time, across threads and processes: one that
+                # waited finds the tokens the other got (read again under the lock).
+                with tokens.login_lock():
+                    bearer, session_token = tokens.get(OAUTH_TOKEN), tokens.get(SESSION_TOKEN)
+                    cached_bearer, cached_session = bearer is not None, session_token is not None
+                    if bearer is None:
+                        bearer = self._fetch_bearer(session)
+                    if session_token is None:
+                        session_token = self._fetch_session(session, bearer)
+            session.add_secret(bearer)
+            session.add_secret(session_token)
             result = attempt(bearer, session_token)
         except BearerRefused as refused:
             tokens.delete(OAUTH_TOKEN)
             tokens.delete(SESSION_TOKEN)
-            refused.cached = cached_bearer is not None
+            refused.cached = cached_bearer
             raise
         except M2MSessionRefused as refused:
             tokens.delete(SESSION_TOKEN)
-            refused.cached = cached_session is not None
+            refused.cached = cached_session
             raise
         # The session lives while it is used: push its idle deadline back.
         tokens.set(SESSION_TOKEN, session_token, expires_at=session.now() + SESSION_IDLE)
