@@ -14,7 +14,10 @@ Several smscli processes may share the file (overlapping cron jobs):
 - A login takes the profile's login lock (``login_lock()``, a lock file per cache key), so
   processes of one profile that need a token at the same moment log in once: the others
   wait for it, read the cache again and use the token it got. The wait is bounded
-  (``LOGIN_WAIT``): past it, a process logs in itself rather than hang.
+  (``LOGIN_WAIT``): past it, a process logs in itself rather than hang. A refused login is
+  noted (``note_refused``: when, and the refusal as the user was shown it) for
+  ``REFUSAL_MEMORY`` seconds, so that the runs that waited answer with that refusal rather
+  than try the same credentials again.
 
 The locks are ``fcntl.flock`` locks (POSIX) on files that exist only while held (the holder
 deletes its file before letting go). Where there is no fcntl (Windows), nothing is locked:
@@ -31,7 +34,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,13 @@ _EXPIRY_MARGIN = 30.0
 # read and a write of a small file; past this, it writes unlocked).
 LOGIN_WAIT = 10.0
 _FILE_LOCK_WAIT = 5.0
+# A refused login is remembered this long (per cache key: these very credentials), so that
+# runs started together do not each try it: accounts lock after three to five failures.
+REFUSAL_MEMORY = 10.0
+# The entry name that remembers it (token names never start with "!"), and how much of the
+# refusal's text it keeps.
+_REFUSED = "!refused"
+_REFUSAL_TEXT_MAX = 2000
 # A temporary file this old was left by a process that died between writing and renaming.
 _STALE_TMP_SECONDS = 600.0
 # What a token must look like to be used: printable ASCII, no space. Every token the APIs
@@ -228,10 +238,44 @@ class TokenCache:
                 return
 
             def change(data: Data) -> bool:
-                data.setdefault(key, {})[name] = entry
+                entries = data.setdefault(key, {})
+                entries[name] = entry
+                entries.pop(_REFUSED, None)  # a login went through: the refusal is moot
                 return True
 
             self._update(change)
+
+    def note_refused(self, key: str, error: Mapping[str, str | None]) -> None:
+        """A login for ``key`` was refused: remembered for ``REFUSAL_MEMORY`` seconds, with
+        the refusal's ``message``, ``hint`` and ``provider_code`` (scrubbed of the run's
+        secrets by the caller: they are shown again as they were shown the first time)."""
+        now = self.clock()
+        entry: dict[str, Any] = {"refused_at": now, "expires_at": now + REFUSAL_MEMORY}
+        for field in ("message", "hint", "provider_code"):
+            value = error.get(field)
+            if isinstance(value, str):
+                entry[field] = value[:_REFUSAL_TEXT_MAX]
+
+        def change(data: Data) -> bool:
+            data.setdefault(key, {})[_REFUSED] = entry
+            return True
+
+        with self._lock:
+            self._update(change)
+
+    def refusal(self, key: str) -> dict[str, Any] | None:
+        """A login for ``key`` refused less than REFUSAL_MEMORY seconds ago: ``ago`` (its age
+        in seconds) and what ``note_refused`` kept of it (strings, or None); else None."""
+        with self._lock:
+            entry = self._data.get(key, {}).get(_REFUSED)
+        at = entry.get("refused_at") if isinstance(entry, dict) else None
+        if entry is None or not isinstance(at, int | float):
+            return None
+        ago = self.clock() - at
+        if not 0 <= ago < REFUSAL_MEMORY:
+            return None
+        kept = {f: entry.get(f) for f in ("message", "hint", "provider_code")}
+        return {"ago": ago, **{f: v if isinstance(v, str) else None for f, v in kept.items()}}
 
     def flush(self) -> None:
         """Write what ``set`` kept back (call when the command's HTTP session closes)."""
@@ -402,3 +446,9 @@ class TokenStore:
 
     def login_lock(self) -> contextlib.AbstractContextManager[None]:
         return self.cache.login_lock(self.key)
+
+    def note_refused(self, error: Mapping[str, str | None]) -> None:
+        self.cache.note_refused(self.key, error)
+
+    def refusal(self) -> dict[str, Any] | None:
+        return self.cache.refusal(self.key)

@@ -325,3 +325,84 @@ def test_a_run_that_cannot_get_the_login_lock_logs_in_after_the_wait(
     assert res.exit_code == 0, res.output
     assert 0.25 <= waited < 10
     assert cli.recorder.paths().count("POST /emnify/api/v1/authenticate") == 1
+
+
+# --------------------------------------------------------------------------- refused logins
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+REFUSAL = {
+    "message": "emnify refused the login: bad token",
+    "hint": "check",
+    "provider_code": "1101",
+}
+
+
+def test_a_refusal_is_seen_by_other_processes_for_ten_seconds(path: Path) -> None:
+    clock = Clock()
+    first, second = TokenCache(path, clock=clock), TokenCache(path, clock=clock)
+    first.note_refused("k", REFUSAL)
+    assert second.refusal("k") is None  # not read again yet
+    clock.now += 4
+    with second.login_lock("k"):  # the lock reads the cache again
+        assert second.refusal("k") == {"ago": 4, **REFUSAL}
+    assert second.refusal("other") is None
+    clock.now += 6
+    assert second.refusal("k") is None
+
+
+def test_a_refusal_keeps_only_its_text_and_not_too_much_of_it(path: Path) -> None:
+    cache = TokenCache(path)
+    cache.note_refused("k", {"message": "x" * 5000, "hint": None, "other": "dropped"})
+    kept = on_disk(path)["k"]["!refused"]
+    assert set(kept) == {"refused_at", "expires_at", "message"}
+    assert kept["message"] == "x" * 2000
+    refusal = cache.refusal("k")
+    assert refusal is not None and refusal["hint"] is None and refusal["provider_code"] is None
+
+
+def test_a_token_got_after_a_refusal_forgets_it(path: Path) -> None:
+    cache = TokenCache(path)
+    cache.note_refused("k", REFUSAL)
+    cache.set("k", "jwt", "token", None)
+    assert cache.refusal("k") is None
+    assert values(path, "k") == {"jwt": "token"}
+
+
+def test_a_remembered_refusal_is_no_token_and_is_pruned(path: Path) -> None:
+    clock = Clock()
+    cache = TokenCache(path, clock=clock)
+    cache.note_refused("k", REFUSAL)
+    assert cache.get("k", "!refused") is None
+    clock.now += 11
+    cache.set("other", "jwt", "x", None)
+    assert set(on_disk(path)) == {"other"}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["x", {"refused_at": "soon"}, {"refused_at": 1e18}, {"refused_at": 1_900_000_000.0 - 60}],
+)
+def test_a_damaged_or_old_refusal_entry_is_ignored(path: Path, entry: object) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"k": {"!refused": entry}}))
+    assert TokenCache(path, clock=Clock()).refusal("k") is None
+
+
+def test_a_refusal_entry_of_the_wrong_types_gives_no_text(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    entry = {"refused_at": 1_900_000_000.0, "message": 5, "hint": ["x"], "provider_code": {}}
+    path.write_text(json.dumps({"k": {"!refused": entry}}))
+    assert TokenCache(path, clock=Clock()).refusal("k") == {
+        "ago": 0,
+        "message": None,
+        "hint": None,
+        "provider_code": None,
+    }

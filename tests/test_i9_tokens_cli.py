@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import Cli, base_url
@@ -102,3 +103,68 @@ def test_a_json_carried_session_id_is_checked_the_same_way(cli: Cli, isolated: P
     assert send(cli, "telit", "second") == 0
     bodies = [json.loads(r.content) for r in cli.recorder.requests]
     assert [("auth" in b and "command" in b["auth"]) for b in bodies] == [True, False]
+
+
+@pytest.mark.parametrize("slug", ["emnify", "thingspace", "telit"])
+def test_a_refused_login_is_not_tried_again_for_ten_seconds(
+    cli: Cli, isolated: Path, slug: str
+) -> None:
+    """Runs started together (cron jobs) answer a refusal that one of them just got instead
+    of trying the same credentials again: accounts lock after a few failures. The refusal is
+    remembered per profile and credentials, for ten seconds."""
+    flags = [("refused" if value == SECRET else value) for value in FLAGS[slug]]
+    argv = [slug, "--base-url", base_url(slug), *flags, "-t", TARGET[slug], "--json", "Hi"]
+    logins = {  # the first login step, the one refused here
+        "emnify": "POST /emnify/api/v1/authenticate",
+        "thingspace": "POST /thingspace/api/ts/v1/oauth2/token",
+        "telit": "POST /telit/api",
+    }[slug]
+
+    first = cli(*argv)
+    assert first.exit_code == 5, first.output
+    refused = first.json()["error"]
+    assert refused["code"] == "auth_failed"
+    assert cli.recorder.paths().count(logins) == 1
+
+    cli.recorder.requests.clear()
+    cli.advance(5)
+    again = cli(*argv)
+    assert again.exit_code == 5, again.output
+    error = again.json()["error"]
+    assert cli.recorder.paths() == []  # not even a token request
+    # The same refusal, as the provider worded it, and why it was not tried again.
+    assert error["message"] == (
+        f"{refused['message']} (refused 5 s ago; not trying these credentials again so soon)"
+    )
+    assert (error["code"], error["hint"]) == (refused["code"], refused["hint"])
+    assert error["provider_code"] == refused["provider_code"]
+
+    cli.advance(6)  # past the ten seconds: the user may try again
+    later = cli(*argv)
+    assert later.exit_code == 5, later.output
+    assert cli.recorder.paths().count(logins) == 1
+    assert "not trying these credentials again" not in later.output
+
+
+def test_a_remembered_refusal_is_kept_scrubbed_of_the_secrets(cli: Cli, isolated: Path) -> None:
+    """The refusal is kept to be shown again: as it was shown, so never with a secret the
+    provider's reply quoted."""
+    token = "Echoed-App-Token-77"
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        message = f"application_token {body['application_token']} is not valid"
+        return httpx.Response(
+            401, json={"error_code": 1101, "error_token": "Unauthorized", "message": message}
+        )
+
+    cli.recorder.handler = echo
+    argv = ["emnify", "--base-url", base_url("emnify"), "--application-token", token]
+    argv += ["-t", "endpoint:1001", "--json", "Hi"]
+    first = cli(*argv)
+    again = cli(*argv)
+    assert (first.exit_code, again.exit_code) == (5, 5)
+    assert len(cli.recorder.requests) == 1
+    assert "is not valid" in again.json()["error"]["message"]
+    assert token not in first.output + again.output
+    assert token not in tokens_file(isolated).read_text(encoding="utf-8")

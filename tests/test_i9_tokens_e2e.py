@@ -7,6 +7,7 @@ answered (``GET /_sandbox/logins``).
   temporary file of its own), so a second round logs in not once.
 - Ten processes of one profile, started together, log in once: the first takes the
   profile's login lock, the others wait for it and use the token it got.
+- Ten processes whose login is refused try it once: the others answer with that refusal.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def thingspace_flags(client_id: str, username: str) -> list[str]:
     ]
 
 
-def run_together(sandbox: str, slug: str, credentials: list[list[str]], text: str) -> None:
-    """Start one `smscli <slug>` send per credential set at once; every one must succeed."""
+def start_together(
+    sandbox: str, slug: str, credentials: list[list[str]], text: str
+) -> list[tuple[int, str]]:
+    """Start one `smscli <slug>` send per credential set at once: (exit code, stderr) each."""
     options = ["-t", TARGET[slug], "--no-history", "-q", text]
     procs = [
         subprocess.Popen(
@@ -58,16 +61,22 @@ def run_together(sandbox: str, slug: str, credentials: list[list[str]], text: st
         for flags in credentials
     ]
     outputs = [proc.communicate(timeout=60) for proc in procs]
-    codes = [proc.returncode for proc in procs]
-    assert codes == [0] * len(procs), [err for _, err in outputs]
     assert not any(SECRET in out + err for out, err in outputs)
+    assert not any("Traceback" in err for _, err in outputs)
+    return [(proc.returncode, err) for proc, (_, err) in zip(procs, outputs, strict=True)]
+
+
+def run_together(sandbox: str, slug: str, credentials: list[list[str]], text: str) -> None:
+    """``start_together``, and every one must succeed."""
+    results = start_together(sandbox, slug, credentials, text)
+    assert [code for code, _ in results] == [0] * len(results), results
 
 
 def logins(sandbox: str, slug: str, accounts: set[str]) -> dict[tuple[str, str], int]:
     """The logins the sandbox answered for these accounts: (step, account) → count."""
     rows = httpx.get(f"{sandbox}/_sandbox/logins", timeout=10).json()["logins"]
     return {
-        (row["step"], row["account"]): row["count"]
+        (row["step"], row["account"]): row["issued"]
         for row in rows
         if row["provider"] == slug and row["account"] in accounts
     }
@@ -118,3 +127,41 @@ def test_ten_processes_of_one_profile_log_in_once(
     assert logins(sandbox_process, slug, accounts) == expected
     messages = httpx.get(f"{sandbox_process}/_sandbox/messages", timeout=10).json()["messages"]
     assert sum(m["text"] == f"one profile {run}" for m in messages) == PROCESSES
+
+
+@pytest.mark.parametrize("slug", ["thingspace", "emnify"])
+def test_ten_processes_with_refused_credentials_try_the_login_once(
+    slug: str, sandbox_process: str, isolated: Path
+) -> None:
+    """Accounts lock after a few refused logins (ThingSpace 5, emnify 3): the runs that
+    waited for the refused one answer with its refusal instead of trying again."""
+    run = secrets.token_hex(3)
+    if slug == "thingspace":
+        flags = thingspace_flags(f"app-{run}", f"user-{run}")
+        flags[flags.index("--password") + 1] = "refused"
+        account, step = f"user-{run}", "session/login"
+    else:
+        flags = ["--application-token", "refused"]
+        account = "sha256:" + hashlib.sha256(b"refused").hexdigest()[:12]
+        step = "authenticate"
+    before = refusals(sandbox_process, slug, step, account)
+
+    results = start_together(sandbox_process, slug, [flags] * PROCESSES, f"refused {run}")
+    assert [code for code, _ in results] == [5] * PROCESSES, results
+    for _, stderr in results:  # (the sandbox's refused secret is "refused": it is masked)
+        assert stderr.startswith("error: "), stderr
+    assert refusals(sandbox_process, slug, step, account) == before + 1
+
+    if slug == "thingspace":  # one failure does not lock the contact: the right password works
+        flags[flags.index("--password") + 1] = SECRET
+        run_together(sandbox_process, slug, [flags], f"after {run}")
+
+
+def refusals(sandbox: str, slug: str, step: str, account: str) -> int:
+    rows = httpx.get(f"{sandbox}/_sandbox/logins", timeout=10).json()["logins"]
+    found = [
+        row["refused"]
+        for row in rows
+        if (row["provider"], row["step"], row["account"]) == (slug, step, account)
+    ]
+    return sum(found)

@@ -1,7 +1,7 @@
 """The sandbox counts the logins it answers (``GET /_sandbox/logins``), so that tests can
-check how many logins the token cache saved (issue 9): one row per provider, login step and
-account, counting tokens and sessions issued; refused logins are not counted, and no secret
-is shown."""
+check how many logins the token cache saved and that no refused login is repeated (issue 9):
+one row per provider, login step and account, with the tokens or sessions issued and the
+logins refused; no secret is shown."""
 
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ def _logins(client: httpx.Client) -> list[dict[str, Any]]:
     rows = reply.json()["logins"]
     assert isinstance(rows, list)
     return rows
+
+
+def row(provider: str, step: str, account: str, issued: int, refused: int = 0) -> dict[str, Any]:
+    return {
+        "provider": provider,
+        "step": step,
+        "account": account,
+        "issued": issued,
+        "refused": refused,
+    }
 
 
 def test_no_logins_yet() -> None:
@@ -53,11 +63,19 @@ def test_thingspace_counts_each_step_per_account() -> None:
             json={"username": "carol", "password": "refused"},
         )
         assert refused.status_code == 400
+        bad_key = client.post(
+            "/thingspace/api/ts/v1/oauth2/token",
+            auth=("other-key", "refused"),
+            data={"grant_type": "client_credentials"},
+        )
+        assert bad_key.status_code == 401
         rows = _logins(client)
     assert rows == [
-        {"provider": "thingspace", "step": "oauth2/token", "account": "app-key", "count": 2},
-        {"provider": "thingspace", "step": "session/login", "account": "alice", "count": 2},
-        {"provider": "thingspace", "step": "session/login", "account": "bob", "count": 1},
+        row("thingspace", "oauth2/token", "app-key", 2),
+        row("thingspace", "oauth2/token", "other-key", 0, 1),
+        row("thingspace", "session/login", "alice", 2),
+        row("thingspace", "session/login", "bob", 1),
+        row("thingspace", "session/login", "carol", 0, 1),
     ]
 
 
@@ -73,8 +91,8 @@ def test_telit_counts_user_and_app_logins() -> None:
             )
         rows = _logins(client)
     assert rows == [
-        {"provider": "telit", "step": "api.authenticate", "account": "app-1", "count": 1},
-        {"provider": "telit", "step": "api.authenticate", "account": "ops@example.com", "count": 1},
+        row("telit", "api.authenticate", "app-1", 1),
+        row("telit", "api.authenticate", "ops@example.com", 1, 1),
     ]
 
 
@@ -84,7 +102,9 @@ def test_emnify_names_the_caller_by_a_digest_never_the_token() -> None:
             client.post("/emnify/api/v1/authenticate", json={"application_token": token})
         reply = client.get("/_sandbox/logins")
     digest = "sha256:" + hashlib.sha256(SECRET.encode()).hexdigest()[:12]
+    refused = "sha256:" + hashlib.sha256(b"refused").hexdigest()[:12]
     assert reply.json()["logins"] == [
-        {"provider": "emnify", "step": "authenticate", "account": digest, "count": 2}
+        row("emnify", "authenticate", digest, 2),
+        row("emnify", "authenticate", refused, 0, 1),
     ]
     assert SECRET not in reply.text

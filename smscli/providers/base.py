@@ -58,6 +58,15 @@ class TokenStore(Protocol):
         another process got while this one waited, and no login is needed."""
         ...
 
+    def note_refused(self, error: Mapping[str, str | None]) -> None:
+        """A login with these credentials was just refused (``fresh_login``): its
+        ``message``, ``hint`` and ``provider_code``, scrubbed of the run's secrets."""
+
+    def refusal(self) -> dict[str, Any] | None:
+        """A login with these credentials refused moments ago: ``ago`` (seconds) and the
+        ``message``, ``hint`` and ``provider_code`` noted; else None."""
+        ...
+
 
 class Session(Protocol):
     """What a provider's conversation may use: HTTP calls, its token cache, the clock."""
@@ -148,6 +157,8 @@ def with_reauth(
     token_name: str,
     login: Callable[[], str],
     attempt: Callable[[str], R],
+    *,
+    label: str,
 ) -> R:
     """Use the cached token, or log in; on SessionExpired log in once more and retry once.
 
@@ -160,7 +171,7 @@ def with_reauth(
     if cached is not None:
         token, fresh = cached, False
     else:
-        token, fresh = _login_once(session, token_name, login, None)
+        token, fresh = _login_once(session, token_name, login, None, label)
     session.add_secret(token)
     try:
         return attempt(token)
@@ -170,7 +181,7 @@ def with_reauth(
             raise ProviderRefused(
                 "the provider refused a session it had just issued", code="session_refused"
             ) from None
-    token, fresh = _login_once(session, token_name, login, token)
+    token, fresh = _login_once(session, token_name, login, token, label)
     session.add_secret(token)
     try:
         return attempt(token)
@@ -182,7 +193,7 @@ def with_reauth(
 
 
 def _login_once(
-    session: Session, token_name: str, login: Callable[[], str], failed: str | None
+    session: Session, token_name: str, login: Callable[[], str], failed: str | None, label: str
 ) -> tuple[str, bool]:
     """A token other than ``failed``: one that another thread or process got meanwhile
     (False), or a fresh login's (True)."""
@@ -197,7 +208,32 @@ def _login_once(
                 return current, False  # another process logged in while this one waited
             if current is not None:
                 session.tokens.delete(token_name)
-            return login(), True
+            return fresh_login(session, label, login), True
+
+
+def fresh_login(session: Session, label: str, login: Callable[[], R]) -> R:
+    """Log in (call it holding ``session.tokens.login_lock()``), unless a login with these
+    very credentials was refused moments ago, by another smscli run that this one waited
+    for, say: that refusal is answered again, not tried again (accounts lock after a few
+    failures). A refusal here is noted for the runs waiting on this one."""
+    earlier = session.tokens.refusal()
+    if earlier is not None:
+        message = earlier["message"] or f"{label} refused the login"
+        raise LoginRefused(
+            f"{message} (refused {max(1, round(earlier['ago']))} s ago; not trying these "
+            "credentials again so soon)",
+            hint=earlier["hint"] or _REFUSED_HINT,
+            provider_code=earlier["provider_code"],
+        )
+    try:
+        return login()
+    except LoginRefused as err:
+        redactor = getattr(session, "redactor", None)  # HttpSession's: the run's secrets
+        if redactor is not None:
+            redactor.error(err)  # (what leaves the conversation is scrubbed anyway)
+        shown = {"message": err.message, "hint": err.hint, "provider_code": err.provider_code}
+        session.tokens.note_refused(shown if redactor is not None else {})
+        raise
 
 
 def _forget(session: Session, token_name: str, token: str) -> None:
@@ -310,9 +346,12 @@ def wrong_path(info: ProviderInfo, response: Response, what: str) -> ConfigError
     )
 
 
+_REFUSED_HINT = "check the credentials; smscli never retries a failed login (accounts lock)"
+
+
 def login_refused(label: str, detail: str, provider_code: str | None = None) -> LoginRefused:
     return LoginRefused(
         f"{label} refused the login: {detail}",
-        hint="check the credentials; smscli never retries a failed login (accounts lock)",
+        hint=_REFUSED_HINT,
         provider_code=provider_code,
     )

@@ -1002,7 +1002,9 @@ class Emnify(Provider):
                 raise
 
         try:
-            return with_reauth(session, TOKEN_NAME, lambda: self._login(session), noted)
+            return with_reauth(
+                session, TOKEN_NAME, lambda: self._login(session), noted, label=self.label
+            )
         except ProviderRefused as exc:
             if exc.code != "session_refused":
                 raise

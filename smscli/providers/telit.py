@@ -619,4 +619,4 @@ class Telit(Provider):
                     raise exc.refusal from None
                 raise
 
-        return with_reauth(session, TOKEN_NAME, login, guarded)
+        return with_reauth(session, TOKEN_NAME, login, guarded, label=self.label)

@@ -102,6 +102,7 @@ from smscli.providers.base import (
     WRONG_PATH_STATUSES,
     Provider,
     Session,
+    fresh_login,
     json_body,
     login_refused,
     raise_for_transport_status,
@@ -674,6 +675,16 @@ class ThingSpace(Provider):
         session.tokens.set(SESSION_TOKEN, token, expires_at=expires_at)
         return token
 
+    def _log_in(
+        self, session: Session, bearer: str | None, session_token: str | None
+    ) -> tuple[str, str]:
+        """The two tokens for a call: each the cached one, or a new one."""
+        if bearer is None:
+            bearer = self._fetch_bearer(session)
+        if session_token is None:
+            session_token = self._fetch_session(session, bearer)
+        return bearer, session_token
+
     def _authorized(self, session: Session, attempt: Callable[[str, str], R]) -> R:
         """Run ``attempt(bearer, session_token)``; a refused cached token gets one re-login
         and one retry, a refused fresh one is final (it would only be refused again)."""
@@ -698,10 +709,10 @@ class ThingSpace(Provider):
                 with tokens.login_lock():
                     bearer, session_token = tokens.get(OAUTH_TOKEN), tokens.get(SESSION_TOKEN)
                     cached_bearer, cached_session = bearer is not None, session_token is not None
-                    if bearer is None:
-                        bearer = self._fetch_bearer(session)
-                    if session_token is None:
-                        session_token = self._fetch_session(session, bearer)
+                    if bearer is None or session_token is None:
+                        bearer, session_token = fresh_login(
+                            session, LABEL, lambda: self._log_in(session, bearer, session_token)
+                        )
             session.add_secret(bearer)
             session.add_secret(session_token)
             result = attempt(bearer, session_token)

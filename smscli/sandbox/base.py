@@ -90,9 +90,10 @@ class Emulator:
         self.lock = threading.Lock()
         self.store: dict[str, Stored] = {}
         self.counter = 0
-        # (login step, account) → how many tokens or sessions that step issued to it;
+        # (login step, account) → [tokens or sessions issued, logins refused];
         # ``GET /_sandbox/logins`` shows it (the tests count the logins a token cache saves).
-        self.logins: dict[tuple[str, str], int] = {}
+        self.logins: dict[tuple[str, str], list[int]] = {}
+        self._logins_lock = threading.Lock()  # its own: count_login is called under self.lock
 
     def handle(self, request: httpx.Request, path: str) -> httpx.Response:
         raise NotImplementedError
@@ -107,17 +108,25 @@ class Emulator:
             self.store[msg.id] = msg
         return msg
 
-    def count_login(self, step: str, account: str) -> None:
+    def count_login(self, step: str, account: str, *, refused: bool = False) -> None:
         """A login step issued a token or session to ``account`` (a user name or app id, or
-        ``secret_digest()`` of the secret when the API identifies a caller by nothing else)."""
-        with self.lock:
-            self.logins[(step, account)] = self.logins.get((step, account), 0) + 1
+        ``secret_digest()`` of the secret when the API identifies a caller by nothing else),
+        or refused it (``refused``)."""
+        with self._logins_lock:
+            counts = self.logins.setdefault((step, account), [0, 0])
+            counts[1 if refused else 0] += 1
 
     def login_counts(self) -> list[dict[str, Any]]:
-        with self.lock:
+        with self._logins_lock:
             return [
-                {"provider": self.slug, "step": step, "account": account, "count": count}
-                for (step, account), count in sorted(self.logins.items())
+                {
+                    "provider": self.slug,
+                    "step": step,
+                    "account": account,
+                    "issued": issued,
+                    "refused": refused,
+                }
+                for (step, account), (issued, refused) in sorted(self.logins.items())
             ]
 
     def outcome_for(self, target_value: str) -> str:

@@ -215,6 +215,7 @@ class EmnifyEmulator(Emulator):
         if not isinstance(token, str) or not token:
             return _invalid((1403, "InvalidFormat", "application_token must be a string"))
         if token == REFUSED_SECRET:
+            self.count_login("authenticate", secret_digest(token), refused=True)
             with self.lock:
                 self.failed_logins += 1
                 locked = self.failed_logins >= 3

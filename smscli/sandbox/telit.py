@@ -185,12 +185,14 @@ class TelitEmulator(Emulator):
         if not all(isinstance(params[k], str) and params[k] for k in keys):
             return failure(ERR_PARAMETER, f"{', '.join(keys)} must be non-empty strings")
         secret = params["password" if keys is user else "appToken"]
+        account = params["username" if keys is user else "appId"]
         if secret == REFUSED_SECRET:
+            self.count_login("api.authenticate", account, refused=True)
             return failure(ERR_AUTH_FAILED, "Authentication failed")
         session_id = secrets.token_hex(12)
         with self.lock:
             self.sessions[session_id] = _Session(created=self.clock())
-        self.count_login("api.authenticate", params["username" if keys is user else "appId"])
+        self.count_login("api.authenticate", account)
         return {"success": True, "params": {"sessionId": session_id}}
 
     # -- commands -----------------------------------------------------------------------

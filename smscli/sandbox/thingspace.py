@@ -153,6 +153,7 @@ class ThingSpaceEmulator(Emulator):
         if grant != "client_credentials":
             raise _oauth_error(400, "unsupported_grant_type", "Unsupported grant_type value")
         if client_secret == REFUSED_SECRET:
+            self.count_login("oauth2/token", client_id, refused=True)
             raise _oauth_error(401, "invalid_client", "Client Authentication failed.")
         now = self.clock()
         with self.lock:
@@ -184,6 +185,7 @@ class ThingSpaceEmulator(Emulator):
             raise _unexpected("username and password cannot be blank")
         with self.lock:
             if self.failed_logins.get(username, 0) >= LOCK_AFTER:
+                self.count_login("session/login", username, refused=True)
                 raise _error(
                     "UnifiedWebService.REQUEST_FAILED.ContactLocked",
                     "The contact record is locked after 5 failed log in attempts; "
@@ -191,6 +193,7 @@ class ThingSpaceEmulator(Emulator):
                 )
             if password == REFUSED_SECRET:
                 self.failed_logins[username] = self.failed_logins.get(username, 0) + 1
+                self.count_login("session/login", username, refused=True)
                 raise _error(
                     "UnifiedWebService.REQUEST_FAILED.LoginFailed",
                     "Invalid user name or password",
