@@ -95,6 +95,9 @@ class TokenCache:
         self._login_locks: dict[str, threading.Lock] = {}
         # Expiry refreshes not yet written (see set): (key, name) → entry.
         self._deferred: dict[tuple[str, str], dict[str, Any]] = {}
+        # False once a write failed (an unwritable cache dir): from then on the cache lives
+        # in memory for the rest of the command, rather than be re-read as empty each time.
+        self._persisting = path is not None
         self._data: Data = self._read()
 
     # -- the file -------------------------------------------------------------------------
@@ -140,17 +143,18 @@ class TokenCache:
         """Read the file again, apply ``change`` (True: it changed something) and the
         deferred refreshes to it, write it back if anything changed; that is the cache now."""
         with self._file_lock():
-            data = self._read() if self.path is not None else self._data
+            data = self._read() if self._persisting else self._data
             changed = change(data)
             changed = self._apply_deferred(data) or changed
             if changed:
                 self._prune(data)
-                self._write(data)
+                if self._persisting and not self._write(data):
+                    self._persisting = False
             self._data = data
 
-    def _write(self, data: Data) -> None:
-        if self.path is None:
-            return
+    def _write(self, data: Data) -> bool:
+        """Replace the file by ``data``; False if it cannot be written."""
+        assert self.path is not None
         import tempfile
 
         tmp: str | None = None
@@ -166,12 +170,13 @@ class TokenCache:
             os.replace(tmp, self.path)
             tmp = None
         except OSError:
-            pass  # an unwritable cache dir must not fail a send; we just log in next time
+            return False  # an unwritable cache dir must not fail a send; we log in next time
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
         self._remove_stale_tmp()
+        return True
 
     def _remove_stale_tmp(self) -> None:
         """Temporary files of processes killed between writing and renaming (they hold
@@ -360,7 +365,7 @@ class TokenCache:
     def _reload(self) -> None:
         """Take in what other processes wrote; a kept-back refresh of a token that is still
         the cached one stays (flush writes it), one of a token replaced or gone is moot."""
-        if self.path is None:
+        if not self._persisting:
             return
         data = self._read()
         with self._lock:

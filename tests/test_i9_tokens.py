@@ -126,6 +126,21 @@ def test_a_stale_temporary_file_of_a_killed_process_is_removed(path: Path) -> No
     assert recent.exists()
 
 
+def test_an_unwritable_cache_keeps_every_token_in_memory(tmp_path: Path) -> None:
+    """The file cannot be written: the cache lives in memory for the command (ThingSpace's
+    second token must not push out its first, or each send would log in again)."""
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    cache = TokenCache(blocker / "tokens.json")
+    cache.set("k", "oauth_token", "bearer", None)
+    cache.set("k", "session_token", "session", None)
+    cache.delete("k", "never-set")
+    with cache.login_lock("k"):
+        assert cache.get("k", "oauth_token") == "bearer"
+    cache.flush()
+    assert cache.get("k", "session_token") == "session"
+
+
 WRITER = """
 import sys
 from smscli.tokens import TokenCache
