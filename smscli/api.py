@@ -139,7 +139,7 @@ def _wait_arg(wait: str | float | None) -> str | None:
     if isinstance(wait, str):
         return wait
     if isinstance(wait, int | float):
-        # Plain seconds; a non-positive or non-finite value fails parse_duration (exit 4).
+        # Plain seconds; a non-positive or non-finite value fails parse_duration (exit 2).
         return f"{float(wait):.3f}"
     raise UsageError(f"wait must be a duration string or seconds, not {type(wait).__name__}")
 

@@ -268,13 +268,14 @@ def confirm(total: int, yes: bool) -> None:
 
 
 def invalid_result(provider: str, profile: str | None, raw: str, err: SmscliError) -> SendResult:
+    """A target --skip-invalid left out: ``skipped``, with the check it failed as its error."""
     from smscli.models import Status
 
     return SendResult(
         provider=provider,
         profile=profile,
         target=raw,
-        status=Status.FAILED,
+        status=Status.SKIPPED,
         error={"code": err.code, "message": err.message, "exit_code": int(err.exit_code)},
         details={"skipped": "invalid"},
     )

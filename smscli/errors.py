@@ -22,6 +22,7 @@ is refused, and ``providers.base.with_reauth`` answers it with one fresh login a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 from typing import ClassVar
 
@@ -85,6 +86,8 @@ class SmscliError(Exception):
         hint: str | None = None,
         code: str | None = None,
         provider_code: str | None = None,
+        problems: Sequence[str] = (),
+        problems_omitted: int = 0,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -92,6 +95,10 @@ class SmscliError(Exception):
         self.code = code or self.default_code
         # The provider's own error code (e.g. "PARAMETER_REQUIRED"), shown to the user.
         self.provider_code = provider_code
+        # One error made of several (every invalid target of a run): each one, listed under
+        # the error line (JSON: "problems"), and how many more were not listed.
+        self.problems = list(problems)
+        self.problems_omitted = problems_omitted
 
 
 class UsageError(SmscliError):

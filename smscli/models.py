@@ -40,6 +40,9 @@ class Status(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    # Not sent: the target failed a local check and --skip-invalid left it out. Only a
+    # RESULT says it; the history never holds a skipped row (nothing was attempted).
+    SKIPPED = "skipped"
 
     @property
     def is_final(self) -> bool:

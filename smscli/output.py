@@ -64,6 +64,7 @@ class Output:
         self._progress: Any = None
         self._task: Any = None
         self._lock = threading.Lock()
+        self._failure_shown: str | None = None  # -q: the last failure shown, as its message
 
     # -- consoles (built per invocation: rich reads NO_COLOR/COLUMNS when it is created) ----
     def _console(self, stderr: bool) -> Console:
@@ -139,20 +140,30 @@ class Output:
         hint = self.redactor.text(err.hint) if err.hint else None
         if err.provider_code and err.provider_code not in message:
             message = f"{message} [{err.provider_code}]"
+        if self.mode == "quiet" and err.message == self._failure_shown:
+            # -q has shown this failure already, on its target's line (the send to a single
+            # target failed, and that failure is the run's error): only the hint is new.
+            message = ""
         if self.mode == "json":
-            self.json(
-                {
-                    "error": {
-                        "code": err.code,
-                        "message": message,
-                        "hint": hint,
-                        "exit_code": int(err.exit_code),
-                        "provider_code": err.provider_code,
-                    }
-                }
-            )
+            error: dict[str, Any] = {
+                "code": err.code,
+                "message": message,
+                "hint": hint,
+                "exit_code": int(err.exit_code),
+                "provider_code": err.provider_code,
+            }
+            if err.problems:
+                error["problems"] = [self.redactor.text(p) for p in err.problems]
+                if err.problems_omitted:
+                    error["problems_omitted"] = err.problems_omitted
+            self.json({"error": error})
             return
-        self._line(sys.stderr, f"error: {message}")
+        if message:
+            self._line(sys.stderr, f"error: {message}")
+        for problem in err.problems:
+            self._line(sys.stderr, f"  {problem}")
+        if err.problems_omitted:
+            self._line(sys.stderr, f"  … and {err.problems_omitted} more")
         if hint:
             self._line(sys.stderr, f"hint: {hint}")
 
@@ -181,7 +192,8 @@ class Output:
                 if ident and result.status.is_success:
                     self.print(ident)
                 elif result.error:  # ids on stdout, failures still visible on stderr
-                    self._line(sys.stderr, f"error: {result.target}: {result.error.get('message')}")
+                    self._failure(result)
+                    self._failure_shown = result.error.get("message")
 
     def progress_start(self, total: int) -> None:
         """A progress bar on stderr (a terminal, human mode only, more than one target)."""
@@ -247,9 +259,18 @@ class Output:
                 self._results_table(results)
             for r in results:
                 if r.error:
-                    self._line(sys.stderr, f"error: {r.target}: {r.error.get('message')}")
+                    self._failure(r)
             if summary["total"] > 1 or not shown:
                 self._line(sys.stderr, _summary_line(summary, batch))
+
+    def _failure(self, result: SendResult) -> None:
+        """A RESULT's error on stderr: a failure, or why --skip-invalid left it out (its
+        message names the target already: "target 2 (12): invalid msisdn …")."""
+        assert result.error is not None
+        if result.status.value == "skipped":
+            self._line(sys.stderr, f"warning: skipped {result.error.get('message')}")
+        else:
+            self._line(sys.stderr, f"error: {result.target}: {result.error.get('message')}")
 
     def _results_table(self, results: Sequence[SendResult]) -> None:
         columns = ["provider", "target", "status", "message id", "request id / uuid / ref"]

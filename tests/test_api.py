@@ -220,7 +220,7 @@ def test_bad_arguments_are_usage_errors(env: Env) -> None:
         client.send("-", to=PHONE)  # the API never reads stdin
     with pytest.raises(UsageError, match="unknown credential 'tokn'"):
         env.client(credentials={**FD_CREDS, "tokn": "x"}).send("Hi", to=PHONE)
-    with pytest.raises(InputError):
+    with pytest.raises(UsageError):  # a malformed value is a usage error (issue 9)
         client.send("Hi", to=PHONE, wait=-1)
     assert env.recorder.requests == []
 

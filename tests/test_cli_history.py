@@ -31,7 +31,7 @@ def test_log_filters_by_batch_status_and_since(cli: Cli) -> None:
     assert [r["target"] for r in rejected] == ["msisdn:+61488000400"]
     assert len(cli("log", "--since", "1h", "--json").json()["entries"]) == 3
     assert cli("log", "--since", "2999-01-01T00:00:00+00:00", "--json").json()["entries"] == []
-    assert cli("log", "--since", "yesterday").exit_code == 4
+    assert cli("log", "--since", "yesterday").exit_code == 2  # usage error (issue 9)
     assert second["summary"]["batch"] != batch
 
 

@@ -227,7 +227,7 @@ def test_status_last_and_by_id(cli: Cli) -> None:
         (["-t", "+61488023555", "--hex", "--file", "/dev/null", "ABC"], 2, "TEXT or --file"),
         (["-t", "+61488023555", "--hex", "zz"], 4, "hex"),
         (["-t", "+61488023555", "--at", "+30d", "Hi"], 4, "14 days"),
-        (["-t", "+61488023555", "--at", "tomorrow", "Hi"], 4, "ISO 8601"),
+        (["-t", "+61488023555", "--at", "tomorrow", "Hi"], 2, "ISO 8601"),  # usage (issue 9)
         (["Hi"], 2, "no target"),
         (["-t", "+61488023555", "--encoding", "gsm7", "It’s"], 4, "GSM-7"),
         (["-t", "+61488023555", "--forward-to-sms", "+61400000001", "--from", "Shop", "Hi"], 4, "leased"),

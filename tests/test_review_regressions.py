@@ -58,7 +58,7 @@ def test_config_show_masks_any_secret_value(offline_cli: Cli, isolated: Path) ->
 
 @pytest.mark.parametrize(
     ("extra", "code"),
-    [(["--timeout", "nan"], 2), (["--timeout", "inf"], 2), (["--validity", "99999999999d"], 4)],
+    [(["--timeout", "nan"], 2), (["--timeout", "inf"], 2), (["--validity", "99999999999d"], 2)],
     ids=["nan timeout", "inf timeout", "huge validity"],
 )
 def test_odd_numbers_are_refused_before_anything_is_recorded(

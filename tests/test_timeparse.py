@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from smscli.errors import ExitCode, InputError
+from smscli.errors import ExitCode, UsageError
 from smscli.timeparse import parse_duration, parse_when
 
 NOW = datetime(2026, 12, 24, 8, 0, tzinfo=UTC)
@@ -78,9 +78,10 @@ def test_parse_duration(text: str, seconds: float) -> None:
     ],
 )
 def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(UsageError) as info:
         parse_duration(text, "--validity")
-    assert info.value.exit_code is ExitCode.INVALID
+    assert info.value.exit_code is ExitCode.USAGE  # the command line is wrong (issue 9)
+    assert info.value.hint
     assert info.value.code == "invalid_duration"
     assert "--validity" in info.value.message
     assert repr(text) in info.value.message
@@ -108,7 +109,7 @@ def test_parse_when_relative_defaults_to_now() -> None:
 
 @pytest.mark.parametrize("text", ["+0s", "+", "+x", "+-5m"], ids=["zero", "empty", "word", "neg"])
 def test_parse_when_bad_relative(text: str) -> None:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(UsageError) as info:
         parse_when(text, NOW)
     assert info.value.code == "invalid_duration"
     assert "--at" in info.value.message
@@ -151,8 +152,9 @@ def test_parse_when_naive_is_local_time() -> None:
     ids=["word", "empty", "slashes", "month-13", "time-only", "hour-25"],
 )
 def test_parse_when_garbage(text: str) -> None:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(UsageError) as info:
         parse_when(text, NOW)
-    assert info.value.exit_code is ExitCode.INVALID
+    assert info.value.exit_code is ExitCode.USAGE  # the command line is wrong (issue 9)
+    assert info.value.hint
     assert info.value.code == "invalid_time"
     assert "--at" in info.value.message

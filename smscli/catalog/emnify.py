@@ -43,7 +43,11 @@ def dcs(value: Any) -> int:
             f"--dcs {raw!r} is not a number", hint="for example 0, 8 or 0xF6", code="invalid_option"
         ) from None
     if not 0 <= number <= 255:
-        raise UsageError(f"--dcs {raw}: a data coding scheme is 0-255", code="invalid_option")
+        raise UsageError(
+            f"--dcs {raw}: a data coding scheme is 0-255",
+            hint="for example 0, 8 or 0xF6",
+            code="invalid_option",
+        )
     return number
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Annotated, Any, NoReturn
 
 import typer
 
 from smscli.errors import ExitCode, Interrupted, SmscliError, UsageError
+
+# The command being run ("smscli emnify"), set by commands.root.SmscliCommand: a usage
+# error without a hint of its own points at that command's help, as Click's own do.
+COMMAND: ContextVar[str] = ContextVar("smscli_command", default="smscli")
 
 ENCODING_HELP = "Text encoding: auto, gsm7, ucs2 or binary."
 TIMEOUT_HELP = "Seconds each HTTP exchange may take in all (connect, send, the whole reply)."
@@ -52,6 +57,8 @@ def execute(mode: Callable[[], str] | str, body: Callable[[Any], int]) -> NoRetu
         out.mode = mode() if callable(mode) else mode
         code = int(body(out))
     except SmscliError as err:
+        if isinstance(err, UsageError) and not err.hint:
+            err.hint = f"see `{COMMAND.get()} --help`"
         out.error(err)
         code = int(err.exit_code)
     except KeyboardInterrupt:

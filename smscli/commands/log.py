@@ -49,7 +49,7 @@ def log(
         from smscli.errors import UsageError
         from smscli.models import Status, printed_id
 
-        words = {s.value for s in Status}
+        words = {s.value for s in Status if s is not Status.SKIPPED}  # never in the history
         bad = [s for s in status or () if s not in words]
         if bad:
             raise UsageError(f"--status {bad[0]!r}: one of {', '.join(sorted(words))}")
@@ -93,17 +93,18 @@ def _since(value: str) -> str:
     """``2h``/``3d`` ago, or an ISO 8601 time, as the UTC ISO text the history stores."""
     from datetime import UTC, datetime, timedelta
 
-    from smscli.errors import InputError
+    from smscli.errors import UsageError
     from smscli.timeparse import parse_duration, parse_when
 
     try:
         when = datetime.now(UTC) - timedelta(seconds=parse_duration(value, "--since"))
-    except InputError:
+    except UsageError:
         try:
             when = parse_when(value)
-        except InputError:
-            raise InputError(
-                f"invalid --since {value!r}: expected a duration (2h, 3d) or ISO 8601",
+        except UsageError:
+            raise UsageError(
+                f"invalid --since {value!r}: neither a duration nor an ISO 8601 time",
+                hint="e.g. 2h or 3d (that long ago), or 2026-12-24T09:00+01:00",
                 code="invalid_time",
             ) from None
     return when.astimezone(UTC).isoformat(timespec="seconds")

@@ -213,17 +213,23 @@ class SmscliCommand(TyperCommand):
         """Refuse (exit 4) an argument that is not valid UTF-8 before the command runs:
         the message, --ref, --idempotency-key, a target, a profile or provider name would
         otherwise fail later (sending, the history, a lookup) as an internal error."""
+        from smscli.commands.common import COMMAND
         from smscli.message import utf8_problem
 
-        for param in self.params:
-            values = ctx.params.get(param.name)
-            if param.name in PATH_PARAMETERS or values is None:
-                continue
-            for value in values if isinstance(values, list | tuple) else [values]:
-                problem = utf8_problem(value) if isinstance(value, str) else None
-                if problem is not None:
-                    _refuse_argument(ctx, f"{_argument_name(param)} {problem}")
-        return super().invoke(ctx)
+        # The command's name, for the hint of a usage error that has none of its own.
+        token = COMMAND.set(ctx.command_path)
+        try:
+            for param in self.params:
+                values = ctx.params.get(param.name)
+                if param.name in PATH_PARAMETERS or values is None:
+                    continue
+                for value in values if isinstance(values, list | tuple) else [values]:
+                    problem = utf8_problem(value) if isinstance(value, str) else None
+                    if problem is not None:
+                        _refuse_argument(ctx, f"{_argument_name(param)} {problem}")
+            return super().invoke(ctx)
+        finally:
+            COMMAND.reset(token)
 
 
 def _argument_name(param: Any) -> str:

@@ -1,5 +1,9 @@
 """One exit code for a run (SPEC §5), from its RESULTs or, for a large run whose RESULTs
-were streamed and not kept, from its counts. Pure functions: no I/O."""
+were streamed and not kept, from its counts. Pure functions: no I/O.
+
+A ``skipped`` RESULT (an invalid target left out by --skip-invalid) is neither accepted nor
+failed: the exit code is that of the targets that were sendable (README "Decisions: the
+command line")."""
 
 from __future__ import annotations
 
@@ -14,10 +18,14 @@ def summary_of(
 ) -> dict[str, int]:
     """The summary of SPEC §4: total, accepted, failed, skipped; with ``delivery`` (after
     --wait, and for `status`) also how many were delivered (``accepted`` still counts every
-    message the provider took, delivered or not yet)."""
+    message the provider took, delivered or not yet). ``skipped``: targets skipped without
+    a RESULT among ``results`` (those --resume found already accepted); ``skipped``
+    RESULTs (--skip-invalid) count there too, never as failed."""
     accepted = sum(1 for r in results if r.status.is_success)
+    left_out = sum(1 for r in results if r.status is Status.SKIPPED)
     summary = {"total": len(results) + skipped, "accepted": accepted,
-               "failed": len(results) - accepted, "skipped": skipped}  # fmt: skip
+               "failed": len(results) - accepted - left_out,
+               "skipped": skipped + left_out}  # fmt: skip
     if delivery:
         summary["delivered"] = sum(1 for r in results if r.status is Status.DELIVERED)
     return summary
@@ -38,6 +46,7 @@ def exit_code_from_counts(accepted: int, failure_codes: Mapping[int, int]) -> Ex
 
 def exit_code_of(results: Sequence[SendResult], *, waited: bool = False) -> ExitCode:
     """One exit code for a run (SPEC §5); ``waited``: after --wait, delivery decides."""
+    results = [r for r in results if r.status is not Status.SKIPPED]
     if not results:
         return ExitCode.OK
     if waited:

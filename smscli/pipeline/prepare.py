@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from smscli import config as config_mod
 from smscli.catalog import ProviderInfo, limit_problems, supporting
@@ -21,10 +21,10 @@ from smscli.message import build_check, read_body, require_utf8, shown, smart_sk
 from smscli.models import Message, MessageCheck, SendResult, Settings, Target
 from smscli.pipeline.sessions import open_history, with_timeout
 from smscli.pipeline.waiting import wait_seconds
-from smscli.timeparse import parse_duration, parse_when
+from smscli.timeparse import DURATION_HINT, parse_duration, parse_when
 
 if TYPE_CHECKING:
-    from smscli.bulk import Job, Plan, RowSource
+    from smscli.bulk import DistinctTargets, Job, Plan, RowSource
     from smscli.history import History
     from smscli.pipeline import Runtime, SendOptions
     from smscli.providers.base import Provider
@@ -77,32 +77,54 @@ def unsupported(info: ProviderInfo, option: str, feature: str) -> InputError:
     )
 
 
+class OptionValues(NamedTuple):
+    """--at, --validity and --wait, read."""
+
+    at: datetime | None = None
+    validity: int | None = None  # seconds
+    wait: float | None = None  # seconds
+
+
+def parse_values(opts: SendOptions, now: datetime) -> OptionValues:
+    """The option values the command line alone can reject: one that cannot be read is a
+    usage error (exit 2), before the message, the targets or the provider's support for
+    the option are checked. Whether the provider honours a well-formed one is a message
+    check (exit 4), later."""
+    at = parse_when(opts.at, now) if opts.at is not None else None
+    validity = None
+    if opts.validity is not None:
+        seconds = parse_duration(opts.validity, "--validity")
+        if seconds < 1:  # every provider counts validity in whole seconds or more
+            raise UsageError(
+                f"invalid --validity {opts.validity!r}: less than a second",
+                hint=DURATION_HINT,
+                code="invalid_duration",
+            )
+        validity = int(seconds)
+    wait = wait_seconds(opts.wait) if opts.wait is not None else None
+    return OptionValues(at, validity, wait)
+
+
 def build_message(
     opts: SendOptions,
     info: ProviderInfo,
     sender: str | None,
     check: MessageCheck,
-    now: datetime,
+    values: OptionValues,
 ) -> Message:
     """The checked text with the options that go with it, each one the provider honours
     (``sender``: from ``resolve_sender``)."""
-    at = None
-    if opts.at is not None:
-        if not info.features.at:
-            raise unsupported(info, "--at", "at")
-        at = parse_when(opts.at, now)
-    validity = None
-    if opts.validity is not None:
-        if not info.features.validity:
-            raise unsupported(info, "--validity", "validity")
-        validity = int(parse_duration(opts.validity, "--validity"))
+    if values.at is not None and not info.features.at:
+        raise unsupported(info, "--at", "at")
+    if values.validity is not None and not info.features.validity:
+        raise unsupported(info, "--validity", "validity")
     if check.encoding.value == "binary" and not info.features.binary:
         raise unsupported(info, "binary data (--hex/--base64/--encoding binary)", "binary")
     return Message(
         check=check,
         sender=sender,
-        validity_seconds=validity,
-        at=at,
+        validity_seconds=values.validity,
+        at=values.at,
         reference=opts.ref,
         extra=dict(opts.extra),
     )
@@ -116,7 +138,7 @@ class MessageMaker:
         self,
         opts: SendOptions,
         choice: config_mod.ProfileChoice,
-        runtime: Runtime,
+        values: OptionValues,
         warn: Callable[[str], None] = lambda text: None,
     ) -> None:
         self.opts = opts
@@ -124,7 +146,7 @@ class MessageMaker:
         self.max_segments = opts.max_segments or config_mod.common(choice, "max_segments")
         self.profile_sender = config_mod.common(choice, "sender")
         self.smart = opts.smart or config_mod.common(choice, "smart") is True
-        self.now = datetime.fromtimestamp(runtime.clock(), UTC)
+        self.values = values
         self.warn = warn
         self._sender: tuple[str | None] | None = None  # checked once, on first use
 
@@ -152,11 +174,22 @@ class MessageMaker:
         problems = limit_problems(check, self.info, self.max_segments)
         if problems:
             raise problems[0]
-        return build_message(opts, self.info, self.sender, check, self.now)
+        return build_message(opts, self.info, self.sender, check, self.values)
 
 
 # -- the targets ---------------------------------------------------------------------------
 Row = tuple[int, str, Target | None, Message | None, SmscliError | None]
+# Invalid targets listed one by one in the error that refuses a run; the rest are counted.
+LISTED_PROBLEMS = 100
+
+
+class _AboutTheMessage(Exception):
+    """A provider check failed for a reason that is not the target's: it stops the run as
+    it is (no "target N (…)" prefix, never skipped target by target)."""
+
+    def __init__(self, error: InputError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class CheckedRows:
@@ -186,40 +219,61 @@ class CheckedRows:
 
     def __call__(self, report: bool) -> Iterator[Row]:
         """(row, raw, target, message, error) for every row, duplicates dropped."""
-        from smscli.bulk import DistinctTargets, render
-        from smscli.targets import parse_target
+        from smscli.bulk import DistinctTargets
 
-        kinds = self.make_message.info.target_kinds
         seen = DistinctTargets() if report else None
         try:
-            for n, row in enumerate(self.source.rows(), 1):
-                if n in self.duplicates:
-                    continue
-                raw = row["to"]
-                try:
-                    target, warnings = parse_target(raw, kinds)
-                    if seen is not None and not seen.add(str(target)):
-                        self.duplicates.add(n)
-                        self.out.warning(f"target {n}: duplicate {target}; sent once")
-                        continue
-                    message = (
-                        self.make_message(render(self.body, row))
-                        if self.opts.template
-                        else self.base_message
-                    )
-                    assert message is not None
-                    self.provider.check_message(message, [target])
-                except InputError as err:
-                    err.message = f"target {n} ({raw}): {err.message}"
-                    yield n, raw, None, None, err
-                    continue
-                if report:
-                    for w in warnings:
-                        self.out.warning(f"target {n}: {w}")
-                yield n, raw, target, message, None
+            yield from self._rows(report, seen)
+        except _AboutTheMessage as about:
+            raise about.error from None
         finally:
             if seen is not None:
                 seen.close()
+
+    def _rows(self, report: bool, seen: DistinctTargets | None) -> Iterator[Row]:
+        from smscli.bulk import render
+        from smscli.targets import parse_target
+
+        kinds = self.make_message.info.target_kinds
+        for n, row in enumerate(self.source.rows(), 1):
+            if n in self.duplicates:
+                continue
+            raw = row["to"]
+            try:
+                target, warnings = parse_target(raw, kinds)
+                if seen is not None and not seen.add(str(target)):
+                    self.duplicates.add(n)
+                    self.out.warning(f"target {n}: duplicate {target}; sent once")
+                    continue
+                message = (
+                    self.make_message(render(self.body, row))
+                    if self.opts.template
+                    else self.base_message
+                )
+                assert message is not None
+                self._check(message, target)
+            except InputError as err:
+                err.message = f"target {n} ({raw}): {err.message}"
+                yield n, raw, None, None, err
+                continue
+            if report:
+                for w in warnings:
+                    self.out.warning(f"target {n}: {w}")
+            yield n, raw, target, message, None
+
+    def _check(self, message: Message, target: Target) -> None:
+        """The provider's checks of this message to this target. One that fails the same
+        way with no target at all is about the message (a --at too far ahead, a bad --ref):
+        raised as ``_AboutTheMessage``, not as this target's problem."""
+        try:
+            self.provider.check_message(message, [target])
+        except InputError as err:
+            try:
+                self.provider.check_message(message, [])
+            except InputError as again:
+                if (again.code, again.message) == (err.code, err.message):
+                    raise _AboutTheMessage(err) from None
+            raise
 
 
 def _check_template(body: str, source: RowSource) -> None:
@@ -276,38 +330,57 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
     from smscli.providers import load
 
     _require_utf8(opts)
+    _check_stdin(opts)
+    values = parse_values(opts, datetime.fromtimestamp(runtime.clock(), UTC))
     choice = config_mod.choose(cfg, opts.profile, opts.provider)
     info = choice.info
-    if opts.to_file == "-" and opts.text is None and opts.file is None:
-        raise UsageError("--to-file - reads targets from stdin: give the message as TEXT or --file")
     body = read_body(opts.text, opts.file)
-    make_message = MessageMaker(opts, choice, runtime, warn=out.warning)
+    make_message = MessageMaker(opts, choice, values, warn=out.warning)
     source = RowSource(opts.to, opts.to_file)
-    base_message: Message | None = None
-    if opts.template:
-        _check_template(body, source)
-    else:
-        if opts.to_file is not None:
-            _check_no_placeholders(body, source, opts.to_file)
-        base_message = make_message(body)
-        for r in base_message.check.replacements:
-            out.note(f"--smart: replaced {r.char!r} ({r.codepoint}) with {r.replacement!r}")
-        if base_message.check.skipped:
-            out.warning(smart_skipped(base_message.check))
-    wait = None
-    if opts.wait is not None:
-        wait = wait_seconds(opts.wait)
-        if not info.features.status:
+    try:
+        base_message: Message | None = None
+        if opts.template:
+            _check_template(body, source)
+        else:
+            if opts.to_file is not None:
+                _check_no_placeholders(body, source, opts.to_file)
+            base_message = make_message(body)
+            for r in base_message.check.replacements:
+                out.note(f"--smart: replaced {r.char!r} ({r.codepoint}) with {r.replacement!r}")
+            if base_message.check.skipped:
+                out.warning(smart_skipped(base_message.check))
+        if values.wait is not None and not info.features.status:
             raise unsupported(info, "--wait (delivery status)", "status")
-    settings = config_mod.resolve_settings(
-        choice, opts.credentials, base_url=opts.base_url, sandbox=opts.sandbox
-    )
-    settings = with_timeout(settings, opts.timeout)
-    provider = load(info)(settings)
-    rows = CheckedRows(opts, source, provider, make_message, base_message, body, out)
-    plan = _plan(opts, info, settings, provider, rows, base_message)
-    history = open_history(cfg, opts, redactor=out.redactor)
-    return Prepared(info, settings, provider, plan, history, wait, source)
+        settings = config_mod.resolve_settings(
+            choice, opts.credentials, base_url=opts.base_url, sandbox=opts.sandbox
+        )
+        settings = with_timeout(settings, opts.timeout)
+        provider = load(info)(settings)
+        rows = CheckedRows(opts, source, provider, make_message, base_message, body, out)
+        plan = _plan(opts, info, settings, provider, rows, base_message)
+        history = open_history(cfg, opts, redactor=out.redactor)
+    except BaseException:
+        source.close()  # a spooled stdin; once prepared, the run closes it
+        raise
+    return Prepared(info, settings, provider, plan, history, values.wait, source)
+
+
+def _check_stdin(opts: SendOptions) -> None:
+    """Stdin can be read once: for the targets (--to-file -) or the message, not both."""
+    if opts.to_file != "-" or opts.file is not None:
+        return
+    if opts.text == "-":
+        raise UsageError(
+            "stdin cannot be both the targets (--to-file -) and the message text (-)",
+            hint="give the message as TEXT or --file PATH, or the targets as --to-file PATH",
+            code="stdin_twice",
+        )
+    if opts.text is None:
+        raise UsageError(
+            "--to-file - reads the targets from stdin: give the message as TEXT or --file",
+            hint="e.g. cut -d, -f1 list.csv | smscli send -p fleet --to-file - 'Hello'",
+            code="stdin_twice",
+        )
 
 
 def _plan(
@@ -323,15 +396,21 @@ def _plan(
 
     plan = Plan(total=0)
     invalid_rows: set[int] = set()
+    problems: list[SmscliError] = []  # the first LISTED_PROBLEMS, to refuse the run with
     for n, raw, _target, _message, err in rows(report=True):
         if err is not None:
-            if not opts.skip_invalid:
-                raise err
-            plan.invalid.append(_invalid(info.slug, settings.profile, raw, err))
+            if opts.skip_invalid:
+                plan.invalid.append(_invalid(info.slug, settings.profile, raw, err))
+            if len(problems) < LISTED_PROBLEMS:
+                problems.append(err)
             invalid_rows.add(n)
         else:
             plan.total += 1
-    if plan.total == 0 and not plan.invalid:
+    if invalid_rows and (not opts.skip_invalid or plan.total == 0):
+        # Nothing is sent: every invalid target is reported at once. (With --skip-invalid
+        # too when no valid target is left: there is nothing to send.)
+        raise invalid_targets(problems, len(invalid_rows), plan.total, opts.skip_invalid)
+    if plan.total == 0:
         implicit = provider.implicit_targets(base_message) if base_message else []
         if not implicit and opts.to_file is not None:
             raise InputError(f"--to-file {opts.to_file} has no targets", code="no_targets")
@@ -379,6 +458,27 @@ def _plan(
 
     plan.build = build
     return plan
+
+
+def invalid_targets(
+    problems: list[SmscliError], invalid: int, valid: int, skip_invalid: bool
+) -> SmscliError:
+    """The error that refuses a run with invalid targets: the target's own when there is
+    one, else one error listing each (the first ``LISTED_PROBLEMS``) under a count."""
+    if invalid == 1:
+        return problems[0]
+    hints = {p.hint for p in problems}
+    shared = hints.pop() if len(hints) == 1 else None
+    if valid and not skip_invalid:
+        also = f"--skip-invalid sends to the {valid} valid target(s) and reports these"
+        shared = f"{shared}; {also}" if shared else also
+    return InputError(
+        f"{invalid} of {invalid + valid} targets are invalid; nothing was sent",
+        hint=shared,
+        code="invalid_targets",
+        problems=[p.message for p in problems],
+        problems_omitted=invalid - len(problems),
+    )
 
 
 def _invalid(provider: str, profile: str | None, raw: str, err: SmscliError) -> SendResult:

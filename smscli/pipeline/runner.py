@@ -138,8 +138,10 @@ class Runner:
         inline: bool = False,
         on_stop: Callable[[], None] = lambda: None,
         taken: Callable[[Job, Target, dict[str, Any]], SendResult] | None = None,
+        say: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.send = send
+        self.say = say  # a line for the user at once (a first Ctrl-C: what it waits for)
         # A target whose idempotency key another run holds: its RESULT, without sending.
         self.taken = taken or _never_taken
         self.on_stop = on_stop  # the first signal: end exchanges stuck in flight (cancel)
@@ -167,6 +169,7 @@ class Runner:
         self._answered: list[Dispatch] = []  # collected and not yet recorded
         self._next: Dispatch | None = None  # triaged, waiting for its rate slot
         self._signals = 0
+        self._unsaid: str | None = None  # a line the signal handler could not print
         self._abandon = False
         self._sending_inline = False  # the calling thread is in a request (``inline``)
         self._gate = threading.Lock()
@@ -327,6 +330,7 @@ class Runner:
         while True:
             if self._abandon:
                 raise Abandon
+            self._say_unsaid()
             step = 0.2 if timeout is None else min(0.2, timeout - waited)
             try:
                 answer = self._done.get(timeout=max(step, 0.001))
@@ -428,6 +432,32 @@ class Runner:
             self._journal([*settled, *unstarted], [])
         return settled
 
+    def _stopping(self) -> None:
+        """The first signal: say at once what the run now waits for (the requests in flight
+        end within http_client.CANCEL_GRACE and a read slice, or at a second Ctrl-C)."""
+        in_flight = sum(1 for d in self._outstanding if d.sent)
+        if in_flight:
+            self._unsaid = (
+                f"stopping: waiting for {in_flight} request(s) in flight "
+                "(Ctrl-C again to stop waiting)"
+            )
+            self._say_unsaid()
+
+    def _say_unsaid(self) -> None:
+        """Print the line the signal handler left. From the handler itself it can fail: the
+        main thread may have been writing to stderr (a reentrant write raises); then the
+        main thread's wait loop prints it within a step."""
+        line = self._unsaid
+        if line is None:
+            return
+        try:
+            self.say(line)
+        except RuntimeError:
+            return  # tried again from the wait loop
+        except OSError:
+            pass  # stderr is gone: nobody to tell
+        self._unsaid = None
+
     def _catch_signals(self) -> Callable[[], None]:
         """Ctrl-C (SIGINT) and SIGTERM set flags instead of raising wherever the main thread
         is (it could be in the middle of a history transaction): the first stops handing out
@@ -449,6 +479,8 @@ class Runner:
             self.outcome.interrupted = True
             self.stop.set()
             self.on_stop()
+            if self._signals == 1:
+                self._stopping()
             if self._signals == 2:
                 self._abandon = True
                 if self._sending_inline:

@@ -89,9 +89,9 @@ def _run(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Con
                     wait_for_delivery(prep, session, outcome.results, runtime)
                 except KeyboardInterrupt:
                     outcome.interrupted = True  # the messages went out: show them
-                outcome.counts = summary_of(
-                    outcome.results, skipped=outcome.counts["skipped"], delivery=True
-                )
+                # (The invalid targets --skip-invalid left out are among the RESULTs.)
+                resumed = outcome.counts["skipped"] - len(prep.plan.invalid)
+                outcome.counts = summary_of(outcome.results, skipped=resumed, delivery=True)
         if outcome.interrupted:
             _explain_interruption(prep, outcome, out)
         return finish(outcome, out, waited=prep.wait is not None)
@@ -129,6 +129,11 @@ def _explain_interruption(prep: Prepared, outcome: SendOutcome, out: Reporter) -
 def finish(outcome: SendOutcome, out: Reporter, *, waited: bool) -> ExitCode:
     """Report the RESULTs and the summary; the run's exit code."""
     out.results(outcome.results, outcome.counts, outcome.batch)
+    if outcome.invalid:
+        out.warning(
+            f"{outcome.invalid} invalid target(s) skipped (--skip-invalid): nothing was sent "
+            "to them; the exit code is that of the others"
+        )
     if outcome.interrupted:
         if outcome.not_sent is None or outcome.not_sent > 0:
             out.note(
@@ -153,7 +158,7 @@ def _undelivered(results: Sequence[SendResult], code: ExitCode, batch: str | Non
     """Why a --wait run exits 8 or 10, in one line (the RESULTs hold the details)."""
     counts: dict[str, int] = {}
     for r in results:
-        if r.status is not Status.DELIVERED:
+        if r.status not in (Status.DELIVERED, Status.SKIPPED):  # skipped: never sent
             counts[r.status.value] = counts.get(r.status.value, 0) + 1
     which = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     if code is ExitCode.WAIT_TIMEOUT:
@@ -172,6 +177,7 @@ class SendOutcome:
     abandoned: int = 0  # in flight when a second Ctrl-C stopped the wait: outcome unknown
     stopped_by: str | None = None  # why the output could not be written, when it stopped
     not_sent: int | None = None  # interrupted: targets not sent (None: not counted)
+    invalid: int = 0  # invalid targets --skip-invalid left out (``skipped`` RESULTs)
 
 
 def capped_concurrency(requested: int, out: Reporter, cpus: int | None = None) -> int:
@@ -253,6 +259,7 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
         progress=out.progress_advance,
         on_stop=session.cancel,
         taken=taken,
+        say=out.note,
     )
     out.progress_start(prep.plan.total)
     for r in prep.plan.invalid:
@@ -274,12 +281,18 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
     counts["skipped"] += len(prep.plan.invalid)
     counts["total"] += len(prep.plan.invalid)
     results = [*prep.plan.invalid, *outcome.results] if keep else outcome.results
-    codes = dict(outcome.failure_codes)
-    if prep.plan.invalid:
-        codes[int(ExitCode.INVALID)] = codes.get(int(ExitCode.INVALID), 0) + len(prep.plan.invalid)
+    # The skipped invalid targets count in no failure: a run whose every other target was
+    # accepted exits 0 (with a warning), not 9.
     stopped_by = stdout_failure(runner.output_error) if runner.output_error else None
     return SendOutcome(
-        results, counts, batch, outcome.interrupted, codes, outcome.abandoned, stopped_by
+        results,
+        counts,
+        batch,
+        outcome.interrupted,
+        dict(outcome.failure_codes),
+        outcome.abandoned,
+        stopped_by,
+        invalid=len(prep.plan.invalid),
     )
 
 

@@ -54,7 +54,11 @@ def with_timeout(settings: Settings, timeout: float | None) -> Settings:
     if timeout is None:
         return settings
     if not (math.isfinite(timeout) and 0 < timeout <= 3600):
-        raise UsageError(f"--timeout must be between 0.1 and 3600 seconds, not {timeout}")
+        raise UsageError(
+            f"--timeout must be between 0.1 and 3600 seconds, not {timeout}",
+            hint="the default is 30",
+            code="invalid_option",
+        )
     return settings._replace(timeout=timeout)
 
 

@@ -51,6 +51,8 @@ class StatusQuery:
 def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
     """Look messages up in the history (or, with --provider/-p, ask the provider about an
     id it does not hold), ask their provider, record and report it."""
+    if query.wait is not None:
+        wait_seconds(query.wait)  # a malformed --wait is a usage error, before anything else
     cfg = config_mod.load(config_mod.config_path(query.config))
     choice = None
     if query.profile is not None or query.provider is not None:
