@@ -152,11 +152,14 @@ def test_one_invalid_target_keeps_its_own_error_and_hint(cli: Cli) -> None:
          "--receipt-webhook needs"),
         (["csl", "--base-url", base_url("csl"), "--username", "u", "--password", "p",
           "--api-id", "1", "-t", "iccid:89883030000067347689", "--ref", "a b"], "csl sms_uid"),
+        (["thingspace", "--base-url", base_url("thingspace"), "--client-id", "k",
+          "--client-secret", "s", "--username", "u", "--password", "p", "--account-name", "a",
+          "-t", "mdn:5555555555", "--data-encoding", "8-bit-ASCII", "é"], "8-bit-ASCII"),
     ],
-    ids=["fonedynamics --at", "fonedynamics receipts", "csl --ref"],
+    ids=["fonedynamics --at", "fonedynamics receipts", "csl --ref", "thingspace encoding"],
 )  # fmt: skip
 def test_a_message_error_has_no_target_prefix(cli: Cli, args: list[str], start: str) -> None:
-    res = cli(*args, "hi")
+    res = cli(*args) if args[0] == "thingspace" else cli(*args, "hi")
     assert res.exit_code == 4, res.output
     assert res.stderr.startswith(f"error: {start}"), res.stderr
     assert "target 1" not in res.stderr

@@ -104,7 +104,12 @@ class Provider:
 
     # -- local checks -------------------------------------------------------------------
     def check_message(self, message: Message, targets: Sequence[Target]) -> None:
-        """Provider-specific checks before any I/O; raise InputError (exit 4)."""
+        """Provider-specific checks before any I/O; raise InputError (exit 4).
+
+        Called once per target (``[target]``). A check of the message alone should not
+        depend on the targets: one that fails the same way for ``targets=[]`` is reported
+        as the message's problem (no "target N (…)" prefix; --skip-invalid does not skip
+        every target for it), so make such checks before those that need a target."""
 
     def implicit_targets(self, message: Message) -> list[Target]:
         """Targets implied by provider options when --to is absent (ThingSpace --group)."""

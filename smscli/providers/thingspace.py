@@ -539,6 +539,16 @@ class ThingSpace(Provider):
 
     def check_message(self, message: Message, targets: Sequence[Target]) -> None:
         _check_extra(message.extra)
+        # The message's own checks first: they fail alike with no target (base.Provider).
+        ttl = message.validity_seconds
+        if ttl is not None and ttl > MAX_TIME_TO_LIVE:
+            raise InputError(
+                f"--validity of {ttl} s is longer than ThingSpace's 5-day (120 h) default, "
+                "which timeToLive can only shorten",
+                hint="give at most --validity 5d (or none: the network tries for 5 days)",
+                code="invalid_validity",
+            )
+        _check_encoding(message, data_encoding_for(message))
         devices = [t for t in targets if t.kind in DEVICE_KINDS]
         others = [t for t in targets if t.kind not in DEVICE_KINDS + SELECTION_KINDS]
         if others:
@@ -567,15 +577,6 @@ class ThingSpace(Provider):
                 "--account-name (e.g. 0000123456-00001)",
                 code="credential_missing",
             )
-        ttl = message.validity_seconds
-        if ttl is not None and ttl > MAX_TIME_TO_LIVE:
-            raise InputError(
-                f"--validity of {ttl} s is longer than ThingSpace's 5-day (120 h) default, "
-                "which timeToLive can only shorten",
-                hint="give at most --validity 5d (or none: the network tries for 5 days)",
-                code="invalid_validity",
-            )
-        _check_encoding(message, data_encoding_for(message))
 
     # -- the conversation ---------------------------------------------------------------
     def dry_run(self, message: Message, targets: Sequence[Target]) -> list[Request]:
