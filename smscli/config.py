@@ -14,16 +14,17 @@ Where each profile field comes from (first wins):
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from smscli.catalog import REGISTRY, CredentialField, ProviderInfo, get_info
-from smscli.errors import ConfigError
+from smscli.errors import ConfigError, InputError
 from smscli.models import Settings
 
 # Keys every profile may hold besides the provider's own fields (SPEC §1).
@@ -83,17 +84,30 @@ def _usable_path(text: str, source: str) -> Path:
     return path
 
 
+def example_text() -> str:
+    """The example config shipped in the package: every key of every provider, explained
+    (`smscli config example` prints it; the README shows it)."""
+    from importlib.resources import files
+
+    return files("smscli").joinpath("config.example.toml").read_text(encoding="utf-8")
+
+
 @dataclass
 class Config:
     path: Path
     data: dict[str, Any] = field(default_factory=dict)
     exists: bool = False
     warnings: list[str] = field(default_factory=list)
+    # What ``problems`` found (load(check=False) only; load() raises them).
+    problems: list[str] = field(default_factory=list)
 
     @property
     def profiles(self) -> dict[str, dict[str, Any]]:
+        """The [profiles.NAME] tables (an entry that is not a table is a problem)."""
         profiles = self.data.get("profiles", {})
-        return profiles if isinstance(profiles, dict) else {}
+        if not isinstance(profiles, dict):
+            return {}
+        return {name: body for name, body in profiles.items() if isinstance(body, dict)}
 
     @property
     def default_profile(self) -> str | None:
@@ -127,8 +141,12 @@ class Config:
         return self.profiles[name]
 
 
-def load(path: Path) -> Config:
-    """Read the config file; a missing file is an empty config, a broken one an error."""
+def load(path: Path, *, check: bool = True) -> Config:
+    """Read the config file; a missing file is an empty config, a broken one an error.
+
+    Every key and value is checked (``problems``) and all problems are reported at once
+    (exit 3). ``check=False`` (the `config` commands, which show and fix a broken file)
+    keeps them in ``Config.problems`` instead."""
     try:
         with path.open("rb") as file:
             # A config file is a few KB: more is not one (`--config /dev/zero` would fill
@@ -152,11 +170,12 @@ def load(path: Path) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}",
-            hint="fix the file, or see config.example.toml",
+            hint=EXAMPLE_HINT,
             code="config_invalid",
         ) from None
-    config = Config(path=path, data=data, exists=True)
-    config.warnings.extend(_shape_problems(data, path))
+    config = Config(path=path, data=data, exists=True, problems=problems(data))
+    if check and config.problems:
+        raise problems_error(path, config.problems)
     try:
         mode = path.stat().st_mode
     except OSError:
@@ -169,18 +188,172 @@ def load(path: Path) -> Config:
     return config
 
 
-def _shape_problems(data: dict[str, Any], path: Path) -> list[str]:
-    warnings: list[str] = []
+EXAMPLE_HINT = "`smscli config example` prints every key with its meaning"
+
+
+def problems_error(path: Path, found: Sequence[str], *, hint: str | None = None) -> ConfigError:
+    """One error for every problem of a config: one line each (exit 3)."""
+    if len(found) == 1:
+        message = f"{path}: {found[0]}"
+    else:
+        message = f"{path} has {len(found)} problems:" + "".join(f"\n  {p}" for p in found)
+    return ConfigError(
+        message,
+        hint=hint or f"fix the file, then `smscli config validate`; {EXAMPLE_HINT}",
+        code="config_invalid",
+    )
+
+
+# -- the one check of every key and value ---------------------------------------------------
+HISTORY_BODIES = ("full", "hash", "none")
+_REFERENCE_HELP = '{env = "VAR"}, {file = "PATH"} or {command = ["argv", ...]}'
+
+
+def problems(data: Mapping[str, Any]) -> list[str]:
+    """Every problem of a config's keys and values, one line each (``KEY: what is wrong``).
+
+    The one check behind load(), `config validate`, `config set` and `config init --set`:
+    unknown keys, wrong types, a default_profile naming no profile, a provider smscli does
+    not know, an unusable base_url or sender, a malformed secret reference. Never shows a
+    secret field's value."""
+    found: list[str] = []
     for key in data:
         if key not in TOP_KEYS:
-            warnings.append(f"{path}: unknown key {key!r} (known: {', '.join(TOP_KEYS)})")
+            found.append(f"{key}: unknown key (known: {', '.join(TOP_KEYS)})")
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict):
-        raise ConfigError(f"{path}: [profiles] must be a table", code="config_invalid")
+        found.append("profiles: must be a table of [profiles.NAME] sections")
+        profiles = {}
     for name, body in profiles.items():
-        if not isinstance(body, dict):
-            raise ConfigError(f"{path}: profiles.{name} must be a table", code="config_invalid")
-    return warnings
+        found.extend(profile_problems(name, body))
+    default = data.get("default_profile")
+    if default is not None:
+        if not isinstance(default, str):
+            found.append(f"default_profile: must be a profile name, not {_shown(default)}")
+        elif default not in profiles:
+            known = ", ".join(profiles) or "none"
+            found.append(f"default_profile: no profile {default!r} (profiles: {known})")
+    if "history" in data and not isinstance(data["history"], bool):
+        found.append(f"history: must be true or false, not {_shown(data['history'])}")
+    body_mode = data.get("history_body")
+    if body_mode is not None and body_mode not in HISTORY_BODIES:
+        found.append(f'history_body: must be "full", "hash" or "none", not {_shown(body_mode)}')
+    return found
+
+
+def profile_problems(name: str, body: Any) -> list[str]:
+    """The problems of one [profiles.NAME] table (see ``problems``)."""
+    at = f"profiles.{name}"
+    if not isinstance(body, dict):
+        return [f"{at}: must be a table ([{at}] with provider = …), not {_shown(body)}"]
+    found: list[str] = []
+    info: ProviderInfo | None = None
+    slug = body.get("provider")
+    if slug is None:
+        found.append(f'{at}: no provider = "…" ({", ".join(REGISTRY)})')
+    elif not isinstance(slug, str):
+        found.append(f"{at}.provider: must be one of {', '.join(REGISTRY)}, not {_shown(slug)}")
+    else:
+        try:
+            info = get_info(slug)
+        except ConfigError:
+            found.append(f"{at}.provider: unknown provider {slug!r} ({', '.join(REGISTRY)})")
+    for key, value in body.items():
+        if key == "provider":
+            continue
+        if key in COMMON_KEYS:
+            problem = _common_problem(key, value, info)
+        elif info is None:
+            continue  # the fields of an unknown provider cannot be checked
+        elif any(f.name == key for f in info.fields):
+            problem = _field_problem(value)
+        else:
+            known = ", ".join([*COMMON_KEYS, *(f.name for f in info.fields)])
+            problem = f"unknown key for {info.slug} (known: {known})"
+        if problem:
+            found.append(f"{at}.{key}: {problem}")
+    return found
+
+
+def _common_problem(key: str, value: Any, info: ProviderInfo | None) -> str | None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if key == "base_url":
+        if not isinstance(value, str):
+            return f"must be a URL in quotes, not {_shown(value)}"
+        return base_url_problem(value) if value else None
+    if key == "sender":
+        if not isinstance(value, str):
+            return f"must be a string in quotes, not {_shown(value)}"
+        return _sender_problem(value, info)
+    number = number and math.isfinite(value)
+    if key == "timeout" and not (number and value > 0):
+        return f"must be a positive number of seconds, not {_shown(value)}"
+    if key == "rate" and not (number and value >= 0):
+        return f"must be a number of messages per second (0 or more), not {_shown(value)}"
+    if key == "max_segments" and not (
+        isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    ):
+        return f"must be a whole number of segments (1 or more), not {_shown(value)}"
+    if key == "smart" and not isinstance(value, bool):
+        return f"must be true or false, not {_shown(value)}"
+    return None
+
+
+def _sender_problem(sender: str, info: ProviderInfo | None) -> str | None:
+    """The provider's own sender rule (the one a send applies, catalog ``sender_rule``), for
+    a profile's default ``sender``; not checked for a provider that takes no sender (a send
+    ignores it there)."""
+    if info is None or not info.features.sender:
+        return None
+    try:
+        info.check_sender(sender)
+    except InputError as err:
+        reason = err.message.partition(f"{sender!r}: ")[2] or err.message
+        return f"{sender!r} cannot be used: {reason}"
+    return None
+
+
+def _field_problem(value: Any) -> str | None:
+    """A provider field: a plain value, or a secret reference table."""
+    if isinstance(value, dict):
+        return reference_problem(value)
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return None
+    return f"must be a string or a reference ({_REFERENCE_HELP}), not {_shown(value)}"
+
+
+def reference_problem(value: Mapping[str, Any]) -> str | None:
+    """What is wrong with a secret reference table (None: it is well-formed)."""
+    kinds = set(value) & {"env", "file", "command"}
+    if len(kinds) != 1 or len(value) != 1:
+        return f"a secret reference needs exactly one of env, file or command: {_REFERENCE_HELP}"
+    kind = kinds.pop()
+    ref = value[kind]
+    if kind == "env" and not (isinstance(ref, str) and ref):
+        return f"env must be the name of an environment variable, not {_shown(ref)}"
+    if kind == "file" and not (isinstance(ref, str) and ref):
+        return f"file must be a path, not {_shown(ref)}"
+    if kind == "command" and not (
+        isinstance(ref, list) and ref and ref[0] and all(isinstance(a, str) for a in ref)
+    ):
+        return f'command must be a list of strings (["pass", "show", "sms"]), not {_shown(ref)}'
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A config value as TOML would spell it (for problems; never a secret field's value:
+    those are only named by type)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 def write(path: Path, data: Mapping[str, Any]) -> None:
@@ -204,7 +377,10 @@ def write(path: Path, data: Mapping[str, Any]) -> None:
 
 # -- secrets -------------------------------------------------------------------------------
 def resolve_value(value: Any, where: str) -> str | None:
-    """A profile value: a plain string/number, or a secret reference table."""
+    """A profile value: a plain string/number, or a secret reference table.
+
+    A reference that yields nothing (an unset or empty variable, an empty file, a command
+    that fails or prints nothing) is a ConfigError ``credential_missing`` saying so."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -213,34 +389,32 @@ def resolve_value(value: Any, where: str) -> str | None:
         return str(value)
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a string or a table", code="config_invalid")
-    keys = set(value) & {"env", "file", "command"}
-    if len(keys) != 1 or len(value) != 1:
-        raise ConfigError(
-            f"{where}: a secret reference needs exactly one of env, file or command",
-            code="config_invalid",
-        )
-    kind = keys.pop()
-    ref = value[kind]
+    problem = reference_problem(value)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}", code="config_invalid")
+    kind, ref = next(iter(value.items()))
     if kind == "env":
-        if not isinstance(ref, str):
-            raise ConfigError(f"{where}: env must be a variable name", code="config_invalid")
         env_value = os.environ.get(ref)
         if env_value is None:
             raise ConfigError(
                 f"{where}: environment variable {ref} is not set", code="credential_missing"
             )
+        if not env_value.strip():
+            raise ConfigError(
+                f"{where}: environment variable {ref} is empty", code="credential_missing"
+            )
         return env_value
     if kind == "file":
-        if not isinstance(ref, str):
-            raise ConfigError(f"{where}: file must be a path", code="config_invalid")
         try:
-            return Path(ref).expanduser().read_text(encoding="utf-8").strip()
-        except OSError as exc:
+            text = Path(ref).expanduser().read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise ConfigError(
-                f"{where}: cannot read {ref}: {exc.strerror}", code="credential_missing"
+                f"{where}: cannot read {ref}: {why}", code="credential_missing"
             ) from None
-    if not (isinstance(ref, list) and ref and all(isinstance(a, str) for a in ref)):
-        raise ConfigError(f"{where}: command must be a list of strings", code="config_invalid")
+        if not text:
+            raise ConfigError(f"{where}: file {ref} is empty", code="credential_missing")
+        return text
     try:
         done = subprocess.run(ref, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -253,7 +427,15 @@ def resolve_value(value: Any, where: str) -> str | None:
             f"{where}: command {ref[0]!r} exited {done.returncode}", code="credential_missing"
         )
     lines = done.stdout.splitlines()
-    return lines[0].strip() if lines else ""
+    first = lines[0].strip() if lines else ""
+    if not first:
+        # What it printed is not shown: not the secret expected, but perhaps close to one.
+        what = "printed nothing" if not done.stdout.strip() else "printed an empty first line"
+        raise ConfigError(
+            f"{where}: command {ref[0]!r} {what} (smscli uses the first line of its output)",
+            code="credential_missing",
+        )
+    return first
 
 
 # -- profiles → Settings ---------------------------------------------------------------------
@@ -263,19 +445,33 @@ class ProfileChoice(NamedTuple):
     info: ProviderInfo
     name: str | None  # None: no profile (--provider with flags/env)
     body: Mapping[str, Any]
+    # Why a profile nobody named with -p is used ("default_profile", "SMSCLI_PROFILE"):
+    # the sending commands say so, so that --provider never picks one up silently.
+    picked_by: str | None = None
 
 
 def choose(config: Config, profile: str | None, provider: str | None) -> ProfileChoice:
-    """1. --profile  2. SMSCLI_PROFILE  3. default_profile — unless --provider is given."""
+    """Which profile a command uses (README "Decisions: configuration and first run"):
+
+    - ``-p NAME`` (``profile``): that profile (with ``--provider``, it must be for it).
+    - no ``--provider``: ``SMSCLI_PROFILE``, else ``default_profile``; none is an error.
+    - ``--provider X`` (or `smscli X`) without ``-p``: ``SMSCLI_PROFILE`` or
+      ``default_profile`` only when that profile is for X (``picked_by`` says which);
+      otherwise no profile: flags and environment variables only.
+    """
     name = profile or (None if provider else os.environ.get("SMSCLI_PROFILE"))
+    picked_by = None
     if name is None and provider is None:
         name = config.default_profile
     if name is None and provider is not None:
-        # `smscli emnify …` without -p: the usual profile, when it is for that provider.
-        usual = os.environ.get("SMSCLI_PROFILE") or config.default_profile
+        usual, picked_by = os.environ.get("SMSCLI_PROFILE"), "SMSCLI_PROFILE"
+        if not usual:
+            usual, picked_by = config.default_profile, "default_profile"
         body = config.profiles.get(usual or "")
         if isinstance(body, dict) and _same_provider(body.get("provider"), provider):
             name = usual
+        else:
+            picked_by = None
     if name is None:
         if provider is None:
             where = f"{config.path}" if config.exists else f"{config.path} (not created yet)"
@@ -298,7 +494,7 @@ def choose(config: Config, profile: str | None, provider: str | None) -> Profile
             f"profile {name!r} is a {info.slug} profile, not {get_info(provider).slug}",
             code="config_invalid",
         )
-    return ProfileChoice(info, name, body)
+    return ProfileChoice(info, name, body, picked_by)
 
 
 def _same_provider(value: Any, provider: str) -> bool:
@@ -329,38 +525,10 @@ def resolve_settings(
                 f"{where}: unknown key {key!r} for {info.slug} (known: {known})",
                 code="config_invalid",
             )
-    values: dict[str, str] = {}
-    unresolved: list[str] = []  # secret references that did not resolve (reported with the rest)
-    for f in info.fields:
-        flag_value = flags.get(f.name)
-        env_value = os.environ.get(f.env_var(info.slug))
-        if flag_value:
-            values[f.name] = flag_value
-        elif env_value:
-            values[f.name] = env_value
-        else:
-            try:
-                resolved = resolve_value(body.get(f.name), f"{where}.{f.name}")
-            except ConfigError as err:
-                if err.code != "credential_missing":
-                    raise
-                unresolved.append(err.message.removeprefix(f"{where}."))
-                continue
-            if resolved:
-                values[f.name] = resolved
-    if sandbox:
-        # The sandbox accepts any credentials: a new user needs none to see it work.
-        for f in info.fields:
-            if f.required or _in_first_set(info, f.name):
-                # Shorter than the redactor's minimum, so it is not masked in output.
-                values.setdefault(f.name, "sbx")
-    missing = [
-        f for f in _missing(info, values) if not any(u.startswith(f.name + ":") for u in unresolved)
-    ]
-    if missing or unresolved:
-        parts = [f"{f.name} ({field_source(info, f)})" for f in missing] + unresolved
+    values, problems_ = _credentials(choice, flags, where, sandbox=sandbox)
+    if problems_:
         raise ConfigError(
-            f"{where}: missing {'; '.join(parts)}",
+            f"{where}: missing {'; '.join(problems_)}",
             hint=_alternatives_hint(info),
             code="credential_missing",
         )
@@ -388,9 +556,97 @@ def resolve_settings(
     )
 
 
+def _credentials(
+    choice: ProfileChoice, flags: Mapping[str, str | None], where: str, *, sandbox: bool
+) -> tuple[dict[str, str], list[str]]:
+    """Every field's value (flag > env > profile) and what is missing, one entry a field.
+
+    A secret reference ({env}, {file}, {command}) is resolved only when its field is
+    needed: every field outside a login set, and the fields of the login set used (for
+    Telit: username+password or app_id+app_token+thing_key). A complete set is enough; the
+    references of the other set are never resolved (their commands never run) and cannot
+    fail the run. The set used is the first one complete without resolving anything, else
+    the first one whose references resolve. With ``sandbox``, whatever is still missing
+    (or did not resolve) is filled in: the sandbox accepts any credentials."""
+    info, body = choice.info, choice.body
+    values: dict[str, str] = {}
+    refs: dict[str, Any] = {}
+    for f in info.fields:
+        flag_value = flags.get(f.name)
+        env_value = os.environ.get(f.env_var(info.slug))
+        if flag_value:
+            values[f.name] = flag_value
+        elif env_value:
+            values[f.name] = env_value
+        elif isinstance(body.get(f.name), dict):
+            refs[f.name] = body[f.name]
+        else:
+            resolved = resolve_value(body.get(f.name), f"{where}.{f.name}")
+            if resolved:
+                values[f.name] = resolved
+    unresolved: dict[str, str] = {}  # field → why its reference gave nothing
+
+    def resolve(name: str) -> None:
+        if name not in refs or name in values or name in unresolved:
+            return
+        try:
+            resolved = resolve_value(refs[name], f"{where}.{name}")
+        except ConfigError as err:
+            if err.code != "credential_missing":
+                raise
+            unresolved[name] = err.message.removeprefix(f"{where}.")
+            return
+        if resolved:
+            values[name] = resolved
+
+    in_sets = {n for s in info.credential_sets for n in s}
+    for name in refs:
+        if name not in in_sets:
+            resolve(name)
+    # Sets complete already first, then those with fewest references to resolve (a stable
+    # sort: declaration order otherwise).
+    for login_set in sorted(info.credential_sets, key=lambda s: sum(n not in values for n in s)):
+        if all(n in values or n in refs for n in login_set):
+            for n in login_set:
+                resolve(n)
+            if all(n in values for n in login_set):
+                break
+    needed = _missing(info, values, refs)
+    if sandbox:
+        # The sandbox accepts any credentials: a new user needs none to see it work.
+        for f in needed:
+            # Shorter than the redactor's minimum, so it is not masked in output.
+            values[f.name] = "sbx"
+        return values, []
+    # What to report: the fields the set being filled in lacks (each with how to supply it,
+    # or why its reference gave nothing), and references outside the login sets that failed.
+    for f in needed:
+        resolve(f.name)
+    problems_ = [unresolved.get(f.name) or f"{f.name} ({field_source(info, f)})" for f in needed]
+    problems_ += [
+        why
+        for name, why in unresolved.items()
+        if name not in in_sets and all(f.name != name for f in needed)
+    ]
+    return values, problems_
+
+
 def check_base_url(url: str, where: str) -> str:
     """A usable base_url (SPEC §1: scheme + host + optional port and path prefix), checked
     once, here, so that a typo is one clear line (exit 3) before anything is sent."""
+    problem = base_url_problem(url)
+    if problem is None:
+        return url
+    raise ConfigError(
+        f"{where}: base_url {problem}",
+        hint="base_url is scheme + host + optional port and path prefix, "
+        "e.g. https://cdn.emnify.net or http://127.0.0.1:8025/emnify",
+        code="invalid_base_url",
+    )
+
+
+def base_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a base_url (``'URL' cannot be used: …``), or None."""
     from urllib.parse import urlsplit
 
     problem = None
@@ -422,14 +678,7 @@ def check_base_url(url: str, where: str) -> str:
         and any(not 0 < len(label) <= 63 for label in host.rstrip(".").split("."))
     ):
         problem = "a host name label is empty or longer than 63 characters"
-    if problem is None:
-        return url
-    raise ConfigError(
-        f"{where}: base_url {url!r} cannot be used: {problem}",
-        hint="base_url is scheme + host + optional port and path prefix, "
-        "e.g. https://cdn.emnify.net or http://127.0.0.1:8025/emnify",
-        code="invalid_base_url",
-    )
+    return None if problem is None else f"{url!r} cannot be used: {problem}"
 
 
 def common(choice: ProfileChoice, key: str) -> Any:
@@ -475,19 +724,19 @@ def _from_env(key: str, raw: str, env_name: str) -> Any:
     return raw
 
 
-def _in_first_set(info: ProviderInfo, name: str) -> bool:
-    return bool(info.credential_sets) and name in info.credential_sets[0]
-
-
-def _missing(info: ProviderInfo, values: Mapping[str, str]) -> list[CredentialField]:
+def _missing(
+    info: ProviderInfo, values: Mapping[str, str], started: Collection[str] = ()
+) -> list[CredentialField]:
+    """The fields still needed: none when a login set is complete; else those of the set
+    the user has started filling in (most fields given in ``values`` or ``started``, e.g.
+    as references that did not resolve), else of the first set."""
     if info.credential_sets:
         candidates = [[n for n in s if n not in values] for s in info.credential_sets]
         if any(not c for c in candidates):
             return []
-        # Report the set the user has started filling in (most fields present), else the
-        # first one.
         pairs = list(zip(info.credential_sets, candidates, strict=True))
-        best = max(pairs, key=lambda sc: len(sc[0]) - len(sc[1]))[1]
+        given = set(values) | set(started)
+        best = max(pairs, key=lambda sc: sum(n in given for n in sc[0]))[1]
         return [info.field(n) for n in best]
     return [f for f in info.fields if f.required and f.name not in values]
 

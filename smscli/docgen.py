@@ -8,10 +8,8 @@ the code says.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 WIDTH = "100"
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _fixed_terminal() -> None:
@@ -92,7 +90,10 @@ def provider_options(slug: str) -> str:
 
 
 def config_example() -> str:
-    return (ROOT / "config.example.toml").read_text().rstrip()
+    """The example config shipped in the package (`smscli config example` prints it)."""
+    from smscli.config import example_text
+
+    return example_text().rstrip()
 
 
 def completion(shell: str) -> str:

@@ -31,8 +31,10 @@ def test_set_show_profiles_and_validate(offline_cli: Cli, isolated: Path) -> Non
     assert offline_cli("config", "init", "--provider", "fonedynamics", "-p", "au").exit_code == 0
     assert offline_cli("config", "set", "profiles.au.account_sid", "AC1").exit_code == 0
     assert offline_cli("config", "set", "profiles.au.max_segments", "3").exit_code == 0
-    assert offline_cli("config", "set", "profiles.au.max_segments", "three").exit_code == 2
-    assert offline_cli("config", "set", "nonsense", "1").exit_code == 2
+    # A wrong value or an unknown key is a config problem (exit 3, nothing written; issue 9 W3)
+    assert offline_cli("config", "set", "profiles.au.max_segments", "three").exit_code == 3
+    assert offline_cli("config", "set", "nonsense", "1").exit_code == 3
+    assert offline_cli("config", "set", "profiles.au", "1").exit_code == 2
     invalid = offline_cli("config", "validate", "--json")
     assert invalid.exit_code == 3
     [report] = invalid.json()["profiles"]

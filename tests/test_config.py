@@ -28,7 +28,7 @@ from smscli.errors import ConfigError, ExitCode
 from smscli.models import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO_ROOT / "config.example.toml"
+EXAMPLE = REPO_ROOT / "smscli" / "config.example.toml"
 
 # Every (provider, field) pair, for the precedence tables.
 FIELDS = [(info.slug, f.name) for info in REGISTRY.values() for f in info.fields]
@@ -119,7 +119,7 @@ def test_load_non_utf8_is_config_invalid(tmp_path: Path) -> None:
 
 def test_load_group_readable_file_warns_with_chmod_600(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('default_profile = "a"\n')
+    path.write_text('default_profile = "a"\n[profiles.a]\nprovider = "emnify"\n')
     path.chmod(0o644)
     config = load(path)
     assert config.exists is True
@@ -150,13 +150,15 @@ def test_load_profiles_must_be_tables(tmp_path: Path, text: str) -> None:
     assert str(path) in error.message
 
 
-def test_load_unknown_top_level_key_warns(tmp_path: Path) -> None:
+def test_load_unknown_top_level_key_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('defualt_profile = "a"\n')
     path.chmod(0o600)
-    warnings = load(path).warnings
-    assert len(warnings) == 1
-    assert "defualt_profile" in warnings[0]
+    error = _config_error(load, path)
+    assert "defualt_profile: unknown key" in error.message
+    assert load(path, check=False).problems == [
+        "defualt_profile: unknown key (known: default_profile, profiles, history, history_body)"
+    ]
 
 
 # --------------------------------------------------------------------------- write
@@ -189,7 +191,7 @@ def test_write_replaces_an_existing_file_and_keeps_it_private(tmp_path: Path) ->
     path.chmod(0o644)
     write(path, {"default_profile": "new"})
     assert _mode(path) == 0o600
-    assert load(path).default_profile == "new"
+    assert load(path, check=False).default_profile == "new"
 
 
 # --------------------------------------------------------------------------- resolve_value

@@ -333,6 +333,11 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
     _check_stdin(opts)
     values = parse_values(opts, datetime.fromtimestamp(runtime.clock(), UTC))
     choice = config_mod.choose(cfg, opts.profile, opts.provider)
+    if choice.picked_by:  # --provider without -p: say which profile it uses
+        out.note(
+            f"using profile {choice.name!r} for {choice.info.slug} ({choice.picked_by}); "
+            "-p NAME picks another"
+        )
     info = choice.info
     body = read_body(opts.text, opts.file)
     make_message = MessageMaker(opts, choice, values, warn=out.warning)
