@@ -25,7 +25,16 @@ def run_doctor(
 
     path = config_mod.config_path(config)
     try:
-        cfg = config_mod.load(path)
+        cfg = config_mod.load(path, check=False)
+    except SmscliError as err:
+        record("config file", False, err.message)
+        return _report(out, checks, err)
+    if cfg.problems:  # every problem of the file on its own line (config.problems)
+        for problem in cfg.problems:
+            key = problem.partition(": ")[0]
+            record("base_url" if key.endswith(".base_url") else "config file", False, problem)
+        return _report(out, checks, config_mod.problems_error(path, cfg.problems))
+    try:
         record("config file", True, f"{path}" if cfg.exists else f"{path} (none; flags/env only)")
         for w in cfg.warnings:
             record("config file", None, w)

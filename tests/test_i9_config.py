@@ -286,6 +286,16 @@ def test_every_problem_is_reported_at_once_one_per_line(offline_cli: Cli, isolat
     assert "warning: history: must be true or false" in shown.stderr
 
 
+def test_doctor_lists_every_problem_of_the_file(offline_cli: Cli, isolated: Path) -> None:
+    write_config(isolated, BROKEN)
+    res = offline_cli("doctor", "-p", "fleet", "--json")
+    assert res.exit_code == ExitCode.CONFIG
+    checks = [(c["check"], c["result"], c["detail"]) for c in res.json()["checks"]]
+    assert [detail for _, _, detail in checks] == BROKEN_PROBLEMS
+    assert {result for _, result, _ in checks} == {"FAIL"}
+    assert ("base_url", "FAIL", BROKEN_PROBLEMS[1]) in checks
+
+
 def test_a_secret_of_the_wrong_type_is_not_shown(offline_cli: Cli, isolated: Path) -> None:
     write_config(isolated, '[profiles.p]\nprovider = "emnify"\napplication_token = ["tok-1234"]\n')
     res = offline_cli("config", "validate")
