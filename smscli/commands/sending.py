@@ -136,7 +136,8 @@ SHARED: tuple[SharedOption, ...] = (
 )  # fmt: skip
 
 PROVIDER = _s("provider", OPT_STR, "--provider",
-              "Provider slug instead of a profile (credentials from flags/env).", CRED,
+              "Provider slug instead of -p: flags/env, plus the default profile if it is "
+              "for this provider.", CRED,
               metavar="SLUG", show_default=True)  # fmt: skip
 
 
