@@ -125,6 +125,23 @@ def sandbox(
         int,
         typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port (0 = any free port)."),
     ] = 8025,
+    spec_strict: Annotated[
+        bool,
+        typer.Option(
+            "--spec-strict",
+            help="Answer exactly as the published API specs say where recorded production "
+            "differs (e.g. emnify's 201 with {} and no Location).",
+        ),
+    ] = False,
+    max_messages: Annotated[
+        int,
+        typer.Option(
+            "--max-messages",
+            metavar="N",
+            min=1,
+            help="Messages kept in memory; past N the oldest final ones are dropped first.",
+        ),
+    ] = 10_000,
 ) -> None:
     """Serve local emulators of every provider API (for trying and testing scripts).
 
@@ -137,7 +154,9 @@ def sandbox(
         from smscli.sandbox.server import Sandbox, SandboxServer, mounts
 
         try:
-            server = SandboxServer(Sandbox(), host, port)
+            server = SandboxServer(
+                Sandbox(spec_strict=spec_strict, max_messages=max_messages), host, port
+            )
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         out.note(f"smscli sandbox listening on {server.url}")
@@ -148,6 +167,12 @@ def sandbox(
         out.note("magic targets (any kind whose value ends with):")
         for suffix, what in MAGIC.items():
             out.note(f"  …{suffix}  {what}")
+        out.note(
+            "devices answer each delivered message ending in '?' with 'ACK: <text>' "
+            "about a second later"
+        )
+        if spec_strict:
+            out.note("--spec-strict: answers as the published specs say, not as production does")
         out.note("any other credentials and well-formed targets are accepted; Ctrl-C stops")
         try:
             server.serve_forever()

@@ -8,6 +8,7 @@ suffixes below (``+61400000400``, ``iccid:8988303000000000400``, ``endpoint:1040
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import threading
 import time
@@ -33,6 +34,18 @@ MAGIC: Final[dict[str, str]] = {
 # A secret with this value is refused at login, so the refusal path can be tried too.
 REFUSED_SECRET: Final = "refused"
 DELIVERY_STEP_SECONDS: Final = 1.0  # accepted → sent after one step, final after two
+# Every device answers each delivered message whose text ends in REPLY_TRIGGER with
+# "ACK: <that text>" (a mobile-originated SMS), REPLY_DELAY_SECONDS after the delivery.
+REPLY_TRIGGER: Final = "?"
+REPLY_PREFIX: Final = "ACK: "
+REPLY_DELAY_SECONDS: Final = 1.0
+# The store is bounded: past this many messages the oldest final (delivered, failed,
+# expired) ones are dropped first (`smscli sandbox --max-messages`).
+MAX_MESSAGES: Final = 10_000
+_FINAL: Final = frozenset({"delivered", "failed", "expired"})
+# How far into the store (oldest first) trimming looks for a final message before it drops
+# the oldest message whatever its state (a burst of sends all younger than two seconds).
+_TRIM_SCAN: Final = 256
 SLOW_SECONDS: Final = 35.0  # past the default 30 s timeout
 
 
@@ -68,9 +81,18 @@ class Stored:
     created: float
     outcome: str = "delivered"  # delivered | failed | expired
     fields: dict[str, Any] = field(default_factory=dict)
+    direction: str = "mt"  # mt: sent to the device; mo: the device's reply
+    reply_to: str | None = None  # mo: the id of the message it answers
+
+    @property
+    def mo(self) -> bool:
+        return self.direction == "mo"
 
     def stage(self, now: float) -> str:
-        """accepted → sent → (delivered | failed | expired) as time passes."""
+        """accepted → sent → (delivered | failed | expired) as time passes. A reply (mo)
+        is received, so final, from the moment it exists."""
+        if self.mo:
+            return self.outcome
         elapsed = now - self.created
         if elapsed < DELIVERY_STEP_SECONDS:
             return "accepted"
@@ -84,12 +106,24 @@ class Emulator:
 
     slug: str = ""
 
-    def __init__(self, clock: Callable[[], float] = time.time, token_ttl: float = 300.0) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        token_ttl: float = 300.0,
+        *,
+        spec_strict: bool = False,
+        max_messages: int = MAX_MESSAGES,
+    ) -> None:
         self.clock = clock
         self.token_ttl = token_ttl
+        # Answer exactly as the published spec says where recorded production differs
+        # (`smscli sandbox --spec-strict`); each emulator documents its differences.
+        self.spec_strict = spec_strict
+        self.max_messages = max(1, max_messages)
         self.lock = threading.Lock()
         self.store: dict[str, Stored] = {}
         self.counter = 0
+        self._due: list[tuple[float, str]] = []  # (when the device replies, the message's id)
         # (login step, account) → [tokens or sessions issued, logins refused];
         # ``GET /_sandbox/logins`` shows it (the tests count the logins a token cache saves).
         self.logins: dict[tuple[str, str], list[int]] = {}
@@ -104,9 +138,67 @@ class Emulator:
             return f"{prefix}{self.counter}"
 
     def remember(self, msg: Stored) -> Stored:
+        """Keep ``msg``; a delivered message ending in ``?`` schedules the device's reply."""
         with self.lock:
             self.store[msg.id] = msg
+            if not msg.mo and msg.outcome == "delivered" and msg.text.endswith(REPLY_TRIGGER):
+                due = msg.created + 2 * DELIVERY_STEP_SECONDS + REPLY_DELAY_SECONDS
+                heapq.heappush(self._due, (due, msg.id))
+            self._trim()
         return msg
+
+    def _trim(self) -> None:
+        """Drop messages past ``max_messages``: the oldest final one first (called with
+        ``self.lock`` held)."""
+        if len(self.store) <= self.max_messages:
+            return
+        now = self.clock()
+        while len(self.store) > self.max_messages:
+            victim = next(iter(self.store))
+            for index, (key, stored) in enumerate(self.store.items()):
+                if index >= _TRIM_SCAN:
+                    break
+                if stored.stage(now) in _FINAL:
+                    victim = key
+                    break
+            del self.store[victim]
+
+    def settle(self) -> list[Stored]:
+        """The devices' replies that are due by now, stored (as ``direction="mo"``) and
+        returned. The server calls this before each request, so a reply appears in the
+        listings as soon as its time has come."""
+        now = self.clock()
+        answered: list[Stored] = []
+        with self.lock:
+            while self._due and self._due[0][0] <= now:
+                due, mt_id = heapq.heappop(self._due)
+                original = self.store.get(mt_id)
+                if original is not None:
+                    answered.append(original)
+        replies = []
+        for original in answered:
+            due = original.created + 2 * DELIVERY_STEP_SECONDS + REPLY_DELAY_SECONDS
+            reply = Stored(
+                id=self.reply_id(original),
+                provider=original.provider,
+                target=original.target,
+                text=REPLY_PREFIX + original.text,
+                created=due,
+                fields=dict(original.fields),
+                direction="mo",
+                reply_to=original.id,
+            )
+            replies.append(self.remember(reply))
+            self.received(reply)
+        return replies
+
+    def reply_id(self, original: Stored) -> str:
+        """The id of the device's reply to ``original`` (an emulator gives it its API's
+        id format)."""
+        return self.next_id()
+
+    def received(self, reply: Stored) -> None:
+        """A device's reply arrived (an emulator queues it where its API delivers replies)."""
 
     def count_login(self, step: str, account: str, *, refused: bool = False) -> None:
         """A login step issued a token or session to ``account`` (a user name or app id, or
@@ -145,6 +237,8 @@ class Emulator:
                     "status": m.stage(now),
                     "created": m.created,
                     "fields": m.fields,
+                    "direction": m.direction,
+                    "reply_to": m.reply_to,
                 }
                 for m in self.store.values()
             ]

@@ -18,7 +18,11 @@ from typing import Any
 import httpx
 
 from smscli.catalog import REGISTRY
-from smscli.sandbox.base import Drop, Emulator, Slow, json_response
+from smscli.sandbox.base import MAX_MESSAGES, Drop, Emulator, Slow, json_response
+
+# Connections the kernel queues before the server accepts them. http.server's default, 5,
+# made a client at --concurrency 64 see refused or dropped connections (issue 10).
+LISTEN_BACKLOG = 1024
 
 
 def mounts() -> tuple[str, ...]:
@@ -31,9 +35,18 @@ class Sandbox:
     """Routes ``/<slug>/...`` to that provider's emulator; ``/_sandbox/messages`` lists all
     messages received, ``/_sandbox/logins`` counts the logins."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, token_ttl: float = 300.0) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        token_ttl: float = 300.0,
+        *,
+        spec_strict: bool = False,
+        max_messages: int = MAX_MESSAGES,
+    ) -> None:
         self.clock = clock
         self.token_ttl = token_ttl
+        self.spec_strict = spec_strict
+        self.max_messages = max_messages
         self._emulators: dict[str, Emulator] = {}
         self._lock = threading.Lock()
 
@@ -41,7 +54,12 @@ class Sandbox:
         with self._lock:
             if slug not in self._emulators:
                 cls = REGISTRY[slug].emulator()
-                self._emulators[slug] = cls(clock=self.clock, token_ttl=self.token_ttl)
+                self._emulators[slug] = cls(
+                    clock=self.clock,
+                    token_ttl=self.token_ttl,
+                    spec_strict=self.spec_strict,
+                    max_messages=self.max_messages,
+                )
             return self._emulators[slug]
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -52,7 +70,9 @@ class Sandbox:
         if first == "_sandbox" and rest.rstrip("/") == "logins":
             return json_response(200, {"logins": self.logins()})
         if first in REGISTRY:
-            return self.emulator(first).handle(request, "/" + rest)
+            emulator = self.emulator(first)
+            emulator.settle()  # the devices' replies due by now
+            return emulator.handle(request, "/" + rest)
         return json_response(
             404,
             {
@@ -64,6 +84,8 @@ class Sandbox:
     def messages(self) -> list[dict[str, Any]]:
         with self._lock:
             emulators = list(self._emulators.values())
+        for emulator in emulators:
+            emulator.settle()
         out = [m for e in emulators for m in e.messages()]
         return sorted(out, key=lambda m: m["created"])
 
@@ -138,6 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+
+
 class SandboxServer:
     """A running sandbox on a loopback port (a background thread until ``close()``)."""
 
@@ -148,7 +174,7 @@ class SandboxServer:
 
     def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
         handler = type("Handler", (_Handler,), {"sandbox": sandbox})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = _Server((host, port), handler)
         self.httpd.daemon_threads = True
         self.sandbox = sandbox
         self.thread: threading.Thread | None = None

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import secrets
 import string
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,8 +111,8 @@ class TelitEmulator(Emulator):
 
     slug = "telit"
 
-    def __init__(self, clock: Callable[[], float] = time.time, token_ttl: float = 300.0) -> None:
-        super().__init__(clock=clock, token_ttl=token_ttl)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.sessions: dict[str, _Session] = {}
 
     def handle(self, request: httpx.Request, path: str) -> httpx.Response:
