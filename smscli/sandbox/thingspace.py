@@ -35,7 +35,6 @@ import binascii
 import json
 import re
 import secrets
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -112,8 +111,8 @@ class _Session:
 class ThingSpaceEmulator(Emulator):
     slug = "thingspace"
 
-    def __init__(self, clock: Callable[[], float] = time.time, token_ttl: float = 300.0) -> None:
-        super().__init__(clock=clock, token_ttl=token_ttl)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.bearers: dict[str, float] = {}  # access token → expiry
         self.bearer_of: dict[str, str] = {}  # app key → its current access token
         self.sessions: dict[str, _Session] = {}
