@@ -11,9 +11,14 @@ Follows ``reference/providers-thingspace-emnify.md`` §1 and seed 002:
   the user, as the real platform does.
 - ``POST /api/m2m/v1/session/logout`` (Bearer + VZ-M2M-Token) → ``{"sessionToken"}``.
 - ``POST /api/m2m/v1/sms`` (Bearer + VZ-M2M-Token, JSON) → ``{"requestId"}``.
+- ``GET /api/m2m/v1/sms/{accountName}/history[?next=<token>]`` (Bearer + VZ-M2M-Token): the
+  account's queue of the devices' replies (mobile-originated SMS), a page at a time; see
+  ``ThingSpaceEmulator._history``.
 
 Gateway checks come first, in the WSO2 fault shape: no bearer → 401 ``900902``, an unknown or
-expired bearer → 401 ``900901``, an unknown path → 400 ``900906``. The M2M service answers
+expired bearer → 401 ``900901``, an unknown path → 400 ``900906``. Every 401 carries the
+``WWW-Authenticate`` challenge RFC 7235 §3.1 requires (wording UNCONFIRMED for ThingSpace, see
+``BASIC_CHALLENGE`` and ``BEARER_CHALLENGE``). The M2M service answers
 ``{"errorCode": "<Service>.<CODE>", "errorMessage"}`` with HTTP 400. Documented codes are used
 where the docs name one (``INPUT_INVALID.RequestUndefined``, ``DeserializationFailed``,
 ``REQUEST_FAILED.UnexpectedError``, ``INPUT_INVALID.CustomField.InvalidName``); the session,
@@ -38,8 +43,9 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import httpx
 
@@ -55,6 +61,32 @@ from smscli.sandbox.base import (
 
 TOKEN_PATH: Final = "/api/ts/v1/oauth2/token"
 M2M: Final = "/api/m2m/v1"
+_HISTORY: Final = re.compile(r"/api/m2m/v1/sms/([^/]+)/history/?")
+# Replies per history page. The docs say "Each GET /sms request returns up to 100 SMS
+# messages" (Get_SMS_Messages; the SDK's SMSMessagesQueryResult: "An array of up to 100");
+# the sandbox returns at most 5, which is "up to 100" too, so that a client's paging and
+# acknowledging can be tried with a handful of replies.
+HISTORY_PAGE_SIZE: Final = 5
+# History pages handed out and not yet acknowledged that the sandbox remembers (oldest
+# forgotten first: acknowledging a forgotten page is a no-op, so its replies come again).
+MAX_OPEN_PAGES: Final = 64
+# The queue of a reply to a send without accountName (the seed page calls accountName
+# optional): the account name of ThingSpace's own API simulator (api-console page,
+# reference providers-thingspace-emnify.md §1.1).
+DEFAULT_ACCOUNT: Final = "TestAccount-1"
+# The challenges on 401s (RFC 7235 §3.1: a 401 "MUST send a WWW-Authenticate header field").
+# ThingSpace's own wording is UNCONFIRMED. The token endpoint takes the client's key and
+# secret by HTTP Basic, so it challenges Basic (RFC 6749 §5.2: invalid_client "MUST" answer
+# 401 with "the WWW-Authenticate response header field matching the authentication scheme used
+# by the client"); WSO2's token endpoint answers `Basic realm=<its host>` (wso2/product-is
+# issue 9653). The M2M gateway's challenge is WSO2 API Manager's for a bad bearer
+# (wso2/api-manager issues 41 and 2095), RFC 6750 §3's form.
+BASIC_CHALLENGE: Final = 'Basic realm="thingspace.verizon.com"'
+BEARER_CHALLENGE: Final = (
+    'Bearer realm="WSO2 API Manager", error="invalid_token", '
+    'error_description="The provided token is invalid"'
+)
+BEARER_MISSING_CHALLENGE: Final = 'Bearer realm="WSO2 API Manager"'
 LOCK_AFTER: Final = 5  # "lock a contact record after 5 consecutive failed log in attempts"
 MAX_DEVICES: Final = 10_000
 _TIME_TO_LIVE: Final = re.compile(r"[A-Za-z0-9]{3,32}")
@@ -82,10 +114,14 @@ class _Reply(Exception):
         self.response = response
 
 
-def _fault(status: int, code: str, message: str, description: str) -> _Reply:
+def _fault(
+    status: int, code: str, message: str, description: str, challenge: str | None = None
+) -> _Reply:
     return _Reply(
         json_response(
-            status, {"fault": {"code": code, "message": message, "description": description}}
+            status,
+            {"fault": {"code": code, "message": message, "description": description}},
+            {"WWW-Authenticate": challenge} if challenge else None,
         )
     )
 
@@ -95,7 +131,10 @@ def _error(code: str, message: str, status: int = 400) -> _Reply:
 
 
 def _oauth_error(status: int, error: str, description: str) -> _Reply:
-    return _Reply(json_response(status, {"error": error, "error_description": description}))
+    headers = {"WWW-Authenticate": BASIC_CHALLENGE} if status == 401 else None
+    return _Reply(
+        json_response(status, {"error": error, "error_description": description}, headers)
+    )
 
 
 def _unexpected(message: str) -> _Reply:
@@ -117,6 +156,12 @@ class ThingSpaceEmulator(Emulator):
         self.bearer_of: dict[str, str] = {}  # app key → its current access token
         self.sessions: dict[str, _Session] = {}
         self.failed_logins: dict[str, int] = {}
+        # The devices' replies not yet acknowledged: reply id → account name, in the order
+        # they arrived (each reply is in self.store; one that left it leaves the queue too).
+        self.inbox: dict[str, str] = {}
+        # History pages handed out: token → (account name, the reply ids on that page).
+        self.pages: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._page_counter = 0
 
     def handle(self, request: httpx.Request, path: str) -> httpx.Response:
         routes: dict[str, Callable[[httpx.Request], httpx.Response]] = {
@@ -126,8 +171,13 @@ class ThingSpaceEmulator(Emulator):
             f"{M2M}/sms": self._sms,
         }
         route = routes.get(path.rstrip("/"))
+        method = "POST"
+        history = _HISTORY.fullmatch(path)
+        if history is not None:
+            account = history.group(1)
+            route, method = (lambda r: self._history(r, account)), "GET"
         try:
-            if route is None or request.method != "POST":
+            if route is None or request.method != method:
                 raise _fault(
                     400,
                     "900906",
@@ -279,6 +329,88 @@ class ThingSpaceEmulator(Emulator):
                 )
             )
 
+    # -- the devices' replies: the SMS history queue ---------------------------------
+    def received(self, reply: Stored) -> None:
+        """Queue a device's reply for its account's ``GET /sms/{accountName}/history``.
+
+        A reply to a group/service-plan/custom-field send is not queued: the sandbox stores
+        such a send once, without its devices, and a history entry needs the device's id.
+        """
+        if not isinstance(reply.fields.get("deviceId"), dict):
+            return
+        account = reply.fields.get("accountName") or DEFAULT_ACCOUNT
+        with self.lock:
+            self.inbox[reply.id] = str(account)
+            if len(self.inbox) > self.max_messages:
+                # Bounded like the store: forget replies the store dropped, then the oldest.
+                self.inbox = {k: a for k, a in self.inbox.items() if k in self.store}
+                while len(self.inbox) > self.max_messages:
+                    del self.inbox[next(iter(self.inbox))]
+
+    def _history(self, request: httpx.Request, account: str) -> httpx.Response:
+        """``GET /api/m2m/v1/sms/{accountName}/history[?next=<token>]``.
+
+        As documented (Get_SMS_Messages page; ``sdks-io/verizon-apis-python-sdk``
+        ``doc/controllers/sms.md`` and the models ``SMSMessagesQueryResult``, ``SMSMessage``,
+        ``DeviceId``): ``{"messages": [{"deviceIds": [{"id", "kind"}], "message",
+        "timestamp"}], "hasMoreData"}``; HTTP 202 with ``Location:
+        /sms/{aname}/history?next={token}`` while more replies wait, else 200. Replies "remain
+        in the queue until your application explicitly acknowledges that they were received
+        by sending another request that contains the Token value from the response": asking
+        with ``?next=<token>`` removes the page that token came with, then answers the next
+        page; a request without it gets the unacknowledged replies again.
+
+        UNCONFIRMED, and chosen so that every page can be acknowledged: the last page (200)
+        carries a ``Location`` with a token too when it holds replies (the docs show the
+        header only with 202, and without it the last page could never leave the queue); a
+        token that was already used or is forgotten acknowledges nothing (so a retried
+        request is harmless); a token that is not a whole number (the SDK types ``next`` as
+        an integer) is refused with 400.
+        """
+        self._bearer(request)
+        _, session = self._session(request)
+        self._touch(session)
+        token = request.url.params.get("next")
+        if token is not None and not token.strip().isdecimal():
+            raise _error(
+                "UnifiedWebService.INPUT_INVALID.next",
+                "next must be the token of the Location header of a previous response",
+            )
+        with self.lock:
+            if token is not None:
+                self._acknowledge(account, str(int(token)))
+            queued: list[Stored] = []
+            for reply_id, owner in list(self.inbox.items()):
+                if owner != account:
+                    continue
+                stored = self.store.get(reply_id)
+                if stored is None:
+                    del self.inbox[reply_id]  # dropped from the bounded store
+                    continue
+                queued.append(stored)
+                if len(queued) > HISTORY_PAGE_SIZE:
+                    break
+            page, more = queued[:HISTORY_PAGE_SIZE], len(queued) > HISTORY_PAGE_SIZE
+            headers: dict[str, str] = {}
+            if page:
+                self._page_counter += 1
+                new_token = str(self._page_counter)
+                self.pages[new_token] = (account, tuple(m.id for m in page))
+                while len(self.pages) > MAX_OPEN_PAGES:
+                    del self.pages[next(iter(self.pages))]
+                headers["Location"] = f"/sms/{quote(account, safe='')}/history?next={new_token}"
+        body = {"messages": [_history_entry(m) for m in page], "hasMoreData": more}
+        return json_response(202 if more else 200, body, headers)
+
+    def _acknowledge(self, account: str, token: str) -> None:
+        """Remove the replies of the page ``token`` came with (called with the lock held)."""
+        owner, reply_ids = self.pages.get(token, ("", ()))
+        if owner != account:
+            return  # unknown, used, forgotten, or another account's page: nothing to remove
+        del self.pages[token]
+        for reply_id in reply_ids:
+            self.inbox.pop(reply_id, None)
+
     # -- auth checks ------------------------------------------------------------------
     def _bearer(self, request: httpx.Request) -> str:
         header = str(request.headers.get("authorization", ""))
@@ -290,6 +422,7 @@ class ThingSpaceEmulator(Emulator):
                 "Missing Credentials",
                 "Required OAuth credentials not provided. Make sure your API invocation call "
                 'has a header: "Authorization: Bearer ACCESS_TOKEN"',
+                BEARER_MISSING_CHALLENGE,
             )
         with self.lock:
             expires = self.bearers.get(token.strip())
@@ -317,6 +450,18 @@ class ThingSpaceEmulator(Emulator):
             session.expires = self.clock() + self.token_ttl
 
 
+def _history_entry(reply: Stored) -> dict[str, Any]:
+    """One ``SMSMessage`` of the history: the device that sent it, its text, and when the
+    platform received it, as the docs' example writes it ("2016-01-01T12:29:49-08:00")."""
+    device = reply.fields["deviceId"]
+    received = datetime.fromtimestamp(reply.created, UTC).isoformat(timespec="seconds")
+    return {
+        "deviceIds": [{"id": device["id"], "kind": device["kind"]}],
+        "message": reply.text,
+        "timestamp": received,
+    }
+
+
 def _selection_label(chosen: Mapping[str, Any]) -> str:
     parts = [f"{k}={chosen[k]}" for k in ("groupName", "servicePlan") if k in chosen]
     parts += [f"{f['key']}={f['value']}" for f in chosen.get("customFields") or []]
@@ -331,6 +476,7 @@ def _invalid_bearer() -> _Reply:
         "Invalid Credentials",
         "Access failure for API: /m2m/v1, version: v1. Make sure you have given the "
         "correct access token",
+        BEARER_CHALLENGE,
     )
 
 
@@ -349,6 +495,7 @@ def _basic(request: httpx.Request) -> tuple[str, str]:
             "Missing Credentials",
             "Required OAuth credentials not provided. Make sure your API invocation call has "
             'a header: "Authorization: Basic ACCESS_TOKEN"',
+            BASIC_CHALLENGE,
         )
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")

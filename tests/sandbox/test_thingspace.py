@@ -9,20 +9,23 @@ from typing import Any
 import httpx
 import pytest
 
-from smscli.sandbox.base import MAGIC
+from smscli.sandbox.base import MAGIC, Stored
 from smscli.sandbox.server import Sandbox
 
 ROOT = "http://sandbox.test/thingspace"
 ICCID = "89148000000800139708"
+ACCOUNT = "0000123456-00001"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class Api:
     """Raw HTTP against the emulator, with an injected clock."""
 
-    def __init__(self, token_ttl: float = 300.0) -> None:
+    def __init__(self, token_ttl: float = 300.0, max_messages: int = 10_000) -> None:
         self.t = [1_000_000.0]
-        self.sandbox = Sandbox(clock=lambda: self.t[0], token_ttl=token_ttl)
+        self.sandbox = Sandbox(
+            clock=lambda: self.t[0], token_ttl=token_ttl, max_messages=max_messages
+        )
         self.client = httpx.Client(transport=self.sandbox.transport(), base_url=ROOT)
 
     def token(self, key: str = "app-key", secret: str = "app-secret") -> httpx.Response:
@@ -64,10 +67,23 @@ class Api:
             return self.client.post("/api/m2m/v1/sms", headers=all_headers, content=body)
         return self.client.post("/api/m2m/v1/sms", headers=all_headers, json=body)
 
+    def history(
+        self,
+        account: str = ACCOUNT,
+        next_token: str | None = None,
+        tokens: tuple[str, str] | None = None,
+    ) -> httpx.Response:
+        bearer, session = tokens or self.tokens()
+        return self.client.get(
+            f"/api/m2m/v1/sms/{account}/history",
+            params={"next": next_token} if next_token is not None else None,
+            headers={"Authorization": f"Bearer {bearer}", "VZ-M2M-Token": session},
+        )
+
 
 def send_body(*ids: str, **fields: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"deviceIds": [{"kind": "iccid", "id": i} for i in ids or (ICCID,)]}
-    body.update({"accountName": "0000123456-00001", "smsMessage": "Can you hear me now?"})
+    body.update({"accountName": ACCOUNT, "smsMessage": "Can you hear me now?"})
     body.update(fields)
     return body
 
@@ -579,3 +595,308 @@ def test_delivery_progression(suffix: str, final: str) -> None:
         stages.append(stored["status"])
         api.t[0] += 0.75
     assert stages == ["accepted", "accepted", "sent", final]
+
+
+# --------------------------------------------------------------------------- 401 challenges
+
+
+@pytest.mark.parametrize(
+    ("headers", "content"),
+    [
+        pytest.param(FORM, "grant_type=client_credentials", id="no-basic"),
+        pytest.param(
+            {"Authorization": "Basic !!!", **FORM}, "grant_type=client_credentials", id="bad-basic"
+        ),
+        pytest.param(
+            {"Authorization": "Basic " + base64.b64encode(b"key:refused").decode(), **FORM},
+            "grant_type=client_credentials",
+            id="refused-secret",
+        ),
+    ],
+)
+def test_token_endpoint_401_challenges_basic(headers: dict[str, str], content: str) -> None:
+    response = Api().client.post("/api/ts/v1/oauth2/token", headers=headers, content=content)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Basic realm="thingspace.verizon.com"'
+
+
+def test_token_endpoint_400_has_no_challenge() -> None:
+    response = Api().client.post(
+        "/api/ts/v1/oauth2/token",
+        headers={"Authorization": "Basic a2V5OnNlYw==", **FORM},
+        content="grant_type=password",
+    )
+    assert response.status_code == 400
+    assert "www-authenticate" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "challenge"),
+    [
+        pytest.param({"Authorization": ""}, 'Bearer realm="WSO2 API Manager"', id="no-bearer"),
+        pytest.param(
+            {"Authorization": "Bearer not-issued"},
+            'Bearer realm="WSO2 API Manager", error="invalid_token", '
+            'error_description="The provided token is invalid"',
+            id="unknown-bearer",
+        ),
+    ],
+)
+def test_gateway_401_challenges_bearer(headers: dict[str, str], challenge: str) -> None:
+    response = Api().sms(send_body(), headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == challenge
+
+
+def test_m2m_400_has_no_challenge() -> None:
+    response = Api().sms(send_body(), headers={"VZ-M2M-Token": "not-issued"})
+    assert response.status_code == 400
+    assert "www-authenticate" not in response.headers
+
+
+# --------------------------------------------------------------------------- SMS history
+
+
+def iccids(count: int) -> list[str]:
+    return [f"8914800000080013{n:04d}" for n in range(1, count + 1)]
+
+
+def ask(api: Api, *ids: str, text: str = "Status?", **fields: Any) -> None:
+    """Send ``text`` to ``ids`` and let the devices answer (3 s later)."""
+    assert api.sms(send_body(*ids, smsMessage=text, **fields)).status_code == 200
+    api.t[0] += 3
+
+
+def next_token(response: httpx.Response, account: str = ACCOUNT) -> str:
+    location = response.headers["location"]
+    prefix = f"/sms/{account}/history?next="
+    assert location.startswith(prefix), location
+    return location.removeprefix(prefix)
+
+
+def texts(response: httpx.Response) -> list[str]:
+    return [m["message"] for m in response.json()["messages"]]
+
+
+def test_history_of_an_empty_queue() -> None:
+    response = Api().history()
+    assert response.status_code == 200
+    assert response.json() == {"messages": [], "hasMoreData": False}
+    assert "location" not in response.headers
+
+
+def test_history_holds_the_devices_replies_in_the_documented_shape() -> None:
+    api = Api()
+    assert api.sms(send_body(ICCID, smsMessage="Status?")).status_code == 200
+    api.t[0] += 2.9
+    assert api.history().json()["messages"] == []  # the device has not answered yet
+    api.t[0] += 0.1
+    response = api.history()
+    assert response.status_code == 200
+    data = response.json()
+    assert data == {
+        "messages": [
+            {
+                "deviceIds": [{"id": ICCID, "kind": "iccid"}],
+                "message": "ACK: Status?",
+                "timestamp": "1970-01-12T13:46:43+00:00",  # the send (1,000,000) + 3 s
+            }
+        ],
+        "hasMoreData": False,
+    }
+    assert next_token(response).isdecimal()
+
+
+def test_only_messages_ending_in_a_question_mark_and_delivered_are_answered() -> None:
+    api = Api()
+    ask(api, ICCID, text="reboot")
+    ask(api, magic_iccid("0410"), text="Failed?")
+    assert api.history().json()["messages"] == []
+
+
+def test_unacknowledged_replies_come_again() -> None:
+    api = Api()
+    ask(api, ICCID)
+    first, second = api.history(), api.history()
+    assert texts(first) == texts(second) == ["ACK: Status?"]
+    assert next_token(first) != next_token(second)
+
+
+def test_next_acknowledges_the_page_it_came_with() -> None:
+    api = Api()
+    ask(api, ICCID)
+    page = api.history()
+    after = api.history(next_token=next_token(page))
+    assert after.status_code == 200
+    assert after.json() == {"messages": [], "hasMoreData": False}
+    assert api.history().json()["messages"] == []  # gone for good
+
+
+def test_more_than_a_page_is_202_with_location_and_next_walks_the_queue() -> None:
+    api = Api()
+    devices = iccids(12)
+    ask(api, *devices)
+    first = api.history()
+    assert first.status_code == 202
+    assert first.json()["hasMoreData"] is True
+    assert len(first.json()["messages"]) == 5
+    second = api.history(next_token=next_token(first))
+    assert second.status_code == 202
+    assert len(second.json()["messages"]) == 5
+    third = api.history(next_token=next_token(second))
+    assert third.status_code == 200
+    assert third.json()["hasMoreData"] is False
+    assert len(third.json()["messages"]) == 2
+    seen = [
+        m["deviceIds"][0]["id"] for page in (first, second, third) for m in page.json()["messages"]
+    ]
+    assert sorted(seen) == devices
+    assert api.history(next_token=next_token(third)).json()["messages"] == []
+
+
+def test_a_page_not_acknowledged_comes_back_after_the_next_one() -> None:
+    api = Api()
+    ask(api, *iccids(7))
+    first = api.history()
+    again = api.history()  # the same first page, with a new token
+    assert texts(first) == texts(again)
+    rest = api.history(next_token=next_token(again))  # acknowledges those five
+    assert len(rest.json()["messages"]) == 2
+    # The first token names the same five, already gone: it removes nothing more.
+    assert len(api.history(next_token=next_token(first)).json()["messages"]) == 2
+
+
+def test_new_replies_join_the_queue_while_it_is_read() -> None:
+    api = Api()
+    ask(api, ICCID, text="one?")
+    page = api.history()
+    ask(api, ICCID, text="two?")
+    assert texts(api.history(next_token=next_token(page))) == ["ACK: two?"]
+
+
+@pytest.mark.parametrize("token", ["999999", "0"])
+def test_an_unknown_token_acknowledges_nothing(token: str) -> None:
+    api = Api()
+    ask(api, ICCID)
+    response = api.history(next_token=token)
+    assert response.status_code == 200
+    assert texts(response) == ["ACK: Status?"]
+
+
+@pytest.mark.parametrize("token", ["abc", "", "1.5", "-1"])
+def test_a_token_that_is_no_integer_is_refused(token: str) -> None:
+    response = Api().history(next_token=token)
+    assert response.status_code == 400
+    assert error_code(response) == "UnifiedWebService.INPUT_INVALID.next"
+
+
+def test_queues_are_per_account() -> None:
+    api = Api()
+    ask(api, ICCID, accountName="0000123456-00001")
+    ask(api, iccids(1)[0], accountName="0000999999-00001")
+    mine = api.history("0000123456-00001")
+    assert [m["deviceIds"][0]["id"] for m in mine.json()["messages"]] == [ICCID]
+    # Another account's token removes nothing from this account's queue.
+    other = api.history("0000999999-00001", next_token=next_token(mine, "0000123456-00001"))
+    assert len(other.json()["messages"]) == 1
+    assert len(api.history("0000123456-00001").json()["messages"]) == 1
+
+
+def test_replies_to_a_send_without_account_name_queue_for_the_default_account() -> None:
+    api = Api()
+    body = send_body(ICCID, smsMessage="Status?")
+    del body["accountName"]
+    api.sms(body)
+    api.t[0] += 3
+    assert texts(api.history("TestAccount-1")) == ["ACK: Status?"]
+
+
+def test_replies_to_a_selection_send_are_not_queued() -> None:
+    api = Api()
+    api.sms({"groupName": "fleet", "accountName": ACCOUNT, "smsMessage": "Status?"})
+    api.t[0] += 3
+    assert api.history().json()["messages"] == []
+    assert [m["direction"] for m in api.sandbox.messages()] == ["mt", "mo"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        pytest.param({"Authorization": ""}, 401, "900902", id="no-bearer"),
+        pytest.param({"Authorization": "Bearer x"}, 401, "900901", id="unknown-bearer"),
+        pytest.param(
+            {"VZ-M2M-Token": ""},
+            400,
+            "UnifiedWebService.INPUT_INVALID.SessionToken.Missing",
+            id="no-session",
+        ),
+    ],
+)
+def test_history_needs_both_tokens(headers: dict[str, str], status: int, code: str) -> None:
+    api = Api()
+    bearer, session = api.tokens()
+    response = api.client.get(
+        f"/api/m2m/v1/sms/{ACCOUNT}/history",
+        headers={"Authorization": f"Bearer {bearer}", "VZ-M2M-Token": session, **headers},
+    )
+    assert response.status_code == status
+    assert error_code(response) == code
+
+
+def test_history_is_get_only() -> None:
+    api = Api()
+    bearer, session = api.tokens()
+    response = api.client.post(
+        f"/api/m2m/v1/sms/{ACCOUNT}/history",
+        headers={"Authorization": f"Bearer {bearer}", "VZ-M2M-Token": session},
+    )
+    assert error_code(response) == "900906"
+
+
+def test_history_keeps_the_session_alive() -> None:
+    api = Api(token_ttl=100.0)
+    tokens = api.tokens()
+    api.t[0] += 90
+    assert api.history(tokens=tokens).status_code == 200
+    api.t[0] += 90
+    assert api.history(tokens=(api.bearer(), tokens[1])).status_code == 200
+
+
+def test_the_queue_is_bounded_by_the_store() -> None:
+    api = Api(max_messages=6)
+    ask(api, *iccids(3), text="old?")
+    ask(api, *iccids(3), text="new?")
+    emulator = api.sandbox.emulator("thingspace")
+    assert len(emulator.store) == 6
+    assert set(texts(api.history())) == {"ACK: new?"}  # the old replies left the store
+    assert len(emulator.inbox) <= 6  # type: ignore[attr-defined]
+
+
+def test_the_queue_never_outgrows_the_store_bound() -> None:
+    api = Api(max_messages=4)
+    emulator = api.sandbox.emulator("thingspace")
+    for n in range(20):
+        emulator.received(
+            Stored(
+                id=f"r{n}",
+                provider="thingspace",
+                target=f"iccid:{ICCID}",
+                text="ACK: x?",
+                created=api.t[0],
+                fields={"accountName": ACCOUNT, "deviceId": {"kind": "iccid", "id": ICCID}},
+                direction="mo",
+            )
+        )
+        assert len(emulator.inbox) <= 4  # type: ignore[attr-defined]
+
+
+def test_open_pages_are_bounded_and_a_forgotten_one_acknowledges_nothing() -> None:
+    api = Api()
+    ask(api, ICCID)
+    tokens = api.tokens()
+    first = api.history(tokens=tokens)
+    for _ in range(70):
+        api.history(tokens=tokens)
+    emulator = api.sandbox.emulator("thingspace")
+    assert len(emulator.pages) == 64  # type: ignore[attr-defined]
+    assert texts(api.history(next_token=next_token(first), tokens=tokens)) == ["ACK: Status?"]
