@@ -24,8 +24,13 @@ token gets one re-login and one retry, and only when the refused token came from
   tokens are dropped and both logins redone. Whether a session survives a new bearer is
   UNCONFIRMED, so it is not trusted to.
 - an ``errorCode``/``errorMessage`` that speaks of an expired or invalid session/token: only the
-  session is redone. The exact code is UNCONFIRMED (reference §1.5, §4 q1), hence the wording
-  heuristic of §1.5.
+  session is redone. The exact code and HTTP status are UNCONFIRMED (reference §1.5, §4 q1):
+  the sandbox's ``UnifiedWebService.REQUEST_FAILED.SessionToken.Expired`` with HTTP 400 is
+  made up, so the client reads the wording (``is_session_error``) at any 4xx, as §1.5
+  suggests, and takes the other plausible shapes: "UWS verification failure" (the Device
+  Location API's wording), "timed out", "not valid", "unknown", and a 401 with any code
+  (both tokens redone). An OAuth-worded refusal (``invalid_token``, "access token",
+  gateway codes at any status) redoes both tokens, not just the session.
 
 Send body (JSON): either ``deviceIds`` (``[{"kind", "id"}]``, lower-case kinds, ≤10,000) or any
 combination of ``groupName``, ``servicePlan`` and ``customFields`` (never both: the seed says
@@ -223,17 +228,60 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+# Words saying a token is no longer good. The session-expired code and wording are
+# UNCONFIRMED (reference §1.5): "The Session has expired." is what other Verizon APIs say;
+# the rest are the plausible variants of it.
+_DEAD_WORDS: Final = (
+    "expired",
+    "invalid",
+    "notfound",
+    "not found",
+    "notvalid",
+    "not valid",
+    "unknown",
+    "timed out",
+    "timedout",
+    "timeout",
+    "inactive",
+)
+# The Device Location API wraps a dead session as "UWS verification failure (The Session has
+# expired.)" (reference §1.5); the wrapper alone is read the same way. UNCONFIRMED.
+_UWS_FAILURE: Final = "uws verification failure"
+# Words of an OAuth bearer refusal (RFC 6750's ``invalid_token``, WSO2's "access token"),
+# and the words that make it the M2M session's instead.
+_BEARER_WORDS: Final = ("invalid_token", "access token", "access_token", "bearer", "oauth")
+_SESSION_WORDS: Final = ("session", "vz-m2m", "m2m-token", "m2m token")
+
+
+def _words(error: ApiError) -> str:
+    return f"{error.code or ''} {error.message}".lower()
+
+
 def is_session_error(error: ApiError) -> bool:
     """Does an errorCode/errorMessage say the session token expired or is invalid?
 
-    The exact code is UNCONFIRMED (reference §1.5): other Verizon APIs say "The Session has
-    expired.", so match the words, case-insensitively, as §1.5 suggests.
+    The exact code is UNCONFIRMED (reference §1.5; the sandbox's
+    ``UnifiedWebService.REQUEST_FAILED.SessionToken.Expired`` is made up): other Verizon
+    APIs say "The Session has expired.", so match the words, case-insensitively, as §1.5
+    suggests, with the plausible variants (``_DEAD_WORDS``, ``_UWS_FAILURE``).
     """
-    words = f"{error.code or ''} {error.message}".lower()
+    words = _words(error)
+    if _UWS_FAILURE in words:
+        return True
     about_session = "session" in words or "token" in words
-    return about_session and any(
-        w in words for w in ("expired", "invalid", "notfound", "not found")
-    )
+    return about_session and any(w in words for w in _DEAD_WORDS)
+
+
+def is_bearer_error(error: ApiError) -> bool:
+    """Does the error refuse the OAuth bearer rather than the M2M session? The gateway's
+    fault codes (900901/900902) at any status, or OAuth wording that says nothing of the
+    session (``{"error": "invalid_token"}``, "access token expired")."""
+    if error.code in _GATEWAY_BEARER_CODES:
+        return True
+    words = _words(error)
+    if any(w in words for w in _SESSION_WORDS):
+        return False
+    return any(w in words for w in _BEARER_WORDS) and any(w in words for w in _DEAD_WORDS)
 
 
 def _refusal(response: Response, error: ApiError | None, what: str) -> ProviderRefused:
@@ -251,8 +299,12 @@ def _token_refusal(response: Response, error: ApiError | None) -> _TokenRefused 
     """
     if not 400 <= response.status_code < 500:
         return None
-    if error is not None and is_session_error(error) and error.code not in _GATEWAY_BEARER_CODES:
+    if error is not None and is_bearer_error(error):
+        return BearerRefused(error.describe(), error.code)
+    if error is not None and is_session_error(error):
         return M2MSessionRefused(error.describe(), error.code)
+    # A 401 with any other code (UNCONFIRMED how the M2M service words a dead session on a
+    # 401): both tokens are redone, which covers either one having died.
     if response.status_code == 401:
         detail = error.describe() if error else snippet(response)
         return BearerRefused(detail, error.code if error else None)

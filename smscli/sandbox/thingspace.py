@@ -481,6 +481,10 @@ def _invalid_bearer() -> _Reply:
 
 
 def _session_expired() -> _Reply:
+    """A dead VZ-M2M session. UNCONFIRMED, made up: the code and HTTP 400 (reference §1.5:
+    "the exact code for an expired or invalid VZ-M2M-Token" is unknown); the message is the
+    wording other Verizon APIs use. smscli's client therefore reads the wording, not this
+    code, and also takes the plausible alternatives (``providers.thingspace.is_session_error``)."""
     return _error(
         "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired", "The Session has expired."
     )

@@ -542,6 +542,47 @@ def test_parse_send_failures(
             ts.M2MSessionRefused,
             id="wording-in-message-only",
         ),
+        # The session-expired shape is UNCONFIRMED: the plausible alternatives.
+        pytest.param(
+            reply(
+                400, {"errorCode": "INVALID_PARAMETER", "errorMessage": "UWS verification failure"}
+            ),
+            ts.M2MSessionRefused,
+            id="uws-verification-failure",
+        ),
+        pytest.param(
+            reply(400, {"errorMessage": "Session timed out"}),
+            ts.M2MSessionRefused,
+            id="session-timed-out",
+        ),
+        pytest.param(
+            reply(
+                400, {"errorCode": "X.REQUEST_FAILED.Unknown", "errorMessage": "Unknown session"}
+            ),
+            ts.M2MSessionRefused,
+            id="unknown-session",
+        ),
+        pytest.param(
+            reply(403, {"errorCode": "X.SessionToken.NotValid", "errorMessage": "x"}),
+            ts.M2MSessionRefused,
+            id="403-session-not-valid",
+        ),
+        pytest.param(
+            reply(401, {"errorCode": "UnifiedWebService.Unauthorized", "errorMessage": "Denied"}),
+            ts.BearerRefused,
+            id="401-any-code",
+        ),
+        pytest.param(
+            reply(401, {"error": "invalid_token", "error_description": "Access token expired"}),
+            ts.BearerRefused,
+            id="401-oauth-invalid-token",
+        ),
+        pytest.param(
+            reply(400, {"errorCode": "X", "errorMessage": "The access token has expired"}),
+            ts.BearerRefused,
+            id="400-access-token-expired",
+        ),
+        pytest.param(reply(400, FAULT_900901), ts.BearerRefused, id="400-fault-900901"),
     ],
 )
 def test_parse_send_token_refusals(response: Response, refusal: type[Exception]) -> None:
@@ -558,10 +599,38 @@ def test_parse_send_token_refusals(response: Response, refusal: type[Exception])
         ("X.INPUT_INVALID.Request.InvalidCharacter", "bad character", False),
         ("X.REQUEST_FAILED.AccountNotFound", "account expired", False),
         ("DeviceService.REQUEST_FAILED.DeviceNotFound", "not found", False),
+        ("INVALID_PARAMETER", "UWS verification failure", True),
+        (None, "Session timed out", True),
+        (None, "session timeout", True),
+        ("X.SessionToken.NotValid", "", True),
+        (None, "The VZ-M2M-Token is not valid", True),
+        (None, "Device is inactive", False),
+        ("DeviceService.REQUEST_FAILED.DeviceNotFound", "Device unknown", False),
     ],
 )
 def test_is_session_error(code: str | None, message: str, expected: bool) -> None:
     assert ts.is_session_error(ts.ApiError(code, message)) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("900901", "Invalid Credentials", True),
+        ("900902", "Missing Credentials", True),
+        ("invalid_token", "The access token expired", True),
+        (None, "Bearer token invalid", True),
+        (
+            "UnifiedWebService.REQUEST_FAILED.SessionToken.Expired",
+            "The Session has expired.",
+            False,
+        ),
+        (None, "The VZ-M2M-Token is invalid", False),
+        (None, "The session's access token expired", False),
+        ("X.INPUT_INVALID.Request.InvalidCharacter", "bad character", False),
+    ],
+)
+def test_is_bearer_error(code: str | None, message: str, expected: bool) -> None:
+    assert ts.is_bearer_error(ts.ApiError(code, message)) is expected
 
 
 # --------------------------------------------------------------------------- local checks
@@ -900,6 +969,62 @@ def test_session_refused_twice_is_final() -> None:
         provider().send(session, message(), [iccid()])
     assert info.value.code == "session_refused"
     assert world.recorder.steps() == ["login"]  # one re-login, never a second
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "steps"),
+    [
+        pytest.param(400, SESSION_EXPIRED, ["sms", "login", "sms"], id="sandbox-shape"),
+        pytest.param(401, SESSION_EXPIRED, ["sms", "login", "sms"], id="401-session-expired"),
+        pytest.param(
+            400,
+            {"errorCode": "INVALID_PARAMETER", "errorMessage": "UWS verification failure"},
+            ["sms", "login", "sms"],
+            id="uws-verification-failure",
+        ),
+        pytest.param(
+            400, {"errorMessage": "Session timed out"}, ["sms", "login", "sms"], id="timed-out"
+        ),
+        pytest.param(
+            401,
+            {"errorCode": "UnifiedWebService.Unauthorized", "errorMessage": "Denied"},
+            ["sms", "token", "login", "sms"],
+            id="401-any-code",
+        ),
+        pytest.param(
+            401,
+            {"error": "invalid_token", "error_description": "Access token expired"},
+            ["sms", "token", "login", "sms"],
+            id="401-oauth-invalid-token",
+        ),
+    ],
+)
+def test_other_session_expiry_shapes_get_one_relogin_and_one_retry(
+    status: int, body: dict[str, Any], steps: list[str]
+) -> None:
+    """The session-expired error is UNCONFIRMED: every plausible shape of it, answered once
+    to a send with cached tokens, gets the one re-login and the one retry."""
+    world = World()
+    provider().send(world.session(), message(), [iccid()])
+    world.recorder.clear()
+    pending = [httpx.Response(status, json=body)]
+
+    class ExpiresOnce(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/sms") and pending:
+                world.recorder.requests.append(request)
+                return pending.pop()
+            return world.recorder.handle_request(request)
+
+    session = HttpSession(
+        tokens=world.cache.for_key("k"),
+        redactor=Redactor(),
+        transport=ExpiresOnce(),
+        clock=world.clock,
+    )
+    [result] = provider().send(session, message(), [iccid()])
+    assert result.status is Status.ACCEPTED
+    assert world.recorder.steps() == steps
 
 
 @pytest.mark.parametrize(
