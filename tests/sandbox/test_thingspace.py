@@ -11,6 +11,7 @@ import pytest
 
 from smscli.sandbox.base import MAGIC, Stored
 from smscli.sandbox.server import Sandbox
+from smscli.sandbox.thingspace import ThingSpaceEmulator
 
 ROOT = "http://sandbox.test/thingspace"
 ICCID = "89148000000800139708"
@@ -867,14 +868,16 @@ def test_the_queue_is_bounded_by_the_store() -> None:
     ask(api, *iccids(3), text="old?")
     ask(api, *iccids(3), text="new?")
     emulator = api.sandbox.emulator("thingspace")
+    assert isinstance(emulator, ThingSpaceEmulator)
     assert len(emulator.store) == 6
     assert set(texts(api.history())) == {"ACK: new?"}  # the old replies left the store
-    assert len(emulator.inbox) <= 6  # type: ignore[attr-defined]
+    assert len(emulator.inbox) <= 6
 
 
 def test_the_queue_never_outgrows_the_store_bound() -> None:
     api = Api(max_messages=4)
     emulator = api.sandbox.emulator("thingspace")
+    assert isinstance(emulator, ThingSpaceEmulator)
     for n in range(20):
         emulator.received(
             Stored(
@@ -887,7 +890,7 @@ def test_the_queue_never_outgrows_the_store_bound() -> None:
                 direction="mo",
             )
         )
-        assert len(emulator.inbox) <= 4  # type: ignore[attr-defined]
+        assert len(emulator.inbox) <= 4
 
 
 def test_open_pages_are_bounded_and_a_forgotten_one_acknowledges_nothing() -> None:
@@ -898,5 +901,6 @@ def test_open_pages_are_bounded_and_a_forgotten_one_acknowledges_nothing() -> No
     for _ in range(70):
         api.history(tokens=tokens)
     emulator = api.sandbox.emulator("thingspace")
-    assert len(emulator.pages) == 64  # type: ignore[attr-defined]
+    assert isinstance(emulator, ThingSpaceEmulator)
+    assert len(emulator.pages) == 64
     assert texts(api.history(next_token=next_token(first), tokens=tokens)) == ["ACK: Status?"]
