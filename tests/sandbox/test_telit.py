@@ -168,6 +168,65 @@ def test_a_request_without_content_type_is_read_as_json(client: Client) -> None:
     assert response.json()["auth"]["success"] is True
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        pytest.param("text/plain", id="text"),
+        pytest.param("application/x-www-form-urlencoded", id="curl-d"),
+        pytest.param("application/json;charset=utf-8", id="axios"),
+    ],
+)
+def test_a_json_body_is_read_whatever_its_content_type(client: Client, content_type: str) -> None:
+    session_id = client.login()
+    body = {"auth": {"sessionId": session_id}, "1": {"command": "diag.ping"}}
+    response = client.http.post(
+        URL, content=json.dumps(body).encode(), headers={"Content-Type": content_type}
+    )
+    assert response.json() == {"1": {"success": True}}
+
+
+def test_the_session_in_a_header(client: Client) -> None:
+    # Wind River's TR50 takes a sessionId header instead of the auth block [WR1].
+    session_id = client.login()
+    ping = {"1": {"command": "diag.ping"}}
+    assert client.post(ping, headers={"sessionId": session_id}).json() == {"1": {"success": True}}
+    assert failed(client.post(ping, headers={"sessionId": "nope"}).json(), ERR_SESSION)
+    # The body's auth block wins over the header.
+    body = {"auth": {"sessionId": "nope"}, **ping}
+    assert failed(client.post(body, headers={"sessionId": session_id}).json(), ERR_SESSION)
+
+
+def test_numbered_commands_in_one_post(client: Client) -> None:
+    reply = client.tr50(
+        {
+            "auth": {"command": "api.authenticate", "params": {"username": "u", "password": "p"}},
+            "1": {
+                "command": "sms.send",
+                "params": {"msisdn": "15550001", "message": "one", "coding": "SEVEN_BIT"},
+            },
+            "2": {
+                "command": "sms.send",
+                "params": {"msisdn": "15550400", "message": "two", "coding": "SEVEN_BIT"},
+            },
+            "3": {"command": "session.info"},
+        }
+    )
+    assert list(reply) == ["auth", "1", "2", "3"]
+    assert reply["1"]["success"] is True
+    assert failed(reply["2"])  # …0400 is refused; the commands around it still ran
+    assert reply["3"]["params"]["id"] == reply["auth"]["params"]["sessionId"]
+    assert [m["text"] for m in client.sandbox.messages()] == ["one"]
+    session_id = reply["auth"]["params"]["sessionId"]
+    both = client.tr50(
+        {
+            "auth": {"sessionId": session_id},
+            "1": {"command": "sms.status", "params": {"id": reply["1"]["params"]["id"]}},
+            "2": {"command": "diag.ping"},
+        }
+    )
+    assert both["1"]["params"]["status"] == "accepted" and both["2"] == {"success": True}
+
+
 def test_wrong_method_and_path(client: Client) -> None:
     assert client.http.get(URL).status_code == 405
     assert client.http.post(URL.replace("/api", "/rest"), json={}).status_code == 404
@@ -412,7 +471,13 @@ def test_delivery_progression(client: Client, target: str, final: str) -> None:
     assert by_uuid["id"] == sent["id"]
     assert by_uuid["preferredSmsc"] == sent["preferredSmsc"]
     assert by_uuid["dateSent"] == sent["dateSent"]
-    assert by_uuid["text"] == "hi"
+    # "text" is "Additional status information" [T7], as in the docs' example.
+    words = {
+        "delivered": "The message was delivered",
+        "failed": "The message could not be delivered",
+        "expired": "The message expired before it was delivered",
+    }
+    assert by_uuid["text"] == words[final]
 
 
 @pytest.mark.parametrize(
@@ -428,3 +493,175 @@ def test_status_errors(client: Client, params: dict[str, Any], code: int) -> Non
     session_id = client.login()
     client.send(session_id)
     assert failed(client.command(session_id, "sms.status", params)["1"], code)
+
+
+# --------------------------------------------------------------------------- session.info
+
+
+def test_session_info_of_a_user_session(client: Client) -> None:
+    session_id = client.login()
+    client.t[0] += 30
+    info = client.command(session_id, "session.info")["1"]
+    assert info["success"] is True
+    params = info["params"]
+    # The fields of the docs' example [T5] and those the Node lib reads [T4].
+    assert params["id"] == session_id
+    assert params["userName"] == params["whoAmI"] == "ops@example.com"
+    assert len(params["userId"]) == len(params["orgId"]) == 24
+    assert params["orgKey"] and params["serverId"] and len(params["ref"]) == 64
+    for flag in ("hasSuperAdmin", "hasSuperOps", "hasOrgAdmin"):
+        assert isinstance(params[flag], bool)
+    assert params["ttl"] == client.sandbox.token_ttl
+    assert params["startTime"].endswith("Z") and params["lastAccessed"].endswith("Z")
+    started = datetime.fromisoformat(params["startTime"])
+    accessed = datetime.fromisoformat(params["lastAccessed"])
+    assert (accessed - started).total_seconds() == 30
+    assert "appId" not in params and PASSWORD not in json.dumps(params)
+
+
+def test_session_info_of_an_application_session(client: Client) -> None:
+    session_id = client.login(appId="app-1", appToken="tok-secret", thingKey="thing-1")
+    params = client.command(session_id, "session.info")["1"]["params"]
+    assert params["appId"] == params["whoAmI"] == "app-1"
+    assert params["thingKey"] == "thing-1"
+    assert params["tokenId"] and "userName" not in params
+    assert "tok-secret" not in json.dumps(params)
+
+
+def test_session_info_needs_a_live_session(client: Client) -> None:
+    session_id = client.login()
+    client.t[0] += client.sandbox.token_ttl
+    assert failed(client.command(session_id, "session.info"), ERR_SESSION)
+    session_id = client.login()
+    reply = client.tr50(
+        {
+            "auth": {"sessionId": session_id},
+            "1": {"command": "session.end"},
+            "2": {"command": "session.info"},
+        }
+    )
+    assert reply["1"] == {"success": True}
+    assert failed(reply["2"], ERR_SESSION)
+
+
+# --------------------------------------------------------------------------- sms.history
+
+REPLY_AFTER = 3.0  # delivered after 2 s, answered a second later
+
+
+def history(client: Client, session_id: str, **params: Any) -> dict[str, Any]:
+    reply = client.command(session_id, "sms.history", params)["1"]
+    assert reply["success"] is True, reply
+    result: dict[str, Any] = reply["params"]
+    return result
+
+
+@pytest.fixture
+def traffic(client: Client) -> str:
+    """Three messages to two devices, two of them questions the devices answer."""
+    session_id = client.login()
+    for msisdn, text in (("15550001", "status?"), ("15550002", "reboot"), ("15550001", "again?")):
+        params = {"msisdn": msisdn, "message": text, "coding": "SEVEN_BIT"}
+        assert client.command(session_id, "sms.send", params)["1"]["success"] is True
+        client.t[0] += 10
+    client.t[0] += 50
+    return session_id
+
+
+def test_history_has_the_sent_messages_and_the_replies(client: Client, traffic: str) -> None:
+    page = history(client, traffic)
+    assert page["count"] == 5
+    assert [(r["direction"], r["message"]) for r in page["result"]] == [
+        ("mo", "ACK: again?"),
+        ("mt", "again?"),
+        ("mt", "reboot"),
+        ("mo", "ACK: status?"),
+        ("mt", "status?"),
+    ]
+    reply, question = page["result"][0], page["result"][1]
+    assert reply["msisdn"] == question["msisdn"] == "15550001"
+    assert reply["id"] != question["id"] and reply["uuid"] != question["uuid"]
+    assert (reply["status"], reply["statusRaw"]) == ("received", "RECEIVED")
+    assert (question["status"], question["statusRaw"]) == ("delivered", "DELIVERED")
+    sent_at = datetime.fromisoformat(question["dateSent"])
+    assert (datetime.fromisoformat(reply["dateSent"]) - sent_at).total_seconds() == REPLY_AFTER
+    assert set(question) == {
+        "id",
+        "uuid",
+        "direction",
+        "msisdn",
+        "message",
+        "coding",
+        "status",
+        "statusRaw",
+        "preferredSmsc",
+        "dateSent",
+    }
+    # A reply is an SMS record of its own: sms.status finds it by its id and by its uuid.
+    for key in ("id", "uuid"):
+        status = client.command(traffic, "sms.status", {key: reply[key]})["1"]["params"]
+        assert status["status"] == "received" and status["id"] == reply["id"]
+
+
+def test_history_filters(client: Client, traffic: str) -> None:
+    def texts(**params: Any) -> list[str]:
+        return [r["message"] for r in history(client, traffic, **params)["result"]]
+
+    assert texts(direction="mo") == ["ACK: again?", "ACK: status?"]
+    assert texts(direction="MT", sort="dateSent") == ["status?", "reboot", "again?"]
+    assert texts(msisdn="15550002") == ["reboot"]
+    assert texts(thingKey="15550002") == []
+    assert texts(msisdn="15550001", direction="mo", records=1) == ["ACK: again?"]
+    assert texts(records=3, sort="dateSent") == ["reboot", "again?", "ACK: again?"]
+    assert texts(offset=1, limit=2) == ["again?", "reboot"]
+    assert texts(content="again") == ["ACK: again?", "again?"]
+    assert texts(tags="career1") == []  # no sandbox connection has tags
+    first = history(client, traffic, sort="dateSent")["result"][0]
+    assert texts(ids=[first["id"], "nope"]) == ["status?"]
+    # Now is 1080; the messages were sent at 1000, 1010 and 1020, the replies came 3 s later.
+    assert texts(last="65s") == ["ACK: again?", "again?"]
+    assert texts(last="1m") == ["ACK: again?", "again?"]  # from 1020 on, inclusive
+    assert texts(last="50s") == []
+    assert texts(last="24h", direction="mt") == ["again?", "reboot", "status?"]
+    window = {"start": "1970-01-01T00:16:43Z", "end": "1970-01-01T00:16:50+00:00"}
+    assert texts(**window) == ["reboot", "ACK: status?"]
+    assert texts(start="1970-01-01T00:16:50") == texts(start="1970-01-01T00:16:50Z")
+
+
+def test_history_count_is_the_whole_match_not_the_page(client: Client, traffic: str) -> None:
+    page = history(client, traffic, direction="mt", offset=1, limit=1)
+    assert page["count"] == 3 and len(page["result"]) == 1
+    assert history(client, traffic, offset=10) == {"count": 5, "result": []}
+
+
+def test_history_of_a_new_session_is_empty(client: Client) -> None:
+    assert history(client, client.login()) == {"count": 0, "result": []}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({"msisdn": "1", "iccid": "2"}, id="two-identifiers"),
+        pytest.param({"msisdn": 15550001}, id="identifier-not-a-string"),
+        pytest.param({"direction": "both"}, id="direction"),
+        pytest.param({"sort": "id"}, id="sort"),
+        pytest.param({"last": "yesterday"}, id="last"),
+        pytest.param({"last": 24}, id="last-not-a-string"),
+        pytest.param({"start": "last week"}, id="start"),
+        pytest.param({"end": 5}, id="end-not-a-string"),
+        pytest.param({"records": 0}, id="records"),
+        pytest.param({"limit": "10"}, id="limit-not-an-int"),
+        pytest.param({"offset": -1}, id="offset"),
+        pytest.param({"ids": "abc"}, id="ids-not-a-list"),
+        pytest.param({"content": 5}, id="content"),
+        pytest.param({"tags": 5}, id="tags"),
+        pytest.param({"page": 2}, id="unknown"),
+    ],
+)
+def test_history_refusals(client: Client, params: dict[str, Any]) -> None:
+    session_id = client.login()
+    assert failed(client.command(session_id, "sms.history", params)["1"], ERR_PARAMETER)
+
+
+def test_history_needs_a_session(client: Client) -> None:
+    assert failed(client.tr50({"1": {"command": "sms.history"}}), ERR_SESSION)
