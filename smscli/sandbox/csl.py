@@ -15,6 +15,12 @@ The value ``failure`` and the name ``error_description`` are UNCONFIRMED (the do
 than ``pending`` and ``delivered``: this emulator reports ``pending`` → ``sent`` →
 ``delivered`` / ``failed`` / ``expired``.
 
+The devices' replies (``sandbox.base``: "ACK: <text>" to a delivered message ending in ``?``)
+are kept as ``direction="mo"`` but no API call lists them: ``query_sms_mt_details`` lists only
+MT messages, and CSL delivers MO only by push (SMS Post Services, ``post_sms``), with no pull
+call (after-the-send.md §1.4), so the sandbox invents none. ``GET /_sandbox/messages`` shows
+them.
+
 Magic ICCIDs (suffixes of ``sandbox.base.MAGIC``): 0400 "rejected by operator", 0401
 "invalid authentication credentials", 0404 "unknown iccid", 0410/0411 delivery failed/expired,
 0429/0500/0408/0444 the shared transport failures. 0419 is accepted like any other ICCID:
@@ -228,7 +234,8 @@ class CslEmulator(Emulator):
             raise Refusal(f"invalid parameter: lastx {lastx_text!r} (1-20)")
         now = self.clock()
         with self.lock:
-            mine = [m for m in self.store.values() if m.target == iccid]
+            # SMS-MT only: a device's reply (MO) is not in this list.
+            mine = [m for m in self.store.values() if m.target == iccid and not m.mo]
         newest = list(reversed(mine))[: int(lastx_text)]
         sms: list[dict[str, Any]] | None = [self._sms(m, now) for m in newest] or None
         return _xml(
@@ -236,6 +243,15 @@ class CslEmulator(Emulator):
             "query_sms_mt_details_response",
             {"@api_id": api_id, "api_outcome": "success", "sms": sms},
         )
+
+    def reply_id(self, original: Stored) -> str:
+        return self.next_id("csl-mo-")
+
+    def received(self, reply: Stored) -> None:
+        """A reply carries none of the sent message's client fields (its ``sms_uid`` above
+        all: nothing may find the reply by the question's handle)."""
+        with self.lock:
+            reply.fields = {"iccid": reply.target}
 
     def _sms(self, message: Stored, now: float) -> dict[str, Any]:
         stage = message.stage(now)

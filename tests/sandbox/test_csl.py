@@ -346,3 +346,24 @@ def test_query_refusals(client: httpx.Client, body: str, words: str) -> None:
     response = post(client, body)
     assert_failure(response, words)
     assert outcome(response)[0] == "query_sms_mt_details_response"
+
+
+def test_query_lists_no_replies_of_the_device(
+    client: httpx.Client, sandbox: Sandbox, clock: list[float]
+) -> None:
+    # A device answers "status?" (sandbox.base); CSL has no pull call for MO (push only), so
+    # the reply is in /_sandbox/messages but never in the SMS-MT listing.
+    post(client, send_xml(sms_uid="q1", text="status?"))
+    clock[0] = T0 + 10
+    post(client, send_xml(sms_uid="q2", text="reboot"))
+    clock[0] = T0 + 60
+    listed = sms_list(post(client, query_xml(lastx="20"))) or []
+    assert [(s["sms_uid"], s["message_text"]) for s in listed] == [
+        ("q2", "reboot"),
+        ("q1", "status?"),
+    ]
+    [reply] = [m for m in sandbox.messages() if m["direction"] == "mo"]
+    assert reply["text"] == "ACK: status?" and reply["target"] == ICCID
+    assert reply["id"].startswith("csl-mo-") and "sms_uid" not in reply["fields"]
+    [newest] = sms_list(post(client, query_xml())) or []  # lastx 1: the newest MT, not the MO
+    assert newest["sms_uid"] == "q2"
