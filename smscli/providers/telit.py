@@ -17,6 +17,8 @@ and the reply parsers (errors sit at two levels of one reply) read best together
   ``ttl`` that ``session.info`` shows [T5]); whether it slides with use is UNCONFIRMED, so we
   treat it as fixed from the login, which at worst logs in earlier than needed. A session
   error leads to one re-login and one retry; a refused login is final (accounts lock [T2]).
+  How Telit says "session expired" is UNCONFIRMED: the code -90004 (the sandbox's invention)
+  or session/authentication words in the message both count (``SESSION_CODES``).
 - Body: ``sms.send`` params = one identifier (``thingKey``/``esn``/``iccid``/``imei``/``imsi``/
   ``meid``/``msisdn``), ``message``, ``coding`` (``SEVEN_BIT``/``EIGHT_BIT`` with hex/``UCS2``),
   ``trim``, ``from``, ``validity`` (integer seconds), ``smsc`` (external SMS).
@@ -104,13 +106,23 @@ CODINGS: Final[Mapping[Encoding, str]] = {
     Encoding.BINARY: "EIGHT_BIT",
 }
 
-# The error code(s) for an invalid or expired session are UNCONFIRMED [§1.3.6]; the reference
-# suggests re-authenticating on any failure, which would re-send every refused message. We
-# match the error text instead, leniently and case-insensitively, and bound the cost: a
-# freshly issued session that is refused again is a final refusal (see Telit._authed).
+# The error code(s) and text for an invalid or expired session are UNCONFIRMED [§1.3.6]; the
+# reference suggests re-authenticating on any failure, which would re-send every refused
+# message. We recognise a session error by either of two signs and bound the cost: a freshly
+# issued session that is refused again is a final refusal (see Telit._authed).
+# - The code -90004: what smscli's sandbox answers ("Session is invalid or has expired;
+#   authenticate again"), an invention of the sandbox, not a documented Telit code
+#   (UNCONFIRMED). Telit's own codes are negative numbers in the -90000s (-90041 [T2]).
+# - The words of the message, leniently and case-insensitively: "session" in any form
+#   ("Invalid session", "SESSION EXPIRED", "Unknown sessionId"), not (or no longer)
+#   authenticated or logged in, an expired or invalid token or authorisation.
+SESSION_CODES: Final = frozenset({"-90004"})
 _SESSION_WORDS: Final = re.compile(
     r"session|not\s+authenticated|unauthenticated|authenticat\w*\s+required|"
-    r"not\s+logged\s+in|unauthori[sz]ed|authori[sz]ation\s+failed|invalid\s+token",
+    r"(must|please)\s+(re-?)?(authenticate|log\s*in)|re-?authenticate|"
+    r"not\s+logged\s+in|log\s*in\s+(is\s+)?required|unauthori[sz]ed|"
+    r"authori[sz]ation\s+(failed|required|expired)|invalid\s+token|"
+    r"token\s+(is\s+|has\s+)?(expired|invalid|revoked)|expired\s+token",
     re.IGNORECASE,
 )
 _NOT_FOUND: Final = re.compile(r"not\s+found|does\s+not\s+exist|no\s+such", re.IGNORECASE)
@@ -441,7 +453,7 @@ def _session_or_refusal(
         code="unknown_target" if _NOT_FOUND.search(text) else None,
         provider_code=",".join(codes) or None,
     )
-    if _SESSION_WORDS.search(text):
+    if SESSION_CODES.intersection(codes) or _SESSION_WORDS.search(text):
         return TelitSessionError(refusal)
     return refusal
 

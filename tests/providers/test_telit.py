@@ -524,6 +524,105 @@ def test_parse_send_session_errors(body: Any) -> None:
     assert info.value.refusal.exit_code == ExitCode.REFUSED
 
 
+# How Telit says "your session expired" is UNCONFIRMED; the sandbox's -90004 and its text are
+# its own invention. Each of these is taken as a session error (one re-login, one retry).
+SESSION_VARIANTS = [
+    pytest.param(
+        {"success": False, "errorCodes": [-90004], "errorMessages": ["Request not permitted"]},
+        id="code-90004-any-text",
+    ),
+    pytest.param({"success": False, "errorCodes": ["-90004"]}, id="code-90004-as-text-no-message"),
+    pytest.param(
+        {"1": {"success": False, "errorCodes": [-90004], "errorMessages": []}},
+        id="code-90004-per-command",
+    ),
+    pytest.param(
+        {
+            "success": False,
+            "errorCodes": [-90004],
+            "errorMessages": ["Session is invalid or has expired; authenticate again"],
+        },
+        id="sandbox-words",
+    ),
+    pytest.param(
+        {"success": False, "errorCodes": [-90017], "errorMessages": ["Session timed out"]},
+        id="other-code-session-words",
+    ),
+    pytest.param(
+        {"1": {"success": False, "errorMessages": ["Unknown sessionId"]}}, id="unknown-sessionid"
+    ),
+    pytest.param({"success": False, "errorMessages": ["Token has expired"]}, id="token-expired"),
+    pytest.param({"success": False, "errorMessage": "Please log in again"}, id="please-log-in"),
+    pytest.param(
+        {"1": {"success": False, "errorCodes": [-1], "errorMessages": ["Login required"]}},
+        id="login-required",
+    ),
+    pytest.param({"success": False, "errorMessages": ["Must re-authenticate"]}, id="re-auth"),
+]
+
+
+@pytest.mark.parametrize("body", SESSION_VARIANTS)
+def test_parse_send_session_error_variants(body: Any) -> None:
+    with pytest.raises(TelitSessionError):
+        parse_send(reply(body))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(
+            {"1": {"success": False, "errorCodes": [-90020], "errorMessages": ["Rejected"]}},
+            id="rejected",
+        ),
+        pytest.param(
+            {"1": {"success": False, "errorCodes": [-90008], "errorMessages": ["Not found"]}},
+            id="not-found",
+        ),
+        pytest.param(
+            {"1": {"success": False, "errorCodes": [-900041], "errorMessages": ["Bad coding"]}},
+            id="code-that-merely-contains-90004",
+        ),
+        pytest.param(
+            {"1": {"success": False, "errorMessages": ["Message expired"]}}, id="message-expired"
+        ),
+    ],
+)
+def test_parse_send_other_refusals_are_not_session_errors(body: Any) -> None:
+    err = error_of(lambda: parse_send(reply(body)))
+    assert type(err) is ProviderRefused
+
+
+@pytest.mark.parametrize("body", SESSION_VARIANTS)
+def test_any_session_error_variant_relogs_in_once_and_retries(body: Any) -> None:
+    """A server that says "session expired" its own way (not the sandbox's): the cached
+    session's send is answered with ``body``; smscli logs in once more and sends again."""
+    sandbox = Sandbox()
+    inner = sandbox.transport()
+    sends = [0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content).get("1", {}).get("command") == "sms.send":
+            sends[0] += 1
+            if sends[0] == 2:  # the send with the session cached by the first one
+                return httpx.Response(200, json=body)
+        return inner.handle_request(request)
+
+    c = Conversation(sandbox=sandbox)
+    c.session.close()
+    c.session = HttpSession(
+        tokens=c.cache.for_key("k"),
+        redactor=Redactor(),
+        transport=recording(httpx.MockTransport(handler), c.log),
+        sleep=lambda _s: None,
+    )
+    c.send("thing:warm-up")
+    c.reset()
+    assert c.send("thing:sensor-1").status is Status.ACCEPTED
+    assert c.commands() == ["sms.send", "api.authenticate", "sms.send"]
+    assert [m["target"] for m in sandbox.messages()] == ["thingKey:warm-up", "thingKey:sensor-1"]
+    c.session.close()
+
+
 @pytest.mark.parametrize(
     ("response", "cls", "code"),
     [
