@@ -22,7 +22,13 @@ the ``Csl`` class at the end only sequences them.
   stripped, so every element name is UNCONFIRMED too: replies are read by normalised names
   (any case, ``_``/``-``/no separator, namespace prefixes dropped), and anything but a
   case-insensitive ``success`` in ``api_outcome`` is a refusal that quotes every other
-  element's text.
+  element's text and every attribute (the request's echoed ``api_id``/``version`` aside).
+  ``<error_description>`` is the sandbox's guess (UNCONFIRMED), so nothing depends on it:
+  the description may sit in any element (``<error_message>``, ``<reason>``,
+  ``<error><code/><description/></error>``), in an attribute (``<api_outcome
+  description="…">``, ``<error code="…" message="…"/>``), in ``api_outcome``'s own text
+  ("failure: …"), or be missing ("no error description"). Authentication failures and
+  unknown SIMs are recognised by their words wherever they are.
 
 Where the fields come from (shared options of every sending command, then ours):
 ``--to iccid:…`` → ``<iccid>``; TEXT → ``<message_text>``; ``--hex``/``--base64`` (binary)
@@ -114,6 +120,9 @@ _UNKNOWN_TARGET_WORDS = re.compile(
 )
 # Names we never quote from a reply: an API that echoes the request must not leak the password.
 _NEVER_QUOTED: Final = frozenset({"authentication", "username", "password", "passphrase"})
+# Attributes that echo the request (``api_id``, ``version``; ``api_did`` on pushes) or declare
+# namespaces: never an error description.
+_ECHOED_ATTRIBUTES: Final = frozenset({"apiid", "apidid", "version", "xmlns"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,15 +378,33 @@ def _attribute(content: Mapping[str, Any], name: str) -> str | None:
 
 
 def _quoted(content: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
-    """Every element's text except api_outcome and credentials, depth first, for messages."""
+    """Every attribute's and element's text except api_outcome's own, the request's echoes
+    and credentials, depth first, for messages (where the error description is, is
+    UNCONFIRMED)."""
+    yield from _quoted_attributes(content, prefix)
     for name, key, value in _named_elements(content):
-        if key == "apioutcome" or key in _NEVER_QUOTED:
+        if key in _NEVER_QUOTED:
+            continue
+        if key == "apioutcome":  # its text is the outcome; its attributes may explain it
+            if isinstance(value, dict):
+                yield from _quoted_attributes(value, prefix + name + ".")
             continue
         text = _text(value)
         if text:
             yield prefix + name, text
         if isinstance(value, dict):
             yield from _quoted(value, prefix + name + ".")
+
+
+def _quoted_attributes(content: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str]]:
+    for key, value in content.items():
+        if not key.startswith("@") or not isinstance(value, str) or not value.strip():
+            continue
+        name = key[1:].rsplit(":", 1)[-1]
+        norm = _norm(name)
+        if key.startswith("@xmlns") or norm in _ECHOED_ATTRIBUTES or norm in _NEVER_QUOTED:
+            continue
+        yield prefix + name, value.strip()
 
 
 def _one_line(text: str, secret_values: Sequence[str]) -> str:
@@ -397,16 +424,23 @@ def _refusal(
     codes = [text for name, text in quoted if "code" in _norm(name.rsplit(".", 1)[-1])]
     provider_code = codes[0] if codes else (outcome or None)
     shown = f"api_outcome {outcome!r}" if outcome is not None else "no api_outcome"
-    if _AUTH_WORDS.search(detail):
+    said = f"{outcome or ''} {detail}"  # "failure: invalid credentials" says it in the outcome
+    if _AUTH_WORDS.search(said):
         return login_refused(LABEL, f"{detail} ({shown})", provider_code)
-    code = "unknown_target" if _UNKNOWN_TARGET_WORDS.search(detail) else None
+    code = "unknown_target" if _UNKNOWN_TARGET_WORDS.search(said) else None
     return ProviderRefused(
         f"{LABEL} refused {what} ({shown}): {detail}", code=code, provider_code=provider_code
     )
 
 
 def _has_error_element(root: str, content: Mapping[str, Any]) -> bool:
-    return "error" in root or any("error" in key for key, _ in _elements(content))
+    """An element or root attribute named like an error (``<error_description>``,
+    ``<response error="…">``): which names the API uses is UNCONFIRMED."""
+    return (
+        "error" in root
+        or any("error" in key for key, _ in _elements(content))
+        or any(k.startswith("@") and "error" in _norm(k) for k in content)
+    )
 
 
 def _checked(
@@ -693,3 +727,14 @@ class Csl(Provider):
         except ProviderRefused as exc:
             if exc.code == "auth_failed":
                 raise
+            if not any(_quoted(parsed[1])):
+                # A failure that gives no reason at all (whether CSL ever does is UNCONFIRMED)
+                # cannot tell refused credentials from the SIM this probe leaves out: say so
+                # rather than report the credentials as accepted.
+                raise ProviderRefused(
+                    f"{LABEL} refused the credential check without giving a reason, so "
+                    f"whether it accepted the credentials is unknown ({exc.message})",
+                    hint="send a message to a SIM you know to check them",
+                    code="login_unverified",
+                    provider_code=exc.provider_code,
+                ) from None

@@ -434,6 +434,112 @@ def test_parse_send_refusals(
     assert "\n" not in error.message
 
 
+# Where CSL puts its "error description" is UNCONFIRMED (the sandbox's <error_description> is
+# a guess): every plausible place is read, and a failure with no description at all is still a
+# refusal (issue 10).
+@pytest.mark.parametrize(
+    ("body", "cls", "code", "words"),
+    [
+        pytest.param(
+            "<send_sms_response><api_outcome>failure</api_outcome>"
+            "<error-description>invalid content</error-description></send_sms_response>",
+            ProviderRefused,
+            "provider_rejected",
+            ["error-description: invalid content"],
+            id="hyphenated-element",
+        ),
+        pytest.param(
+            "<SendSmsResponse><ApiOutcome>Failure</ApiOutcome>"
+            "<ErrorMessage>Invalid content</ErrorMessage></SendSmsResponse>",
+            ProviderRefused,
+            "provider_rejected",
+            ["ErrorMessage: Invalid content"],
+            id="camel-case-element",
+        ),
+        pytest.param(
+            "<send_sms_response><api_outcome>failure</api_outcome>"
+            "<reason>rejected by operator</reason></send_sms_response>",
+            ProviderRefused,
+            "provider_rejected",
+            ["reason: rejected by operator"],
+            id="reason-element",
+        ),
+        pytest.param(
+            '<send_sms_response api_id="1"><api_outcome description="rejected by operator">'
+            "failure</api_outcome></send_sms_response>",
+            ProviderRefused,
+            "provider_rejected",
+            ["api_outcome.description: rejected by operator"],
+            id="attribute-of-api-outcome",
+        ),
+        pytest.param(
+            '<send_sms_response api_id="1" version="1" error="rejected by operator">'
+            "<api_outcome>failure</api_outcome></send_sms_response>",
+            ProviderRefused,
+            "provider_rejected",
+            ["error: rejected by operator"],
+            id="attribute-of-the-root",
+        ),
+        pytest.param(
+            '<send_sms_response><api_outcome>failure</api_outcome><error code="E12" '
+            'message="unknown ICCID 8944"/></send_sms_response>',
+            ProviderRefused,
+            "unknown_target",
+            ["error.code: E12", "error.message: unknown ICCID 8944"],
+            id="attributes-of-an-error-element",
+        ),
+        pytest.param(
+            '<send_sms_response error_description="invalid authentication credentials"/>',
+            LoginRefused,
+            "auth_failed",
+            ["invalid authentication credentials"],
+            id="error-attribute-without-outcome",
+        ),
+        pytest.param(
+            "<send_sms_response><api_outcome>failure: invalid authentication credentials"
+            "</api_outcome></send_sms_response>",
+            LoginRefused,
+            "auth_failed",
+            ["invalid authentication credentials"],
+            id="reason-in-the-outcome-text",
+        ),
+        pytest.param(
+            "<send_sms_response><api_outcome>unknown iccid</api_outcome></send_sms_response>",
+            ProviderRefused,
+            "unknown_target",
+            ["unknown iccid"],
+            id="unknown-sim-in-the-outcome-text",
+        ),
+        pytest.param(
+            '<send_sms_response api_id="123456" version="1"><api_outcome>failure'
+            "</api_outcome></send_sms_response>",
+            ProviderRefused,
+            "provider_rejected",
+            ["no error description"],
+            id="none-and-echoes-are-not-a-description",
+        ),
+    ],
+)
+def test_parse_send_error_description_wherever_it_is(
+    body: str, cls: type[ProviderRefused], code: str, words: list[str]
+) -> None:
+    error = error_of(lambda: parse_send(reply(body)))
+    assert type(error) is cls
+    assert error.code == code
+    for word in words:
+        assert word in error.message
+    assert "123456" not in error.message  # the echoed api_id is no description
+
+
+def test_parse_send_never_quotes_an_echoed_password_attribute() -> None:
+    body = (
+        '<send_sms_response password="pw-1234"><api_outcome>failure</api_outcome>'
+        "<authentication><password>pw-1234</password></authentication></send_sms_response>"
+    )
+    error = error_of(lambda: parse_send(reply(body)))
+    assert "pw-1234" not in error.message
+
+
 def test_failure_on_http_400_with_xml_is_a_refusal() -> None:
     body = (
         "<send_sms_response><api_outcome>failure</api_outcome>"
@@ -936,6 +1042,46 @@ def test_login_probe(recorder: Recorder) -> None:
     with session_for(recorder, secret="refused") as session, pytest.raises(LoginRefused):
         Csl(settings(password="refused")).login(session)
     assert recorder.roots() == ["query_sms_mt_details", "query_sms_mt_details"]
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome"),
+    [
+        pytest.param(
+            "<query_sms_mt_details_response><api_outcome>failure</api_outcome>"
+            "<error_message>missing parameter: iccid</error_message>"
+            "</query_sms_mt_details_response>",
+            None,
+            id="described-elsewhere-credentials-accepted",
+        ),
+        pytest.param(
+            "<query_sms_mt_details_response><api_outcome reason='invalid credentials'>"
+            "failure</api_outcome></query_sms_mt_details_response>",
+            "auth_failed",
+            id="auth-in-an-attribute",
+        ),
+        pytest.param(
+            '<query_sms_mt_details_response api_id="123456"><api_outcome>failure'
+            "</api_outcome></query_sms_mt_details_response>",
+            "login_unverified",
+            id="no-reason-at-all",
+        ),
+    ],
+)
+def test_login_probe_reads_the_reason_wherever_it_is(body: str, outcome: str | None) -> None:
+    transport = httpx.MockTransport(lambda _request: httpx.Response(200, content=body.encode()))
+    session = HttpSession(
+        tokens=TokenCache(None).for_key("k"),
+        redactor=Redactor(["pw"]),
+        transport=transport,
+        sleep=lambda _s: None,
+    )
+    with session:
+        if outcome is None:
+            Csl(settings()).login(session)
+        else:
+            error = error_of(lambda: Csl(settings()).login(session))
+            assert isinstance(error, ProviderRefused) and error.code == outcome
 
 
 def test_logout_makes_no_request(session: HttpSession, recorder: Recorder) -> None:
