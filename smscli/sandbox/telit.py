@@ -272,6 +272,10 @@ class TelitEmulator(Emulator):
             }
         now = self.clock()
         with self.lock:
+            # Sessions past their lifetime are forgotten here, so that a long-running sandbox
+            # keeps only the live ones (a burst of logins within one lifetime at most).
+            for stale in [k for k, v in self.sessions.items() if now >= v.created + self.token_ttl]:
+                del self.sessions[stale]
             self.sessions[session_id] = _Session(created=now, last_accessed=now, caller=caller)
         self.count_login("api.authenticate", account)
         return {"success": True, "params": {"sessionId": session_id}}

@@ -12,7 +12,7 @@ import pytest
 
 from smscli.sandbox.base import MAGIC
 from smscli.sandbox.server import Sandbox
-from smscli.sandbox.telit import ERR_NOT_FOUND, ERR_PARAMETER, ERR_SESSION
+from smscli.sandbox.telit import ERR_NOT_FOUND, ERR_PARAMETER, ERR_SESSION, TelitEmulator
 
 URL = "http://sandbox.test/telit/api"
 PASSWORD = "S3cr3t-P4ss!<&>"
@@ -135,6 +135,16 @@ def test_session_expires_after_the_ttl(client: Client) -> None:
     reply = client.command(session_id, "diag.ping")
     assert failed(reply, ERR_SESSION)
     assert "session" in reply["errorMessages"][0].lower()
+
+
+def test_expired_sessions_are_forgotten_at_the_next_login(client: Client) -> None:
+    emulator = client.sandbox.emulator("telit")
+    assert isinstance(emulator, TelitEmulator)
+    for _ in range(3):
+        client.login()
+    client.t[0] += client.sandbox.token_ttl
+    live = client.login()
+    assert list(emulator.sessions) == [live]
 
 
 def test_session_end_invalidates_the_session(client: Client) -> None:
