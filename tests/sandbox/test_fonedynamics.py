@@ -11,12 +11,13 @@ import httpx
 import pytest
 
 from smscli.sandbox.base import DELIVERY_STEP_SECONDS, MAGIC, SLOW_SECONDS, Drop, Slow
-from smscli.sandbox.fonedynamics import LEASED_NUMBER
+from smscli.sandbox.fonedynamics import CHALLENGE, LEASED_NUMBER
 from smscli.sandbox.server import Sandbox
 
 T0 = 1_700_000_000.0
 HOST = "http://sandbox.test"
 SEND = "/fonedynamics/v2/Properties/PR1/Messages"
+BATCH = "/fonedynamics/v2/Properties/PR1/BatchMessages"
 TO = "+61488023555"
 TOKEN = "tok-Secret-987"
 
@@ -225,14 +226,20 @@ def test_bad_credentials_are_401(api: Api, auth: str | None) -> None:
     if auth is not None:
         headers["Authorization"] = auth
     request = httpx.Request("POST", HOST + SEND, headers=headers, content=json.dumps(simple()))
-    assert_error(api.sandbox.handle(request), 401, "UNAUTHORIZED", [])
+    response = api.sandbox.handle(request)
+    assert_error(response, 401, "UNAUTHORIZED", [])
+    assert response.headers["www-authenticate"] == CHALLENGE
     assert api.messages() == []
 
 
 def test_get_needs_credentials_too(api: Api) -> None:
     sid = api.send(simple()).json()["Message"]["MessageSid"]
-    assert_error(api.request("GET", f"/fonedynamics/v2/Messages/{sid}"), 401, "UNAUTHORIZED")
-    assert_error(api.get(sid, auth=basic(token="refused")), 401, "UNAUTHORIZED")
+    for response in (
+        api.request("GET", f"/fonedynamics/v2/Messages/{sid}"),
+        api.get(sid, auth=basic(token="refused")),
+    ):
+        assert_error(response, 401, "UNAUTHORIZED")
+        assert response.headers["www-authenticate"] == CHALLENGE
 
 
 def test_scheme_is_case_insensitive(api: Api) -> None:
@@ -248,7 +255,6 @@ def test_scheme_is_case_insensitive(api: Api) -> None:
         pytest.param("text/plain", id="text"),
         pytest.param("application/x-www-form-urlencoded", id="form"),
         pytest.param("application/xml", id="xml"),
-        pytest.param(None, id="missing"),
     ],
 )
 def test_wrong_content_type(api: Api, content_type: str | None) -> None:
@@ -379,7 +385,6 @@ def test_schedule_out_of_window(api: Api, offset: int) -> None:
     ("name", "value"),
     [
         pytest.param("DeliveryReceiptWebhookMethod", "PUT", id="receipt-put"),
-        pytest.param("DeliveryReceiptWebhookMethod", "post", id="receipt-lower-case"),
         pytest.param("DeliveryReceiptWebhookMethod", "", id="receipt-empty"),
         pytest.param("WebhookMethod", "DELETE", id="reply-delete"),
         pytest.param("WebhookMethod", "PATCH", id="reply-patch"),
@@ -450,6 +455,8 @@ def test_unknown_path_is_404(api: Api, path: str) -> None:
         pytest.param("PATCH", SEND, id="patch-send"),
         pytest.param("POST", "/fonedynamics/v2/Messages/M1", id="post-message"),
         pytest.param("DELETE", "/fonedynamics/v2/Messages/M1", id="delete-message"),
+        pytest.param("GET", BATCH, id="get-batch"),
+        pytest.param("PUT", BATCH, id="put-batch"),
     ],
 )
 def test_wrong_method_is_405(api: Api, method: str, path: str) -> None:
@@ -500,6 +507,7 @@ def test_get_full_resource_and_progression(api: Api) -> None:
         "Scheduled": None,
         "Submitted": int(T0) + 1,
         "Delivered": int(T0) + 2,
+        "Received": None,
         "ErrorCode": None,
         "ExternalId": "job42",
     }
@@ -554,7 +562,9 @@ def test_magic_0400_is_rejected(api: Api) -> None:
 
 
 def test_magic_0401_is_unauthorized(api: Api) -> None:
-    assert_error(api.send(simple(To=magic_to("0401"))), 401, "UNAUTHORIZED", [])
+    response = api.send(simple(To=magic_to("0401")))
+    assert_error(response, 401, "UNAUTHORIZED", [])
+    assert response.headers["www-authenticate"] == CHALLENGE
     assert api.messages() == []
 
 
@@ -666,3 +676,469 @@ def test_magic_suffix_validation_comes_first(api: Api) -> None:
 def test_every_magic_suffix_is_tested_here() -> None:
     tested = {"0400", "0401", "0404", "0408", "0410", "0411", "0419", "0429", "0444", "0500"}
     assert set(MAGIC) == tested
+
+
+# --------------------------------------------------------------------------- issue 10: the
+# Java client's sign-in (a 401 challenge), requests without Content-Type, the search with the
+# devices' replies, the batch send
+
+
+def test_a_401_asks_for_basic_credentials(api: Api) -> None:
+    """Fone Dynamics' Java client (Apache HttpClient with a credentials provider) sends no
+    Authorization header until a 401 asks for Basic, then sends the request again with it."""
+    first = api.request("POST", SEND, body=simple())
+    assert_error(first, 401, "UNAUTHORIZED", [])
+    challenge = first.headers["www-authenticate"]
+    assert challenge == CHALLENGE
+    assert re.fullmatch(r'Basic realm="[^"]+"', challenge)
+    assert api.messages() == []
+    again = api.request("POST", SEND, body=simple(), auth=basic())
+    assert again.status_code == 200
+    assert len(api.messages()) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        pytest.param("GET", "/fonedynamics/v2/Messages/M1", id="get"),
+        pytest.param("GET", SEND + "?Date_From=0&Date_To=1", id="search"),
+        pytest.param("POST", BATCH, id="batch"),
+    ],
+)
+def test_every_route_challenges(api: Api, method: str, path: str) -> None:
+    response = api.request(method, path, body={"Messages": [simple()]})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == CHALLENGE
+
+
+def test_a_200_has_no_challenge(api: Api) -> None:
+    assert "www-authenticate" not in api.send(simple()).headers
+
+
+@pytest.mark.parametrize(
+    "content_type", [pytest.param(None, id="missing"), pytest.param("", id="empty")]
+)
+def test_a_json_body_without_content_type_is_read_as_json(
+    api: Api, content_type: str | None
+) -> None:
+    """UNCONFIRMED what the real API does; the documented body is JSON, so it is unambiguous."""
+    headers = {"Authorization": basic()}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    request = httpx.Request("POST", HOST + SEND, headers=headers, content=json.dumps(simple()))
+    assert "content-type" not in request.headers or request.headers["content-type"] == ""
+    response = api.sandbox.handle(request)
+    assert response.status_code == 200
+    assert response.json()["Message"]["To"] == TO
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"To=%2B61488023555&Text=hi", id="form-body"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b'[{"To": "+61488023555", "Text": "hi"}]', id="list"),
+    ],
+)
+def test_without_content_type_a_body_that_is_no_json_object_is_refused(
+    api: Api, content: bytes
+) -> None:
+    response = api.send(None, content=content, content_type=None)
+    assert_error(response, 400, "INVALID_CONTENT_TYPE")
+    assert api.messages() == []
+
+
+def test_text_json_is_json(api: Api) -> None:
+    assert api.send(simple(), content_type="text/json").status_code == 200
+
+
+def test_a_latin_1_body_as_the_java_client_encodes_it(api: Api) -> None:
+    """The Java client's StringEntity encodes the JSON in ISO-8859-1: "é" arrives as the
+    single byte E9, which is no UTF-8; it is read as U+FFFD (UNCONFIRMED), not refused."""
+    content = json.dumps(simple(Text="Café ok?"), ensure_ascii=False).encode("latin-1")
+    response = api.send(None, content=content)
+    assert response.status_code == 200
+    assert response.json()["Message"]["Text"] == "Caf\ufffd ok?"
+
+
+def test_a_utf8_bom_is_skipped(api: Api) -> None:
+    response = api.send(None, content=b"\xef\xbb\xbf" + json.dumps(simple()).encode())
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("name", ["DeliveryReceiptWebhookMethod", "WebhookMethod"])
+@pytest.mark.parametrize("method", ["Post", "Get", "post", "get"])
+def test_webhook_methods_as_the_official_clients_write_them(
+    api: Api, name: str, method: str
+) -> None:
+    """Gson (Java) and Newtonsoft's StringEnumConverter (C#) write the WebhookMethod enum by
+    its name: "Post", "Get"."""
+    response = api.send(simple(**{name: method}))
+    assert response.status_code == 200
+    assert api.messages()[0]["fields"][name] == method
+
+
+def test_what_the_java_client_sends_is_accepted(api: Api) -> None:
+    """Gson writes every non-null field of MessageResource: DeliveryReceipt always."""
+    body = {"To": TO, "Text": "and a one", "From": "FDX", "DeliveryReceipt": True}
+    body |= {"DeliveryReceiptWebhookMethod": "Post"}
+    response = api.send(body)
+    assert response.status_code == 200
+    assert response.json()["Message"]["From"] == "FDX"
+
+
+# ----------------------------------------------------------------- replies and the search
+
+
+QUESTION = "Are you there?"
+
+
+def search(api: Api, *, auth: str | None = None, prop: str = "PR1", **params: Any) -> Any:
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return api.request(
+        "GET", f"/fonedynamics/v2/Properties/{prop}/Messages?{query}", auth=auth or basic()
+    )
+
+
+def window(**more: Any) -> dict[str, Any]:
+    return {"Date_From": int(T0) - 60, "Date_To": int(T0) + 3600} | more
+
+
+def test_a_device_answers_a_question_and_the_search_finds_it(api: Api) -> None:
+    sid = api.send(simple(From="+61499009990", Text=QUESTION)).json()["Message"]["MessageSid"]
+    api.now[0] = T0 + 2.9
+    assert search(api, **window(Direction="Receive")).json() == {"Messages": []}
+    api.now[0] = T0 + 3
+    data = search(api, **window(Direction="Receive")).json()
+    [reply] = data["Messages"]
+    assert re.fullmatch(r"M[0-9A-F]{31}", reply["MessageSid"]) and reply["MessageSid"] != sid
+    assert reply == {
+        "MessageSid": reply["MessageSid"],
+        "AccountSid": "AC1",
+        "PropertySid": "PR1",
+        "From": TO,  # the device
+        "To": "+61499009990",  # the sender it answers
+        "Text": "ACK: " + QUESTION,
+        "Direction": "Receive",
+        "Status": "Received",
+        "DeliveryReceipt": False,
+        "NumSegments": 1,
+        "Created": int(T0) + 3,
+        "Scheduled": None,
+        "Submitted": None,
+        "Delivered": None,
+        "Received": int(T0) + 3,
+        "ErrorCode": None,
+        "ExternalId": None,
+    }
+    # The reply is a message of its own: GET /v2/Messages/{sid} finds it too.
+    got = api.get(reply["MessageSid"])
+    assert got.status_code == 200
+    assert got.json() == {"Message": reply}
+    stored = {m["id"]: m for m in api.messages()}[reply["MessageSid"]]
+    assert stored["direction"] == "mo" and stored["reply_to"] == sid
+
+
+def test_a_reply_to_a_leased_sender_goes_to_the_leased_number(api: Api) -> None:
+    api.send(simple(Text=QUESTION))
+    api.now[0] = T0 + 5
+    [reply] = search(api, **window(Direction="Receive")).json()["Messages"]
+    assert (reply["From"], reply["To"]) == (TO, LEASED_NUMBER)
+
+
+def test_the_search_lists_sent_and_received_oldest_first(api: Api) -> None:
+    first = api.send(simple(Text=QUESTION)).json()["Message"]["MessageSid"]
+    api.now[0] = T0 + 1
+    second = api.send(simple(Text="no question")).json()["Message"]["MessageSid"]
+    api.now[0] = T0 + 10
+    listed = search(api, **window()).json()["Messages"]
+    assert [m["Direction"] for m in listed] == ["Transmit", "Transmit", "Receive"]
+    assert [m["MessageSid"] for m in listed[:2]] == [first, second]
+    assert [m["Status"] for m in listed] == ["Delivered", "Delivered", "Received"]
+    transmit = search(api, **window(Direction="Transmit")).json()["Messages"]
+    assert [m["MessageSid"] for m in transmit] == [first, second]
+
+
+def test_the_search_filters_by_status_as_it_is_now(api: Api) -> None:
+    api.send(simple(Text="one"))
+    api.send(simple(To=magic_to("0410"), Text="two"))
+    api.now[0] = T0 + 1
+    assert [m["Text"] for m in search(api, **window(Status="Submitted")).json()["Messages"]] == [
+        "one",
+        "two",
+    ]
+    api.now[0] = T0 + 5
+    assert [m["Text"] for m in search(api, **window(Status="Failed")).json()["Messages"]] == ["two"]
+    assert [m["Text"] for m in search(api, **window(Status="delivered")).json()["Messages"]] == [
+        "one"
+    ]
+    assert search(api, **window(Status="Received")).json()["Messages"] == []
+
+
+def test_date_from_is_inclusive_and_date_to_exclusive(api: Api) -> None:
+    api.send(simple(Text="at T0"))
+    t = int(T0)
+    assert len(search(api, Date_From=t, Date_To=t + 1).json()["Messages"]) == 1
+    assert search(api, Date_From=t + 1, Date_To=t + 2).json()["Messages"] == []
+    assert search(api, Date_From=t - 1, Date_To=t).json()["Messages"] == []
+
+
+def test_results_count_and_skip_page_the_search(api: Api) -> None:
+    for n in range(5):
+        api.now[0] = T0 + n / 10
+        api.send(simple(Text=f"m{n}"))
+
+    def texts(**params: Any) -> list[str]:
+        return [m["Text"] for m in search(api, **window(**params)).json()["Messages"]]
+
+    assert texts() == ["m0", "m1", "m2", "m3", "m4"]
+    assert texts(Results_Count=2) == ["m0", "m1"]
+    assert texts(Results_Count=2, Results_Skip=2) == ["m2", "m3"]
+    assert texts(Results_Count=2, Results_Skip=4) == ["m4"]
+    assert texts(Results_Skip=9) == []
+    assert texts(Results_Count=0) == []
+
+
+def test_results_count_defaults_to_200(api: Api) -> None:
+    for n in range(205):
+        api.send(simple(Text=f"m{n}"))
+    assert len(search(api, **window()).json()["Messages"]) == 200
+    assert len(search(api, **window(Results_Skip=200)).json()["Messages"]) == 5
+
+
+def test_the_search_sees_only_the_accounts_property(api: Api) -> None:
+    api.send(simple(Text="mine"))
+    api.request(
+        "POST", "/fonedynamics/v2/Properties/PR2/Messages", body=simple(Text="PR2"), auth=basic()
+    )
+    api.send(simple(Text="AC2's"), auth=basic(sid="AC2"))
+    assert [m["Text"] for m in search(api, **window()).json()["Messages"]] == ["mine"]
+    assert [m["Text"] for m in search(api, prop="PR2", **window()).json()["Messages"]] == ["PR2"]
+    other = search(api, auth=basic(sid="AC2"), **window()).json()["Messages"]
+    assert [m["Text"] for m in other] == ["AC2's"]
+
+
+def test_the_search_parameters_may_come_as_a_json_body(api: Api) -> None:
+    """The docs show the filters as JSON; a GET with a JSON body is read too."""
+    api.send(simple(Text=QUESTION))
+    api.now[0] = T0 + 5
+    response = api.request(
+        "GET", SEND, body=window(Direction="Receive", Results_Count=5), auth=basic()
+    )
+    [reply] = response.json()["Messages"]
+    assert reply["Text"] == "ACK: " + QUESTION
+
+
+def test_search_parameter_names_are_case_insensitive(api: Api) -> None:
+    api.send(simple())
+    response = search(api, date_from=int(T0), DATE_TO=int(T0) + 1, direction="transmit")
+    assert len(response.json()["Messages"]) == 1
+
+
+@pytest.mark.parametrize("missing", ["Date_From", "Date_To"])
+def test_the_search_needs_both_dates(api: Api, missing: str) -> None:
+    params = window()
+    del params[missing]
+    assert_error(search(api, **params), 400, "PARAMETER_REQUIRED", [missing])
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("Date_From", "2024-01-01T00:00:00Z", id="iso-date"),
+        pytest.param("Date_To", "1.5", id="fraction"),
+        pytest.param("Date_From", "soon", id="word"),
+        pytest.param("Results_Count", "-1", id="negative-count"),
+        pytest.param("Results_Skip", "x", id="skip-word"),
+        pytest.param("Status", "Sent", id="unknown-status"),
+        pytest.param("Direction", "Inbound", id="unknown-direction"),
+    ],
+)
+def test_bad_search_parameters_are_400(api: Api, name: str, value: str) -> None:
+    assert_error(search(api, **window(**{name: value})), 400, "INVALID_PARAMETER", [name])
+
+
+def test_a_reply_of_another_account_is_not_found(api: Api) -> None:
+    api.send(simple(Text=QUESTION))
+    api.now[0] = T0 + 5
+    [reply] = search(api, **window(Direction="Receive")).json()["Messages"]
+    assert_error(api.get(reply["MessageSid"], auth=basic(sid="AC2")), 404, "MESSAGE_NOT_FOUND")
+
+
+def test_no_reply_to_a_failed_message_or_one_without_a_question(api: Api) -> None:
+    api.send(simple(To=magic_to("0410"), Text=QUESTION))
+    api.send(simple(Text="Hello."))
+    api.now[0] = T0 + 60
+    assert search(api, **window(Direction="Receive")).json()["Messages"] == []
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def batch(api: Api, messages: Any, **kw: Any) -> httpx.Response:
+    return api.request("POST", BATCH, body={"Messages": messages}, auth=basic(), **kw)
+
+
+def test_batch_sends_each_message_and_lists_them_in_order(api: Api) -> None:
+    response = batch(
+        api,
+        [
+            simple(Text="and a one", From="FDX"),
+            simple(To="+61488023556", Text="and a two", ExternalId="two"),
+        ],
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    first, second = response.json()
+    assert first == {
+        "MessageSid": first["MessageSid"],
+        "AccountSid": "AC1",
+        "PropertySid": "PR1",
+        "From": "FDX",
+        "To": TO,
+        "Text": "and a one",
+    }
+    assert second["From"] == LEASED_NUMBER and second["To"] == "+61488023556"
+    assert re.fullmatch(r"M[0-9A-F]{31}", first["MessageSid"]) != second["MessageSid"]
+    stored = api.messages()
+    assert [m["text"] for m in stored] == ["and a one", "and a two"]
+    assert stored[1]["fields"]["ExternalId"] == "two"
+    # Each is a message like a single send's: it can be fetched and it moves on.
+    api.now[0] = T0 + 5
+    assert api.get(second["MessageSid"]).json()["Message"]["Status"] == "Delivered"
+    assert api.get(second["MessageSid"]).json()["Message"]["ExternalId"] == "two"
+
+
+def test_batch_entries_fail_on_their_own(api: Api) -> None:
+    response = batch(
+        api,
+        [
+            simple(Text="ok"),
+            simple(To="0488023555"),
+            simple(Text=_DROP),
+            simple(To=magic_to("0400")),
+            simple(To=magic_to("0404")),
+            simple(Priority=1),
+            "not an object",
+            simple(From="ACME", WebhookUri="https://x.test/r"),
+        ],
+    )
+    assert response.status_code == 200
+    entries = response.json()
+    assert "MessageSid" in entries[0]
+    failed = entries[1:]
+    assert all("MessageSid" not in e for e in failed)
+    assert [e["ErrorCode"] for e in failed] == [
+        "INVALID_PARAMETER",
+        "PARAMETER_REQUIRED",
+        "COUNTRY_UNAVAILABLE",
+        "ADDRESS_NOT_FOUND",
+        "INVALID_PARAMETER",
+        "INVALID_PARAMETER",
+        "CONFLICTING_PARAMETERS",
+    ]
+    assert all(isinstance(e["Message"], str) and e["Message"] for e in failed)
+    assert entries[1]["To"] == "0488023555"  # what was sent, to match the entry
+    assert entries[4] == {
+        "To": magic_to("0404"),
+        "Text": "You win again, gravity!",
+        "ErrorCode": "ADDRESS_NOT_FOUND",
+        "Message": "The recipient number does not exist.",
+    }
+    assert entries[6] == {"ErrorCode": "INVALID_PARAMETER", "Message": entries[6]["Message"]}
+    assert [m["text"] for m in api.messages()] == ["ok"]
+
+
+def test_a_batch_of_failures_is_still_200(api: Api) -> None:
+    response = batch(api, [simple(To="x")])
+    assert response.status_code == 200
+    assert [e["ErrorCode"] for e in response.json()] == ["INVALID_PARAMETER"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "fields"),
+    [
+        pytest.param({}, 400, "PARAMETER_REQUIRED", ["Messages"], id="no-messages"),
+        pytest.param({"Messages": None}, 400, "PARAMETER_REQUIRED", ["Messages"], id="null"),
+        pytest.param({"Messages": []}, 400, "PARAMETER_REQUIRED", ["Messages"], id="empty"),
+        pytest.param({"Messages": simple()}, 400, "INVALID_PARAMETER", ["Messages"], id="dict"),
+        pytest.param(
+            {"Messages": [simple()], "Priority": 1},
+            400,
+            "INVALID_PARAMETER",
+            ["Priority"],
+            id="unknown-field",
+        ),
+    ],
+)
+def test_bad_batches_are_refused_whole(
+    api: Api, body: dict[str, Any], status: int, code: str, fields: list[str]
+) -> None:
+    response = api.request("POST", BATCH, body=body, auth=basic())
+    assert_error(response, status, code, fields)
+    assert api.messages() == []
+
+
+def test_a_batch_that_is_no_json_object_is_refused(api: Api) -> None:
+    response = api.request("POST", BATCH, body=[simple()], auth=basic())
+    assert_error(response, 400, "INVALID_JSON")
+
+
+def test_a_batch_without_content_type_is_read_as_json(api: Api) -> None:
+    response = batch(api, [simple()], content_type=None)
+    assert response.status_code == 200
+    assert len(response.json()) == 1
+
+
+@pytest.mark.parametrize("suffix", ["0401", "0429", "0500"])
+def test_batch_magic_that_refuses_the_request_refuses_the_whole_batch(
+    api: Api, suffix: str
+) -> None:
+    response = batch(api, [simple(), simple(To=magic_to(suffix))])
+    assert response.status_code == int(suffix[1:])
+    if suffix == "0401":
+        assert response.headers["www-authenticate"] == CHALLENGE
+    assert api.messages() == []
+
+
+def test_batch_magic_drop_and_slow_keep_the_messages(api: Api) -> None:
+    with pytest.raises(Drop):
+        batch(api, [simple(Text="a"), simple(To=magic_to("0444"), Text="b")])
+    assert [m["text"] for m in api.messages()] == ["a", "b"]
+    with pytest.raises(Slow) as info:
+        batch(api, [simple(To=magic_to("0408"), Text="c")])
+    [late] = info.value.response.json()
+    assert late["Text"] == "c" and late["MessageSid"].startswith("M")
+
+
+def test_batch_delivery_failures_and_replies_work_as_for_single_sends(api: Api) -> None:
+    entries = batch(api, [simple(To=magic_to("0411")), simple(Text=QUESTION)]).json()
+    api.now[0] = T0 + 5
+    expired = api.get(entries[0]["MessageSid"]).json()["Message"]
+    assert (expired["Status"], expired["ErrorCode"]) == ("Failed", "EXPIRED")
+    [reply] = search(api, **window(Direction="Receive")).json()["Messages"]
+    assert reply["Text"] == "ACK: " + QUESTION
+
+
+# --------------------------------------------------------------------------- --spec-strict
+
+
+def test_spec_strict_changes_nothing_for_fone_dynamics() -> None:
+    """No production recording of this API differs from its docs (none is known)."""
+    answers = []
+    for strict in (False, True):
+        sandbox = Sandbox(clock=lambda: T0, spec_strict=strict)
+        auth = {"Authorization": basic()}
+        requests = [
+            httpx.Request("POST", HOST + SEND, json=simple()),
+            httpx.Request("POST", HOST + SEND, json=simple(To="x"), headers=auth),
+            httpx.Request("GET", HOST + SEND + "?Date_From=0&Date_To=1", headers=auth),
+            httpx.Request("POST", HOST + BATCH, json={"Messages": [simple()]}, headers=auth),
+        ]
+        answers.append(
+            [
+                (r.status_code, re.sub(r'"M[0-9A-F]{31}"', "sid", r.text), r.headers)
+                for r in map(sandbox.handle, requests)
+            ]
+        )
+    assert answers[0] == answers[1]
