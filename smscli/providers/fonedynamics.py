@@ -293,14 +293,23 @@ class FoneDynamics(Provider):
         return parse_status(session.call(status_request(self.base_url, sid, token, message_sid)))
 
     def login(self, session: Session) -> None:
-        """No login step: a GET of a message that cannot exist proves the credentials, when
-        the API answers it in its own documented shape: a 404 with a ``ResponseStatus``
-        error (which ErrorCode an unknown MessageSid gets is UNCONFIRMED; 401 is documented
-        for bad credentials). Any other 404 (an HTML page, another server's JSON) means no
-        Fone Dynamics API at that address: a wrong base_url path, not "login ok"."""
+        """No login step: a GET of a message that cannot exist proves the credentials (401 is
+        documented for bad ones), when the API itself answers that the message is unknown.
+
+        UNCONFIRMED how the real API answers an unknown MessageSid: the sandbox's 404 with a
+        ``ResponseStatus`` (``MESSAGE_NOT_FOUND``) is its own invention. So these count as
+        "unknown message" too: a 400 whose ``ResponseStatus`` names the message (an ErrorCode
+        or field naming a MessageSid, or the text quoting the sid: the API may refuse a sid
+        of the wrong form), and a 404 in another shape (no body, other JSON) when the same
+        API answers a path that has no route differently (one more request, see
+        ``_route_answered``). Otherwise a 404 (an HTML page, another server's JSON, the
+        framework's "no route" page) means no Fone Dynamics API at that address: a wrong
+        base_url path, not "login ok"."""
         sid, token = self._auth
-        response = session.call(status_request(self.base_url, sid, token, "MSMSCLIDOCTORCHECK"))
-        if response.status_code == 404 and _has_response_status(response):
+        response = session.call(status_request(self.base_url, sid, token, DOCTOR_PROBE_SID))
+        if _says_unknown_message(response, DOCTOR_PROBE_SID):
+            return
+        if response.status_code == 404 and self._route_answered(session, response):
             return
         if response.status_code in WRONG_PATH_STATUSES:
             raise wrong_path(INFO, response, "a message lookup")
@@ -308,10 +317,60 @@ class FoneDynamics(Provider):
         # A 2xx for a message that cannot exist: only a real Message resource will do.
         parse_message(response, sends_message=False)
 
+    def _route_answered(self, session: Session, lookup: Response) -> bool:
+        """Whether the lookup's 404 came from the message route rather than from a server
+        with no such route: a path one segment longer, which no API routes, must get a 404
+        (or 405) of another kind (status, media type, body shape). A server that answers
+        both alike (a wrong base_url) cannot be told from an unknown message: not OK."""
+        sid, token = self._auth
+        lookup_request = status_request(self.base_url, sid, token, DOCTOR_PROBE_SID)
+        answer = session.call(lookup_request._replace(url=f"{lookup_request.url}/{NO_ROUTE}"))
+        return answer.status_code in WRONG_PATH_STATUSES and _kind(answer) != _kind(lookup)
 
-def _has_response_status(response: Response) -> bool:
+
+# The MessageSid `doctor` looks up (no message has it) and, after a 404 of an unexpected
+# shape, the extra path segment that no API routes (FoneDynamics._route_answered).
+DOCTOR_PROBE_SID = "MSMSCLIDOCTORCHECK"
+NO_ROUTE = "SmscliNoSuchRoute"
+
+
+def _says_unknown_message(response: Response, sid: str) -> bool:
+    """A ``ResponseStatus`` error that means "no such message": any on a 404; on a 400, one
+    that names the message (UNCONFIRMED which the real API sends, see FoneDynamics.login)."""
     status = expect_dict(json_body(response)).get("ResponseStatus")
-    return isinstance(status, dict) and isinstance(status.get("ErrorCode"), str)
+    if not isinstance(status, dict):
+        return False
+    if response.status_code == 404:
+        return True
+    if response.status_code != 400:
+        return False
+    code = str(status.get("ErrorCode") or "").upper()
+    text = str(status.get("Message") or "")
+    errors = status.get("Errors")
+    fields = {
+        str(e.get("FieldName", "")).lower()
+        for e in (errors if isinstance(errors, list) else [])
+        if isinstance(e, dict)
+    }
+    return (
+        "MESSAGE" in code
+        or "SID" in code
+        or bool(fields & {"messagesid", "sid"})
+        or sid in text
+        or "messagesid" in text.lower()
+    )
+
+
+def _kind(response: Response) -> tuple[int, str, str]:
+    """What kind of answer: status, media type, and the body's shape (empty, the keys of a
+    JSON object, other JSON, or text)."""
+    media = (response.header("content-type") or "").partition(";")[0].strip().lower()
+    if not response.content.strip():
+        return response.status_code, media, "empty"
+    data = json_body(response)
+    if isinstance(data, dict):
+        return response.status_code, media, "json:" + ",".join(sorted(data))
+    return response.status_code, media, "text" if data is None else "json"
 
 
 def _date_header(value: str | None) -> str | None:

@@ -19,6 +19,7 @@ import pytest
 from smscli import catalog
 from smscli.encoding import analyze
 from smscli.errors import (
+    ConfigError,
     ExitCode,
     InputError,
     LoginRefused,
@@ -1124,3 +1125,124 @@ def test_refused_login_error_does_not_quote_the_token(recorder: Recorder) -> Non
 def test_magic_table_is_covered() -> None:
     covered = {"0400", "0401", "0404", "0408", "0410", "0411", "0419", "0429", "0444", "0500"}
     assert set(MAGIC) == covered
+
+
+# --------------------------------------------------------------------------- doctor's probe
+# UNCONFIRMED how the real API answers an unknown MessageSid (the sandbox's 404 with a
+# ResponseStatus MESSAGE_NOT_FOUND is its own invention): `doctor` takes the plausible
+# answers as "the credentials work", and still tells a wrong base_url from them (issue 10).
+
+PROBE = "/fonedynamics/v2/Messages/MSMSCLIDOCTORCHECK"
+NO_ROUTE_PAGE = (404, "text/plain", b"Handler for Request not found (404)")
+
+
+def answering(probe: tuple[int, str, bytes], no_route: tuple[int, str, bytes]) -> Recorder:
+    """An API that answers the probe's lookup with ``probe`` and any other path with
+    ``no_route`` (status, content type, body)."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        status, ctype, body = probe if request.url.path == PROBE else no_route
+        return httpx.Response(status, content=body, headers={"Content-Type": ctype})
+
+    return Recorder(httpx.MockTransport(handle))
+
+
+def as_json(status: int, data: Any) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        pytest.param(as_json(404, error_body("MESSAGE_NOT_FOUND", "No.")), id="404-sandbox"),
+        pytest.param(as_json(404, error_body("NOT_FOUND", "No.")), id="404-other-code"),
+        pytest.param(as_json(404, {"ResponseStatus": {}}), id="404-bare-response-status"),
+        pytest.param(
+            as_json(400, error_body("INVALID_PARAMETER", "Invalid.", "MessageSid")),
+            id="400-field-names-the-sid",
+        ),
+        pytest.param(as_json(400, error_body("INVALID_MESSAGE_SID", "No.")), id="400-code-sid"),
+        pytest.param(as_json(400, error_body("MESSAGE_NOT_FOUND", "No.")), id="400-code-msg"),
+        pytest.param(
+            as_json(400, error_body("INVALID_PARAMETER", "MSMSCLIDOCTORCHECK is not valid.")),
+            id="400-text-quotes-the-sid",
+        ),
+    ],
+)
+def test_doctor_takes_a_plausible_unknown_message_answer_at_once(
+    probe: tuple[int, str, bytes],
+) -> None:
+    recorder = answering(probe, NO_ROUTE_PAGE)
+    with session_for(recorder) as session:
+        FoneDynamics(settings()).login(session)
+    assert recorder.paths() == [f"GET {PROBE}"]
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        pytest.param((404, "application/json", b""), id="404-empty"),
+        pytest.param((404, "text/plain", b""), id="404-empty-text"),
+        pytest.param(as_json(404, {}), id="404-empty-object"),
+        pytest.param(as_json(404, {"Message": None}), id="404-null-message"),
+        pytest.param((404, "text/plain", b"Not Found"), id="404-text-vs-empty-no-route"),
+    ],
+)
+def test_doctor_takes_another_404_when_a_path_without_route_answers_otherwise(
+    probe: tuple[int, str, bytes],
+) -> None:
+    no_route = (404, "text/html", b"<html><title>404</title></html>")
+    recorder = answering(probe, no_route)
+    with session_for(recorder) as session:
+        FoneDynamics(settings()).login(session)
+    assert recorder.paths() == [f"GET {PROBE}", f"GET {PROBE}/SmscliNoSuchRoute"]
+    assert recorder.requests[1].headers["authorization"].startswith("Basic ")
+
+
+@pytest.mark.parametrize(
+    ("probe", "no_route"),
+    [
+        pytest.param(NO_ROUTE_PAGE, NO_ROUTE_PAGE, id="framework-page-both"),
+        pytest.param((404, "text/plain", b""), (404, "text/plain", b""), id="empty-both"),
+        pytest.param(
+            as_json(404, {"message": "no emulator"}),
+            as_json(404, {"message": "no emulator at all"}),
+            id="other-json-both",
+        ),
+        pytest.param(
+            (404, "text/html", b"<html>a</html>"), (404, "text/html", b"<html>b</html>"), id="html"
+        ),
+        pytest.param((404, "text/plain", b""), as_json(401, {}), id="no-route-is-no-404"),
+        pytest.param(as_json(405, {}), NO_ROUTE_PAGE, id="405"),
+    ],
+)
+def test_doctor_still_blames_a_wrong_base_url(
+    probe: tuple[int, str, bytes], no_route: tuple[int, str, bytes]
+) -> None:
+    recorder = answering(probe, no_route)
+    with session_for(recorder) as session:
+        error = error_of(lambda: FoneDynamics(settings()).login(session))
+    assert type(error) is ConfigError and error.code == "wrong_base_url"
+    assert "the base_url's path looks wrong (the credentials were not checked)" in error.message
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        pytest.param(as_json(400, error_body("COUNTRY_UNAVAILABLE", "No.")), id="400-other"),
+        pytest.param(as_json(400, error_body("INVALID_PARAMETER", "Bad.", "To")), id="400-to"),
+        pytest.param(as_json(403, error_body("FORBIDDEN", "No.")), id="403"),
+    ],
+)
+def test_doctor_reports_other_refusals(probe: tuple[int, str, bytes]) -> None:
+    recorder = answering(probe, NO_ROUTE_PAGE)
+    with session_for(recorder) as session:
+        error = error_of(lambda: FoneDynamics(settings()).login(session))
+    assert type(error) is ProviderRefused
+    assert len(recorder.requests) == 1
+
+
+def test_doctor_against_the_sandbox_needs_one_request(recorder: Recorder) -> None:
+    with session_for(recorder) as session:
+        FoneDynamics(settings()).login(session)
+    assert recorder.paths() == [f"GET {PROBE}"]
