@@ -74,11 +74,15 @@ def exit_code_table() -> str:
 
 
 def magic_table() -> str:
-    from smscli.sandbox.base import MAGIC, REFUSED_SECRET
+    from smscli.sandbox.base import MAGIC, REFUSED_SECRET, REPLY_PREFIX, REPLY_TRIGGER
 
     lines = ["| a target value ending in | produces |", "|---|---|"]
     lines += [f"| `…{suffix}` | {what} |" for suffix, what in MAGIC.items()]
     lines.append(f"| a secret equal to `{REFUSED_SECRET}` | the login is refused |")
+    lines.append(
+        f"| a message text ending in `{REPLY_TRIGGER}` | once delivered, the device answers"
+        f" `{REPLY_PREFIX}<that text>` about a second later |"
+    )
     return "\n".join(lines)
 
 
