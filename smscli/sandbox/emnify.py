@@ -1,8 +1,8 @@
 """Emulator of the emnify REST API, mounted at ``/emnify`` (SPEC §8).
 
-One module on purpose (~570 lines): the emulator mirrors the whole API it stands in
-for (auth, endpoint lookup with paging, send validation, status), and each validation
-rule reads best next to the handler that applies it.
+One module on purpose (~750 lines): the emulator mirrors the whole API it stands in
+for (auth, endpoint lookup with paging, send validation, status, cancel, the devices'
+replies), and each validation rule reads best next to the handler that applies it.
 
 Shapes follow reference/providers-thingspace-emnify.md §2 and seed 003:
 
@@ -10,9 +10,43 @@ Shapes follow reference/providers-thingspace-emnify.md §2 and seed 003:
   GET  /api/v1/endpoint?q=&page=&per_page=   a JSON list, with X-Total-Count/-Pages headers
   GET  /api/v1/endpoint/{id}           one endpoint
   POST /api/v1/endpoint/{id}/sms       201, empty body, Location: …/endpoint/{id}/sms/{sms_id}
-  GET  /api/v1/endpoint/{id}/sms       the endpoint's SMS
+  GET  /api/v1/endpoint/{id}/sms       the endpoint's SMS, sent (MT) and received (MO)
   GET  /api/v1/endpoint/{id}/sms/{sms_id}    one SMS; status id 1 → 2 (3 when it will
                                        fail or expire) → 4 delivered | 5 failed | 6 expired
+  DELETE /api/v1/endpoint/{id}/sms/{sms_id}  cancels an SMS not yet delivered: 200, empty
+                                       body; its status becomes 7 CANCELED
+
+Endpoint objects carry what the vendor SDK's pydantic models require (emnify-sdk 0.5.3,
+``emnify/modules/api/models.py`` class ``Endpoint``: ``name``, ``service_profile {id}``,
+``tariff_profile {id}``, ``status {id}``; ``Sim1``: ``sim.id``), shaped like the recorded
+endpoints (``emnify/emnify-sdk-python:tests/fixtures/cassettes/send_sms_to_device.yaml``,
+``test_update_device.yaml``): ``created``, ``last_updated``, ``imei``, ``imei_lock``,
+``ip_address_space {id}`` as well. The SDK's calls that reach these paths (its
+``emnify/modules/device/api_call_manager.py``: ``GetAllDevicesApiCall`` ``/v1/endpoint``,
+``RetrieveDevice`` ``/v1/endpoint/{endpoint_id}``, ``GetAllSmsFromDevice`` and
+``SendSmsToDevice`` ``/v1/endpoint/{endpoint_id}/sms``) parse; its SIM and operator
+managers call ``/v1/sim`` and ``/v1/operator``, which are not emulated.
+
+SMS objects: numbers that production was recorded sending as strings (``dcs``, ``pid``,
+``retry_count``, ``endpoint_id``: cassette ``get_all_device_sms.yaml``) are strings; with
+``spec_strict`` they are the spec's integers and the endpoint is the spec's ``endpoint
+{id, name}`` object (OpenAPI mirror ``api-evangelist/emnify:openapi/_original/
+emnify-api-openapi.yml``, schema ``ApiV1EndpointEndpointIdSmsGetResponsesContentApplication
+JsonSchemaItems``). A device's reply (``direction == "mo"``) is listed with ``sms_type {"id":
+2, "description": "MO"}`` (the id is UNCONFIRMED: only ``MT`` = 1 is documented, so clients
+should key on the description), ``source_address`` the device's MSISDN, ``dest_address``
+the address it answered, status 4 DELIVERED.
+
+Cancel: the docs say "Cancel SMS that is buffered for endpoint and not yet delivered" and
+answer 200 with an empty body (OpenAPI mirror); the sandbox cancels any MT SMS whose
+delivery is not final yet (statuses 1-3; whether emnify cancels one in status 1 or 2 is
+UNCONFIRMED) and refuses a final one, or a received one, with ``409 {"error_code": 1406,
+"error_token": "NotAllowed"}`` (resource errors "mostly return 409"; the code is
+UNCONFIRMED). A canceled message gets no reply from the device.
+
+``spec_strict`` (``smscli sandbox --spec-strict``): ``POST …/sms`` answers ``201 {}``
+(``application/json``) with no ``Location`` (the spec's "Empty response body" schema),
+``DELETE …/sms/{id}`` answers ``200 {}``, and SMS objects use the spec's types as above.
 
 Auth: any application token except ``refused`` gets a JWT whose ``exp`` is ``token_ttl``
 seconds away; the refusal is a 401 with an empty body, and from the third refusal in a row
@@ -40,7 +74,8 @@ client cannot tell a fresh token's refusal from a broken login, so it would give
 Validation follows the docs: JSON only (415 otherwise, 400 for a body that is not JSON),
 ``payload`` required, ``source_address`` a string of at most 21 (11 when alphanumeric,
 and type 208 required for letters), ``source_address_type`` ``{"id": 145|161|208}``,
-``dest_address`` a string, ``udh`` even-length hex, ``dcs`` an integer 0-255,
+``dest_address`` a string, ``udh`` even-length hex, ``dcs`` 0-255 (a JSON integer or a
+string of digits: production sends it back as a string, so clients echo either),
 ``expiry_date`` an ISO 8601 date-time; field errors are 422 ``InputValidationFailed`` with
 the nested ``Required``/``InvalidFormat`` errors. The payload limit is per part and follows
 the dcs's alphabet (3GPP TS 23.038): 160 GSM-7 septets, 70 UCS-2 units or 140 octets (153,
@@ -52,10 +87,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import json
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qs
@@ -107,7 +143,28 @@ _STATUS: Final[dict[str, tuple[int, str]]] = {
     "delivered": (4, "DELIVERED"),
     "failed": (5, "FAILED"),
     "expired": (6, "EXPIRED"),
+    "canceled": (7, "CANCELED"),  # recorded (cassette get_all_device_sms.yaml)
 }
+_FINAL_STAGES: Final = frozenset({"delivered", "failed", "expired", "canceled"})
+_MT_TYPE: Final = {"id": 1, "description": "MT"}  # the SDK's example (api/models.py)
+# Only "MT" = 1 is documented with its id; the MO id is UNCONFIRMED (key on the description).
+_MO_TYPE: Final = {"id": 2, "description": "MO"}
+# Recorded endpoints carry both profiles (the SDK's Endpoint model requires them); one
+# policy for every emulated endpoint.
+_PROFILE: Final = {"id": 1, "name": "Default Policy"}
+_CREATED: Final = "2024-01-01T00:00:00.000+0000"
+
+
+@dataclass
+class _Sms(Stored):
+    """An MT SMS the emulator took; ``canceled_at`` once ``DELETE …/sms/{id}`` canceled it."""
+
+    canceled_at: float | None = field(default=None)
+
+    def stage(self, now: float) -> str:
+        if self.canceled_at is not None and now >= self.canceled_at:
+            return "canceled"
+        return super().stage(now)
 
 
 @dataclass
@@ -189,6 +246,8 @@ class EmnifyEmulator(Emulator):
             return self._endpoint_reply(endpoint_id)
         if name == "sms_list":
             return json_response(200, self._sms_list(endpoint_id))
+        if name == "sms_delete":
+            return self._cancel(endpoint_id, args[1])
         return self._sms_reply(endpoint_id, args[1])
 
     @staticmethod
@@ -196,7 +255,8 @@ class EmnifyEmulator(Emulator):
         if method == "GET" and path.rstrip("/") == "/api/v1/endpoint":
             return "lookup", ()
         if match := _ONE_SMS.match(path):
-            return ("sms_get", match.groups()) if method == "GET" else None
+            kind = {"GET": "sms_get", "DELETE": "sms_delete"}.get(method)
+            return (kind, match.groups()) if kind else None
         if match := _ENDPOINT_SMS.match(path):
             kind = {"POST": "sms_post", "GET": "sms_list"}.get(method)
             return (kind, match.groups()) if kind else None
@@ -252,7 +312,10 @@ class EmnifyEmulator(Emulator):
             return _gateway(401, "Unauthorized", "UnauthorizedException")
         token = token.strip()
         if token.count(".") != 2:
-            return _gateway(401, "token contains an invalid number of segments", "AccessDenied")
+            # Recorded: this message with x-amzn-ErrorType AccessDeniedException (cassettes).
+            return _gateway(
+                401, "token contains an invalid number of segments", "AccessDeniedException"
+            )
         with self.lock:
             record = self.tokens.get(token)
             if record is None:
@@ -280,6 +343,8 @@ class EmnifyEmulator(Emulator):
         if isinstance(criteria, httpx.Response):
             return criteria
         found = self._find(criteria) if criteria else [self._endpoint(i) for i in _LISTED]
+        if "status" in criteria:  # every emulated endpoint is Enabled (0)
+            found = [e for e in found if str(e["status"]["id"]) == criteria["status"]]
         chunk = found[(page - 1) * per_page : page * per_page]
         pages = max(1, -(-len(found) // per_page))
         return json_response(
@@ -326,25 +391,26 @@ class EmnifyEmulator(Emulator):
         return [self._endpoint(_stable_id("iccid:" + iccid, suffix), iccid)]
 
     def _endpoint(self, endpoint_id: str, iccid: str | None = None) -> dict[str, Any]:
-        if iccid is None:
-            iccid = ("8988303" + endpoint_id.zfill(12))[-19:]
-        with self.lock:
-            name = self.names.get(endpoint_id, f"endpoint-{endpoint_id}")
+        """One endpoint object, keys in the recorded order (see the module docstring)."""
         return {
             "id": int(endpoint_id),
-            "name": name,
+            "name": self._name(endpoint_id),
             "tags": None,
+            "created": _CREATED,
+            "last_updated": _CREATED,
             "status": {"id": 0, "description": "Enabled"},
+            "service_profile": dict(_PROFILE),
+            "tariff_profile": dict(_PROFILE),
+            "sim": _sim(endpoint_id, iccid),
+            "imei": None,
             "ip_address": "10.176.0.1",
-            "sim": {
-                "id": int(endpoint_id),
-                "iccid": iccid,
-                "iccid_with_luhn": iccid + _luhn_digit(iccid),
-                "imsi": "901430" + endpoint_id.zfill(9)[-9:],
-                "msisdn": "4236" + endpoint_id.zfill(11)[-11:],
-                "status": {"id": 1, "description": "Activated"},
-            },
+            "ip_address_space": {"id": 1},
+            "imei_lock": False,
         }
+
+    def _name(self, endpoint_id: str) -> str:
+        with self.lock:
+            return self.names.get(endpoint_id, f"endpoint-{endpoint_id}")
 
     def _endpoint_reply(self, endpoint_id: str) -> httpx.Response:
         if magic(endpoint_id) == "0404":
@@ -377,25 +443,32 @@ class EmnifyEmulator(Emulator):
         if suffix == "0400":
             return _error(409, 1406, "NotAllowed", f"SMS is not enabled for endpoint {endpoint_id}")
         stored = self._store(endpoint_id, body)
-        prefix = request.url.path[: len(request.url.path) - len(path)]
-        origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
-        created = httpx.Response(
-            201,
-            content=b"",
-            headers={
-                "Content-Type": "text/html; charset=UTF-8",
-                "Location": f"{origin}{prefix}/api/v1/endpoint/{endpoint_id}/sms/{stored.id}",
-            },
-        )
+        if self.spec_strict:
+            # The spec: "201 Resource Created", an application/json "Empty response body"
+            # schema ({}), and no Location header (recorded production sends one).
+            created = json_response(201, {})
+        else:
+            prefix = request.url.path[: len(request.url.path) - len(path)]
+            origin = f"{request.url.scheme}://{request.url.netloc.decode()}"
+            created = httpx.Response(
+                201,
+                content=b"",
+                headers={
+                    "Content-Type": "text/html; charset=UTF-8",
+                    "Location": f"{origin}{prefix}/api/v1/endpoint/{endpoint_id}/sms/{stored.id}",
+                },
+            )
         return failure_for(suffix, created) or created
 
     def _store(self, endpoint_id: str, body: dict[str, Any]) -> Stored:
         # Only the documented message fields: nothing of the request's credentials.
-        kept = ("source_address", "source_address_type", "dest_address", "udh", "dcs")
-        fields: dict[str, Any] = {key: body[key] for key in (*kept, "expiry_date") if key in body}
+        kept = ("source_address", "source_address_type", "dest_address", "udh", "expiry_date")
+        fields: dict[str, Any] = {key: body[key] for key in kept if key in body}
+        if "dcs" in body:
+            fields["dcs"] = _dcs(body["dcs"])  # validated: an int, however it was sent
         fields["endpoint_id"] = endpoint_id
         return self.remember(
-            Stored(
+            _Sms(
                 id=self.next_id(),
                 provider=self.slug,
                 target=f"endpoint:{endpoint_id}",
@@ -418,17 +491,63 @@ class EmnifyEmulator(Emulator):
             mine = [m for m in self.store.values() if m.fields.get("endpoint_id") == endpoint_id]
         return [self._sms(m) for m in sorted(mine, key=lambda m: -int(m.id))]
 
+    def _cancel(self, endpoint_id: str, sms_id: str) -> httpx.Response:
+        """``DELETE …/sms/{sms_id}``: an MT SMS not yet delivered becomes CANCELED (7)."""
+        now = self.clock()
+        with self.lock:
+            stored = self.store.get(sms_id)
+            if stored is None or stored.fields.get("endpoint_id") != endpoint_id:
+                return _error(404, 1201, "NotFound", f"SMS with id {sms_id} not found")
+            stage = stored.stage(now)
+            if not isinstance(stored, _Sms) or stage in _FINAL_STAGES:
+                what = "was received" if stored.mo else f"is {_STATUS[stage][1]}"
+                return _error(
+                    409, 1406, "NotAllowed", f"SMS with id {sms_id} {what}: it cannot be canceled"
+                )
+            stored.canceled_at = now
+            # A canceled message is never delivered, so the device will not answer it.
+            self._due = [due for due in self._due if due[1] != sms_id]
+            heapq.heapify(self._due)
+        if self.spec_strict:
+            return json_response(200, {})  # the spec's "Empty response body" schema
+        # The docs' "Empty response body", sent as the recorded 201 of a send is: no bytes
+        # (what production answers here is UNCONFIRMED).
+        return httpx.Response(
+            200, content=b"", headers={"Content-Type": "text/html; charset=UTF-8"}
+        )
+
+    def reply_id(self, original: Stored) -> str:
+        """A device's reply gets a numeric SMS id from the same sequence as sent ones (emnify's
+        ids are integers; the list is ordered newest id first)."""
+        return self.next_id()
+
     def _sms(self, stored: Stored) -> dict[str, Any]:
-        """One SMS object as recorded in production: some numbers are strings."""
-        stage = stored.stage(self.clock())
+        """One SMS object; the numbers production sends as strings are strings unless
+        ``spec_strict`` (see the module docstring)."""
+        now = self.clock()
+        stage = stored.stage(now)
         if stage == "sent" and stored.outcome != "delivered":
             stage = "buffered"  # the device is away: emnify keeps retrying
         status_id, description = _STATUS[stage]
-        final = stage in ("delivered", "failed", "expired")
-        done = _stamp(stored.created + 2) if final else None
         fields = stored.fields
+        endpoint_id = fields["endpoint_id"]
+        sim = _sim(endpoint_id)
+        canceled_at = getattr(stored, "canceled_at", None)
+        if stored.mo:
+            done: str | None = _stamp(stored.created)
+        elif stage == "canceled" and canceled_at is not None:
+            done = _stamp(canceled_at)
+        else:
+            done = _stamp(stored.created + 2) if stage in _FINAL_STAGES else None
         source_type = (fields.get("source_address_type") or {}).get("id", 161)
-        return {
+        source = fields.get("source_address", "")
+        if stored.mo:  # the device's reply: from its own number, to the address it answered
+            source_type, source = 145, sim["msisdn"]
+
+        def number(value: int) -> int | str:
+            return value if self.spec_strict else str(value)
+
+        sms: dict[str, Any] = {
             "id": int(stored.id),
             "submit_date": _stamp(stored.created),
             "delivery_date": done if stage == "delivered" else None,
@@ -436,21 +555,48 @@ class EmnifyEmulator(Emulator):
             "expiry_date": fields.get("expiry_date") or _stamp(stored.created + 86_400),
             "retry_date": None,
             "last_delivery_attempt": done,
-            "retry_count": "1" if stage in ("buffered", "failed", "expired") else "0",
-            "gsm_map_error": 27 if stage == "failed" else None,
-            "dcs": str(fields.get("dcs", 0)),
-            "pid": "0",
-            "source_address": fields.get("source_address", ""),
-            "endpoint_id": fields["endpoint_id"],
-            "udh": fields.get("udh", ""),
+            "retry_count": number(1 if stage in ("buffered", "failed", "expired") else 0),
+            # string|null in the spec; no failed SMS was recorded
+            "gsm_map_error": "27" if stage == "failed" else None,
+            "dcs": number(fields.get("dcs", 0)),
+            "pid": number(0),
+            "source_address": source,
+        }
+        if stored.mo:
+            sms["dest_address"] = fields.get("source_address") or fields.get("dest_address", "")
+        if self.spec_strict:
+            sms["endpoint"] = {"id": int(endpoint_id), "name": self._name(endpoint_id)}
+        else:
+            sms["endpoint_id"] = endpoint_id
+        sms |= {
+            "sim_id": str(sim["id"]),
+            "iccid": sim["iccid"],
+            "msisdn": sim["msisdn"],
+            "imsi": sim["imsi"],
+            "udh": "" if stored.mo else fields.get("udh", ""),
             "payload": stored.text,
             "status": {"id": status_id, "description": description},
-            "sms_type": {"id": 1, "description": "MT"},
+            "sms_type": dict(_MO_TYPE if stored.mo else _MT_TYPE),
             "source_address_type": {
                 "id": source_type,
                 "description": _SOURCE_TYPES.get(source_type, ""),
             },
         }
+        return sms
+
+
+def _sim(endpoint_id: str, iccid: str | None = None) -> dict[str, Any]:
+    """The SIM of an emulated endpoint (numbers derived from its id)."""
+    if iccid is None:
+        iccid = ("8988303" + endpoint_id.zfill(12))[-19:]
+    return {
+        "id": int(endpoint_id),
+        "iccid": iccid,
+        "iccid_with_luhn": iccid + _luhn_digit(iccid),
+        "imsi": "901430" + endpoint_id.zfill(9)[-9:],
+        "msisdn": "4236" + endpoint_id.zfill(11)[-11:],
+        "status": {"id": 1, "description": "Activated"},
+    }
 
 
 # --------------------------------------------------------------------------- validation
@@ -485,15 +631,25 @@ def _validate_sms(body: dict[str, Any]) -> httpx.Response | None:
     udh = body.get("udh")
     if isinstance(udh, str) and udh and not _HEX.match(udh):
         problems.append((1403, "InvalidFormat", "udh must be hexadecimal octets"))
-    dcs = body.get("dcs")
-    if "dcs" in body and (not isinstance(dcs, int) or isinstance(dcs, bool) or not 0 <= dcs <= 255):
+    dcs = _dcs(body.get("dcs", 0))
+    if dcs is None:
         problems.append((1403, "InvalidFormat", "dcs must be an integer 0-255"))
     expiry = body.get("expiry_date")
     if isinstance(expiry, str) and not _is_datetime(expiry):
         problems.append((1403, "InvalidFormat", "expiry_date must be an ISO 8601 date-time"))
     if not problems and isinstance(payload, str):
-        problems += _length_problems(payload, dcs if isinstance(dcs, int) else 0, bool(udh))
+        problems += _length_problems(payload, dcs or 0, bool(udh))
     return _invalid(*problems) if problems else None
+
+
+def _dcs(value: Any) -> int | None:
+    """``dcs`` 0-255 as a JSON integer or a string of ASCII digits (production's SMS objects
+    carry it as a string, so a client may send back what it read); None when it is neither."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 255:
+        return None
+    return value
 
 
 def _source_problems(body: dict[str, Any]) -> list[tuple[int, str, str]]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from emnify.modules.device.models import Device, ListSms, RetrieveDevice
 
 from smscli.encoding import analyze
 from smscli.http_client import HttpSession
@@ -16,12 +17,13 @@ from smscli.models import Message, Status, Target
 from smscli.providers.base import Settings
 from smscli.providers.emnify import Emnify
 from smscli.redaction import Redactor
-from smscli.sandbox.base import DELIVERY_STEP_SECONDS
+from smscli.sandbox.base import DELIVERY_STEP_SECONDS, REPLY_DELAY_SECONDS
 from smscli.sandbox.server import Sandbox, SandboxServer
 from smscli.tokens import TokenCache
 
 APP_TOKEN = "sandbox-app-token-XYZ"
 T0 = 1_800_000_000.0
+REPLY_AFTER = 2 * DELIVERY_STEP_SECONDS + REPLY_DELAY_SECONDS  # a device answers a question
 
 
 class Api:
@@ -214,7 +216,12 @@ def test_send_answers_201_with_an_empty_body_and_a_location(api: Api) -> None:
         pytest.param({"payload": "x", "dest_address": 7}, ["InvalidFormat"], id="dest-number"),
         pytest.param({"payload": "x", "udh": "05000"}, ["InvalidFormat"], id="udh-odd"),
         pytest.param({"payload": "x", "udh": "zz"}, ["InvalidFormat"], id="udh-not-hex"),
-        pytest.param({"payload": "x", "dcs": "0"}, ["InvalidFormat"], id="dcs-string"),
+        pytest.param({"payload": "x", "dcs": "eight"}, ["InvalidFormat"], id="dcs-word"),
+        pytest.param({"payload": "x", "dcs": "-1"}, ["InvalidFormat"], id="dcs-string-negative"),
+        pytest.param({"payload": "x", "dcs": "256"}, ["InvalidFormat"], id="dcs-string-256"),
+        pytest.param({"payload": "x", "dcs": "٨"}, ["InvalidFormat"], id="dcs-non-ascii-digit"),
+        pytest.param({"payload": "x", "dcs": None}, ["InvalidFormat"], id="dcs-null"),
+        pytest.param({"payload": "я" * 71, "dcs": "8"}, ["InvalidFormat"], id="ucs2-71-dcs-string"),
         pytest.param({"payload": "x", "dcs": 256}, ["InvalidFormat"], id="dcs-256"),
         pytest.param({"payload": "x", "dcs": True}, ["InvalidFormat"], id="dcs-bool"),
         pytest.param(
@@ -512,3 +519,285 @@ def test_a_send_over_real_http() -> None:
     stored = server.sandbox.messages()
     assert [m["fields"]["udh"][-4:] for m in stored] == ["0201", "0202"]
     assert stored[0]["fields"]["source_address_type"] == {"id": 145}
+
+
+# --------------------------------------------------------------------------- issue 10
+# The vendor SDK's models (emnify-sdk, a test-only dependency) must parse what the sandbox
+# answers: emnify/modules/device/models.py Device, RetrieveDevice, ListSms.
+
+
+def strict_api() -> Api:
+    a = Api()
+    a.sandbox = Sandbox(clock=lambda: a.now[0], spec_strict=True)
+    a.client = httpx.Client(transport=a.sandbox.transport(), base_url="http://sandbox.test/emnify")
+    return a
+
+
+@pytest.fixture
+def strict() -> Iterator[Api]:
+    a = strict_api()
+    yield a
+    a.client.close()
+
+
+def sms_path(response: httpx.Response) -> str:
+    return response.headers["location"].removeprefix("http://sandbox.test/emnify")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param({}, id="all"),
+        pytest.param({"q": "name:tracker"}, id="by-name"),
+        pytest.param({"q": "iccid:8988303000006734768"}, id="by-iccid"),
+        pytest.param({"q": "status:0"}, id="by-status"),
+    ],
+)
+def test_endpoints_carry_the_fields_the_sdk_requires(api: Api, params: dict[str, str]) -> None:
+    listed = api.get("/api/v1/endpoint", **params).json()
+    assert listed
+    for item in listed:
+        # Required by the SDK's Endpoint model; recorded production returns them too.
+        assert {"id", "name"} <= item["service_profile"].keys()
+        assert {"id", "name"} <= item["tariff_profile"].keys()
+        assert item["status"]["id"] == 0 and isinstance(item["sim"]["id"], int)
+        Device(**item)
+        one = api.get(f"/api/v1/endpoint/{item['id']}").json()
+        assert RetrieveDevice(**one).service_profile.id == item["service_profile"]["id"]
+
+
+def test_endpoint_filter_by_status(api: Api) -> None:
+    assert [e["id"] for e in api.get("/api/v1/endpoint", q="status:0").json()] == [
+        1001,
+        1002,
+        1003,
+    ]
+    assert api.get("/api/v1/endpoint", q="status:1").json() == []
+    both = api.get("/api/v1/endpoint", q="status:0,name:tracker").json()
+    assert [e["name"] for e in both] == ["tracker", "tracker-spare"]
+    assert api.get("/api/v1/endpoint", q="status:2,name:tracker").json() == []
+
+
+@pytest.mark.parametrize("dcs", [8, "8"], ids=["int", "string"])
+def test_dcs_is_taken_as_an_integer_or_a_string_of_digits(api: Api, dcs: int | str) -> None:
+    assert api.sms("1001", {"payload": "я" * 70, "dcs": dcs}).status_code == 201
+    [stored] = api.sandbox.messages()
+    assert stored["fields"]["dcs"] == 8  # one type in the store, whatever was sent
+
+
+def test_what_the_sandbox_answers_can_be_sent_back(api: Api) -> None:
+    path = sms_path(api.sms("1001", {"payload": "x", "dcs": 0}))
+    sms = api.get(path).json()
+    assert api.sms("1001", {"payload": "again", "dcs": sms["dcs"]}).status_code == 201
+
+
+def test_sms_numbers_are_strings_as_production_sends_them(api: Api) -> None:
+    path = sms_path(api.sms("1001", {"payload": "x", "dcs": 8}))
+    sms = api.get(path).json()
+    # Recorded (cassette get_all_device_sms.yaml): dcs, pid, retry_count and endpoint_id
+    # arrive as strings.
+    assert (sms["dcs"], sms["pid"], sms["retry_count"], sms["endpoint_id"]) == (
+        "8",
+        "0",
+        "0",
+        "1001",
+    )
+    assert "endpoint" not in sms
+    assert sms["sms_type"] == {"id": 1, "description": "MT"}
+    parsed = ListSms(**sms)
+    assert (parsed.dcs, parsed.pid, parsed.retry_count) == (8, 0, "0")
+
+
+def test_spec_strict_sms_numbers_are_the_specs_integers(strict: Api) -> None:
+    strict.sms("10410", {"payload": "x", "dcs": "8"})
+    strict.now[0] += DELIVERY_STEP_SECONDS * 1.5  # buffered: one retry so far
+    [sms] = strict.get("/api/v1/endpoint/10410/sms").json()
+    assert (sms["dcs"], sms["pid"], sms["retry_count"]) == (8, 0, 1)
+    assert sms["endpoint"] == {"id": 10410, "name": "endpoint-10410"}
+    assert "endpoint_id" not in sms
+    assert ListSms(**sms).endpoint == {"id": 10410, "name": "endpoint-10410"}
+
+
+def test_a_failed_sms_carries_gsm_map_error_as_the_spec_types_it(api: Api) -> None:
+    path = sms_path(api.sms("10410", {"payload": "x"}))
+    api.now[0] += 3 * DELIVERY_STEP_SECONDS
+    sms = api.get(path).json()
+    assert sms["status"] == {"id": 5, "description": "FAILED"}
+    assert sms["gsm_map_error"] == "27"  # string|null in the spec; no failure was recorded
+
+
+# -- cancel (DELETE …/sms/{sms_id})
+
+
+def delete(api: Api, path: str, token: str | None = None) -> httpx.Response:
+    return api.client.delete(path, headers={"Authorization": f"Bearer {token or api.jwt()}"})
+
+
+def test_cancel_a_message_not_yet_delivered(api: Api) -> None:
+    path = sms_path(api.sms("1001", {"payload": "reboot?"}))
+    api.now[0] += DELIVERY_STEP_SECONDS / 2
+    response = delete(api, path)
+    # The spec: 200 with an "Empty response body" (what production sends is UNCONFIRMED).
+    assert (response.status_code, response.content) == (200, b"")
+    api.now[0] += 10  # well past delivery and the device's answer
+    sms = api.get(path).json()
+    assert sms["status"] == {"id": 7, "description": "CANCELED"}
+    assert sms["final_date"] == sms["last_delivery_attempt"] is not None
+    assert sms["delivery_date"] is None
+    listed = api.get("/api/v1/endpoint/1001/sms").json()
+    assert [s["status"]["id"] for s in listed] == [7]  # a canceled message gets no answer
+    [stored] = api.sandbox.messages()
+    assert stored["status"] == "canceled"
+
+
+def test_cancel_a_buffered_message_stops_its_expiry(api: Api) -> None:
+    path = sms_path(api.sms("10411", {"payload": "x"}))
+    api.now[0] += DELIVERY_STEP_SECONDS * 1.5
+    assert api.get(path).json()["status"]["id"] == 3  # buffered
+    assert delete(api, path).status_code == 200
+    api.now[0] += 10
+    assert api.get(path).json()["status"]["id"] == 7
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "state"),
+    [("1001", "DELIVERED"), ("10410", "FAILED"), ("10411", "EXPIRED")],
+)
+def test_a_final_message_cannot_be_canceled(api: Api, endpoint: str, state: str) -> None:
+    path = sms_path(api.sms(endpoint, {"payload": "x"}))
+    api.now[0] += 2 * DELIVERY_STEP_SECONDS
+    response = delete(api, path)
+    assert response.status_code == 409
+    assert response.json()["error_code"] == 1406
+    assert response.json()["error_token"] == "NotAllowed"
+    assert state in response.json()["message"]
+    assert api.get(path).json()["status"]["description"] == state
+
+
+def test_a_message_is_canceled_once(api: Api) -> None:
+    path = sms_path(api.sms("1001", {"payload": "x"}))
+    assert delete(api, path).status_code == 200
+    again = delete(api, path)
+    assert again.status_code == 409
+    assert "CANCELED" in again.json()["message"]
+
+
+def test_cancel_an_unknown_message_or_another_endpoints(api: Api) -> None:
+    sms_id = sms_path(api.sms("1001", {"payload": "x"})).rsplit("/", 1)[1]
+    for path in ("/api/v1/endpoint/1001/sms/999", f"/api/v1/endpoint/1002/sms/{sms_id}"):
+        response = delete(api, path)
+        assert response.status_code == 404
+        assert response.json()["error_token"] == "NotFound"
+    assert delete(api, f"/api/v1/endpoint/abc/sms/{sms_id}").status_code == 400
+    assert delete(api, "/api/v1/endpoint/1001/sms/1", "a.b.c").status_code == 401
+
+
+def test_a_devices_reply_cannot_be_canceled(api: Api) -> None:
+    api.sms("1001", {"payload": "status?"})
+    api.now[0] += REPLY_AFTER
+    [reply, _] = api.get("/api/v1/endpoint/1001/sms").json()
+    response = delete(api, f"/api/v1/endpoint/1001/sms/{reply['id']}")
+    assert response.status_code == 409
+    assert "received" in response.json()["message"]
+
+
+def test_spec_strict_cancel_answers_an_empty_object(strict: Api) -> None:
+    strict.sms("1001", {"payload": "x"})
+    [sms] = strict.get("/api/v1/endpoint/1001/sms").json()
+    response = delete(strict, f"/api/v1/endpoint/1001/sms/{sms['id']}")
+    assert response.status_code == 200
+    assert response.json() == {}
+
+
+# -- the gateway's error type
+
+
+def test_a_malformed_jwt_gets_the_recorded_gateway_error_type(api: Api) -> None:
+    response = api.get("/api/v1/endpoint/1001/sms", "not-a-jwt")
+    assert response.status_code == 401
+    assert response.json() == {"message": "token contains an invalid number of segments"}
+    assert response.headers["x-amzn-errortype"] == "AccessDeniedException"
+
+
+# -- the devices' replies in GET …/sms
+
+
+def test_the_sms_list_shows_the_devices_reply(api: Api) -> None:
+    question = api.sms("1001", {"payload": "status?", "source_address": "12345689"})
+    question_id = int(sms_path(question).rsplit("/", 1)[1])
+    api.sms("1001", {"payload": "reboot"})  # no question mark: no answer
+    api.now[0] += REPLY_AFTER - 0.01
+    assert len(api.get("/api/v1/endpoint/1001/sms").json()) == 2
+    api.now[0] += 0.01
+    listed = api.get("/api/v1/endpoint/1001/sms").json()
+    assert [s["payload"] for s in listed] == ["ACK: status?", "reboot", "status?"]  # newest first
+    reply = listed[0]
+    assert isinstance(reply["id"], int) and reply["id"] > question_id
+    assert reply["sms_type"] == {"id": 2, "description": "MO"}
+    assert reply["source_address"] == "423600000001001"  # the endpoint's MSISDN
+    assert reply["msisdn"] == reply["source_address"]
+    assert reply["dest_address"] == "12345689"  # the address it answered
+    assert reply["status"] == {"id": 4, "description": "DELIVERED"}
+    assert reply["submit_date"] == reply["delivery_date"] is not None
+    assert reply["source_address_type"]["id"] == 145
+    assert all(s["sms_type"]["description"] == "MT" for s in listed[1:])
+    assert api.get(f"/api/v1/endpoint/1001/sms/{reply['id']}").json() == reply
+    assert ListSms(**reply).sms_type == {"id": 2, "description": "MO"}
+    [dumped] = [m for m in api.sandbox.messages() if m["direction"] == "mo"]
+    assert dumped["id"] == str(reply["id"]) and dumped["reply_to"] == str(question_id)
+
+
+def test_the_reply_to_a_part_has_no_udh(api: Api) -> None:
+    api.sms("1001", {"payload": "part two?", "udh": "050003CC0202", "dcs": 0})
+    api.now[0] += REPLY_AFTER
+    reply = api.get("/api/v1/endpoint/1001/sms").json()[0]
+    assert (reply["payload"], reply["udh"]) == ("ACK: part two?", "")
+
+
+# -- --spec-strict: 201 {} and no Location
+
+
+def test_spec_strict_send_answers_201_with_an_empty_object_and_no_location(strict: Api) -> None:
+    response = strict.sms("1001", {"payload": "hello"})
+    assert response.status_code == 201
+    assert response.json() == {}
+    assert response.headers["content-type"] == "application/json"
+    assert "location" not in response.headers
+    [stored] = strict.sandbox.messages()
+    assert stored["text"] == "hello"
+
+
+def test_smscli_copes_with_spec_strict_sends() -> None:
+    """smscli's own client: a 201 without Location is accepted, its id read from the list."""
+    now = [T0]
+    sandbox = Sandbox(clock=lambda: now[0], spec_strict=True)
+    provider = Emnify(
+        Settings(
+            slug="emnify",
+            profile=None,
+            base_url="http://sandbox.test/emnify",
+            values={"application_token": APP_TOKEN},
+        )
+    )
+    with HttpSession(
+        tokens=TokenCache(None).for_key("k"),
+        redactor=Redactor(),
+        transport=sandbox.transport(),
+        clock=lambda: now[0],
+    ) as session:
+        [result] = provider.send(
+            session, Message(check=analyze("hi?")), [Target("endpoint", "1001")]
+        )
+        assert result.status is Status.ACCEPTED
+        [stored] = sandbox.messages()
+        assert result.message_id == stored["id"]
+        assert "SMS list" in result.details["sms_id"]
+        now[0] += REPLY_AFTER  # the device's reply is in the list now: still the MT's id
+        record = {
+            "message_id": result.message_id,
+            "details": result.details,
+            "target": "endpoint:1001",
+        }
+        report = provider.status(session, record)
+    assert report.status is Status.DELIVERED
+    assert report.details["endpoint_id"] == "1001"
