@@ -156,6 +156,18 @@ _PROGRESS: Final[dict[Status, int]] = {
     Status.SENT: 3,
     Status.DELIVERED: 4,
 }
+# The API gateway's error types (x-amzn-ErrorType) by their lower-case name without the
+# "Exception" suffix. Recorded: "AccessDeniedException" (a malformed JWT, 401); the sandbox
+# used to say "AccessDenied". Both spellings, in any case, read as the recorded name.
+GATEWAY_ERROR_TYPES: Final[dict[str, str]] = {
+    "accessdenied": "AccessDeniedException",
+    "missingauthenticationtoken": "MissingAuthenticationTokenException",
+    "unauthorized": "UnauthorizedException",
+}
+# What the gateway answers a path it has no route for. AWS API Gateway's documented
+# behaviour, not seen in emnify's recordings, and produced by the sandbox: UNCONFIRMED for
+# emnify, so a 404/405 (WRONG_PATH_STATUSES) or this message in the body count the same.
+MISSING_ROUTE_MESSAGE: Final = "missing authentication token"
 _NUMBER_SEPARATORS: Final = re.compile(r"[\s.()-]")
 _DIGITS: Final = re.compile(r"[0-9]+")
 
@@ -193,8 +205,7 @@ def api_error(response: Response) -> ApiError:
     if message and details:
         message = f"{message}: {details}"
     if code is None and token is None:
-        gateway = response.header("x-amzn-errortype")
-        token = (gateway.split(":", 1)[0].strip() or None) if gateway else None
+        token = gateway_error_type(response.header("x-amzn-errortype"))
     return ApiError(
         status=response.status_code,
         code=code or token,
@@ -202,6 +213,25 @@ def api_error(response: Response) -> ApiError:
         message=_one_line(message) if message else None,
         body=_describe_body(response),
     )
+
+
+def gateway_error_type(header: str | None) -> str | None:
+    """The API gateway's ``x-amzn-ErrorType`` (``Name`` or ``Name:detail``), the known ones
+    under their recorded name whatever their case or ``Exception`` suffix."""
+    name = (header or "").split(":", 1)[0].strip()
+    if not name:
+        return None
+    key = name.lower().removesuffix("exception")
+    return GATEWAY_ERROR_TYPES.get(key, name)
+
+
+def _missing_route(status: int, error: ApiError) -> bool:
+    """A reply to a path the API has no route for (see MISSING_ROUTE_MESSAGE)."""
+    if status in WRONG_PATH_STATUSES:
+        return True
+    if error.token == GATEWAY_ERROR_TYPES["missingauthenticationtoken"]:
+        return True
+    return (error.message or "").lower() == MISSING_ROUTE_MESSAGE
 
 
 def _refused(what: str, response: Response) -> ProviderRefused:
@@ -265,8 +295,9 @@ def parse_login(response: Response) -> str:
         raise _unreadable("the login", response)
     error = api_error(response)
     # API Gateway answers a path it has no route for with 403 "Missing Authentication
-    # Token" (MissingAuthenticationTokenException), whatever the credentials.
-    if code in WRONG_PATH_STATUSES or (error.token or "").startswith("MissingAuthenticationToken"):
+    # Token" (MissingAuthenticationTokenException), whatever the credentials (UNCONFIRMED
+    # for emnify: see MISSING_ROUTE_MESSAGE).
+    if _missing_route(code, error):
         raise wrong_path(INFO, response, "the login")
     if error.token and error.token.lower() == "toomanyrequests":
         raise LoginRefused(
@@ -596,9 +627,8 @@ def find_sent(response: Response, payload: str, udh: str, around: float) -> str 
     found: set[str] = set()
     for item in body if isinstance(body, list) else []:
         sms = expect_dict(item)
-        kind = expect_dict(sms.get("sms_type"))
-        if kind and _int(kind.get("id")) not in (None, 1):
-            continue  # an MO (received) SMS
+        if is_received(sms):
+            continue
         if _text(sms.get("payload")) != payload.strip() or (_text(sms.get("udh")) or "") != udh:
             continue
         submitted = _epoch(sms.get("submit_date"))
@@ -607,6 +637,16 @@ def find_sent(response: Response, payload: str, udh: str, around: float) -> str 
         if (sms_id := _id_text(sms.get("id"))) is not None:
             found.add(sms_id)
     return found.pop() if len(found) == 1 else None
+
+
+def is_received(sms: Mapping[str, Any]) -> bool:
+    """An MO SMS (the device's): ``sms_type`` says "MO". Only MT = 1 is documented by id,
+    the MO id is UNCONFIRMED, so the description decides, and without one any id but 1."""
+    kind = expect_dict(sms.get("sms_type"))
+    word = _text(kind.get("description"))
+    if word is not None:
+        return word.upper() == "MO"
+    return _int(kind.get("id")) not in (None, 1)
 
 
 def _epoch(value: Any) -> float | None:
