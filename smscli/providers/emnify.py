@@ -28,8 +28,10 @@ Send      ``POST /api/v1/endpoint/{id}/sms`` with JSON ``{payload, source_addres
           stays unknown when that finds none or several.
 Status    ``GET /api/v1/endpoint/{id}/sms/{sms_id}`` → ``{"status": {"id", "description"}}``.
 Errors    ``{error_code, error_token, message[, errors]}`` from the application, ``{message}``
-          (with an ``x-amzn-ErrorType`` header) from the API gateway, or an empty body.
+          (with an ``x-amzn-ErrorType`` header, read case-insensitively: ``AccessDenied``
+          is ``AccessDeniedException``) from the API gateway, or an empty body.
           Numbers may arrive as strings.
+Received  ``GET …/sms`` lists MO SMS too: ``sms_type`` "MO" (its id is UNCONFIRMED).
 
 Command line → request fields (``Message.extra`` keys in quotes):
   TEXT                        → payload (+ udh when it needs several parts)
