@@ -507,10 +507,12 @@ class Taken(NamedTuple):
 
 # The row holding a key for a target: one accepted (or further), on its way or unknown. A
 # refused or failed one holds nothing: sending again is what the user asks for then. A
-# status smscli does not know (a newer version's, a hand edit) holds it too: unknown.
+# status smscli does not know (a newer version's, a hand edit) holds it too: unknown. A
+# `not-sent` row (reconcile found the provider never got it) holds nothing either; a
+# `canceled` one holds it: the user stopped that message (--force sends it again).
 _HELD = (
     "SELECT * FROM sends WHERE idempotency_key=? AND target=?"
-    " AND status NOT IN ('failed', 'expired', 'rejected')"
+    " AND status NOT IN ('failed', 'expired', 'rejected', 'not-sent')"
     " ORDER BY id DESC LIMIT 1"
 )
 _MAX_INTEGER = 2**63 - 1  # SQLite's INTEGER: a larger Python int cannot be bound

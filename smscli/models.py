@@ -40,6 +40,11 @@ class Status(StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    # Canceled by `smscli cancel` (or on the provider) before delivery: final, undelivered.
+    CANCELED = "canceled"
+    # An ``unknown`` send that `smscli reconcile` found the provider never got: --resume
+    # sends it again, an idempotency key is free again. Not final: nothing went out.
+    NOT_SENT = "not-sent"
     # Not sent: the target failed a local check and --skip-invalid left it out. Only a
     # RESULT says it; the history never holds a skipped row (nothing was attempted).
     SKIPPED = "skipped"
@@ -54,7 +59,9 @@ class Status(StrEnum):
         return self in (Status.ACCEPTED, Status.QUEUED, Status.SENT, Status.DELIVERED)
 
 
-FINAL_STATUSES = frozenset({Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.REJECTED})
+FINAL_STATUSES = frozenset(
+    {Status.DELIVERED, Status.FAILED, Status.EXPIRED, Status.REJECTED, Status.CANCELED}
+)
 
 
 class Target(NamedTuple):

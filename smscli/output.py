@@ -43,6 +43,8 @@ _STATUS_STYLE = {
     "rejected": "red",
     "expired": "red",
     "unknown": "yellow",
+    "canceled": "red",
+    "not-sent": "dim",
     "skipped": "dim",
 }
 

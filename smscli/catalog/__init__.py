@@ -77,6 +77,9 @@ class Features(NamedTuple):
     ref: bool = False  # sent to the provider (always stored locally)
     binary: bool = False
     status: bool = False
+    cancel: bool = False  # `smscli cancel`: the API cancels a message not yet delivered
+    # `smscli reconcile`: the API can look up a send whose outcome is unknown
+    reconcile: bool = False
 
 
 OptionKind = Literal["text", "flag", "multiple"]

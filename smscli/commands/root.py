@@ -123,6 +123,12 @@ def _status() -> Any:
     return make_status_command()
 
 
+def _cancel() -> Any:
+    from smscli.commands.cancel import make_cancel_command
+
+    return make_cancel_command()
+
+
 def entries() -> dict[str, Entry]:
     """Every command, in help order: `send`, one per registered provider (and its hidden
     aliases), then the others. Provider commands come from the declarations."""
@@ -139,6 +145,7 @@ def entries() -> dict[str, Entry]:
     for name in ("providers", "doctor", "logout", "sandbox"):
         out[name] = _function(lazy(f"smscli.commands.admin:{name}"))
     out["status"] = Entry(lazy("smscli.commands.status:HELP"), _status)
+    out["cancel"] = Entry(lazy("smscli.commands.cancel:HELP"), _cancel)
     config = lazy("smscli.commands.config:app")
     out["config"] = Entry(lambda: config().info.help or "", config)
     return out

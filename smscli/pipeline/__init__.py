@@ -94,6 +94,13 @@ def run_send(opts: SendOptions, runtime: Runtime, out: Reporter) -> ExitCode:
     return run(opts, runtime, out)
 
 
+def run_cancel(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
+    """`smscli cancel` (pipeline/cancel.py)."""
+    from smscli.pipeline.cancel import run
+
+    return run(query, runtime, out)
+
+
 def run_status(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
     """`smscli status` and ``smscli.status()``: see ``status.run``."""
     from smscli.pipeline.status import run

@@ -47,6 +47,12 @@ def previous(
         if row is not None:
             if Status(row["status"]).is_success:
                 return SKIP
+            if row["status"] == Status.CANCELED.value and not opts.force:
+                # `smscli cancel` stopped it on purpose: not sent again without --force.
+                # (A `not-sent` row, which `smscli reconcile` found never went out, is sent
+                # again like a failed one.)
+                out.note(f"{target}: canceled (history #{row['id']}); not sent again (--force)")
+                return SKIP
             if row["status"] == Status.UNKNOWN.value and not opts.force:
                 return prep.provider.result(
                     target,

@@ -60,19 +60,7 @@ def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
     history = open_history(cfg, redactor=out.redactor)
     try:
         records = which_records(query, history, out, choice)
-        if choice is not None and (choice.name is not None or records[0]["id"] is None):
-            settings = config_mod.resolve_settings(choice, query.credentials)
-        elif choice is not None:  # --provider, and the history's row says where it went
-            settings = config_mod.resolve_settings(
-                choice,
-                query.credentials,
-                base_url=records[0].get("base_url"),
-                sandbox=sent_to_a_temporary_sandbox(records[0]),
-            )
-        else:
-            settings = settings_for_record(records[0], cfg, query.credentials)
-        settings = with_timeout(settings, query.timeout)
-        hide_secrets(settings, out)
+        settings = settings_for_query(query, records[0], cfg, choice, out)
         from smscli.catalog import get_info
         from smscli.providers import load
 
@@ -163,6 +151,31 @@ def unrecorded(query: StatusQuery, choice: config_mod.ProfileChoice | None) -> d
     }  # fmt: skip
 
 
+def settings_for_query(
+    query: StatusQuery,
+    record: Mapping[str, Any],
+    cfg: config_mod.Config,
+    choice: config_mod.ProfileChoice | None,
+    out: Reporter,
+) -> Settings:
+    """The settings to ask about ``record`` with: -p/--provider's, else its own (secrets
+    masked in the output, --timeout applied)."""
+    if choice is not None and (choice.name is not None or record["id"] is None):
+        settings = config_mod.resolve_settings(choice, query.credentials)
+    elif choice is not None:  # --provider, and the history's row says where it went
+        settings = config_mod.resolve_settings(
+            choice,
+            query.credentials,
+            base_url=record.get("base_url"),
+            sandbox=sent_to_a_temporary_sandbox(record),
+        )
+    else:
+        settings = settings_for_record(record, cfg, query.credentials)
+    settings = with_timeout(settings, query.timeout)
+    hide_secrets(settings, out)
+    return settings
+
+
 def settings_for_record(
     record: Mapping[str, Any], cfg: config_mod.Config, credentials: Mapping[str, str | None]
 ) -> Settings:
@@ -244,7 +257,7 @@ def ask(
 
 # A provider's status lookup that needs the message's target (emnify: the endpoint; CSL:
 # the SIM) says so with one of these codes.
-_NEEDS_TARGET = ("no_endpoint", "no_target")
+NEEDS_TARGET = ("no_endpoint", "no_target")
 
 
 def _status_of(provider: Provider, session: HttpSession, record: Mapping[str, Any]) -> StatusReport:
@@ -252,7 +265,7 @@ def _status_of(provider: Provider, session: HttpSession, record: Mapping[str, An
         with session.conversation(provider.label):
             return session.redactor.report(provider.status(session, record))
     except InputError as err:
-        if record["id"] is None and not record["target"] and err.code in _NEEDS_TARGET:
+        if record["id"] is None and not record["target"] and err.code in NEEDS_TARGET:
             raise UsageError(
                 f"{provider.label} looks a message up by where it was sent: "
                 "give -t/--to TARGET with the id",

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from smscli.catalog import ProviderInfo
 from smscli.errors import (
     ConfigError,
+    InputError,
     LoginRefused,
     OutcomeUnknown,
     ProviderRefused,
@@ -135,6 +136,10 @@ class Provider:
             f"{self.label} does not report delivery status through its API",
             code="status_unsupported",
         )
+
+    def cancel(self, session: Session, record: Mapping[str, Any]) -> StatusReport:
+        """Cancel a message not delivered yet (``info.features.cancel``): its new status."""
+        raise InputError(f"cancel is not supported by {self.label}", code="cancel_unsupported")
 
     def login(self, session: Session) -> None:
         """Perform a real login (doctor); providers without one do a cheap authenticated call."""

@@ -132,10 +132,7 @@ STATUS_BY_ID: Final[dict[int, Status]] = {
     4: Status.DELIVERED,
     5: Status.FAILED,
     6: Status.EXPIRED,
-    # "Canceled" (DELETE …/sms/{id}) is final and undelivered, but neither a network failure
-    # nor an expiry; `rejected` is the nearest final state RESULT has, and provider_status
-    # keeps the provider's word.
-    7: Status.REJECTED,
+    7: Status.CANCELED,  # DELETE …/sms/{id} (`smscli cancel`): final, undelivered
 }
 # Descriptions of ids 1, 2, 3 and 5 are UNCONFIRMED (3rd-party code); used only when a status
 # object carries no readable id, compared case-insensitively.
@@ -828,6 +825,41 @@ def new_reference() -> int:
     return random.randrange(256)
 
 
+# --------------------------------------------------------------------------- cancel
+
+
+def cancel_request(base_url: str, token: str, endpoint_id: str, sms_id: str) -> Request:
+    return Request("DELETE", f"{base_url}{API}/endpoint/{endpoint_id}/sms/{sms_id}", _bearer(token))
+
+
+def parse_cancel(response: Response, sms_id: str) -> StatusReport:
+    """``DELETE …/sms/{id}``: any 2xx (the docs: 200 with an empty body; ``--spec-strict``
+    and perhaps production: ``{}``) is canceled. 409 is what emnify answers for a message it
+    will not cancel any more (delivered, failed, expired, already canceled; the error code
+    1406 NotAllowed is UNCONFIRMED, so any 409 reads so): exit 5. 404: no such SMS (exit 4)."""
+    what = f"the cancel of SMS {sms_id}"
+    if _check_reply(response, what):
+        return StatusReport(
+            status=Status.CANCELED, provider_status="CANCELED", details={"sms_id": sms_id}
+        )
+    error = api_error(response)
+    if response.status_code == 404:
+        raise InputError(
+            f"{LABEL} has no SMS {sms_id} for this endpoint ({error.describe()})",
+            code="unknown_message",
+            provider_code=error.code,
+        )
+    if response.status_code == 409:
+        raise ProviderRefused(
+            f"{LABEL} did not cancel SMS {sms_id}: it is no longer buffered (delivered, "
+            f"failed, expired or canceled already) ({error.describe()})",
+            hint="`smscli status ID` shows what became of it",
+            code="not_cancelable",
+            provider_code=error.code,
+        )
+    raise _refused(what, response)
+
+
 # --------------------------------------------------------------------------- provider
 
 
@@ -1003,6 +1035,12 @@ class Emnify(Provider):
         return self._authed(session, attempt)
 
     def status(self, session: Session, record: Mapping[str, Any]) -> StatusReport:
+        sms_ids, endpoint_id = self._located(session, record)
+        reports = {sms_id: self._status_one(session, endpoint_id, sms_id) for sms_id in sms_ids}
+        return combine(reports)
+
+    def _located(self, session: Session, record: Mapping[str, Any]) -> tuple[list[str], str]:
+        """A history row's SMS ids (one per part) and its endpoint id."""
         parts = record.get("parts")
         sms_ids = [str(p) for p in parts if p] if isinstance(parts, list) else []
         sms_ids = sms_ids or [str(record.get("message_id") or "")]
@@ -1016,8 +1054,23 @@ class Emnify(Provider):
                     "this message's history row names no emnify endpoint", code="no_endpoint"
                 )
             endpoint_id = self.resolve(session, Target(kind, value))
-        reports = {sms_id: self._status_one(session, endpoint_id, sms_id) for sms_id in sms_ids}
-        return combine(reports)
+        return sms_ids, endpoint_id
+
+    def cancel(self, session: Session, record: Mapping[str, Any]) -> StatusReport:
+        """Cancel every part of a buffered message (``DELETE …/sms/{id}``)."""
+        sms_ids, endpoint_id = self._located(session, record)
+
+        def one(sms_id: str) -> StatusReport:
+            def attempt(token: str) -> StatusReport:
+                request = cancel_request(self.base_url, token, endpoint_id, sms_id)
+                return parse_cancel(session.call(request), sms_id)
+
+            return self._authed(session, attempt)
+
+        reports = {sms_id: one(sms_id) for sms_id in sms_ids}
+        first = next(iter(reports.values()))
+        details: dict[str, Any] = {"endpoint_id": endpoint_id, "canceled": list(reports)}
+        return first._replace(details=details, date=iso_from_epoch(session.now()))
 
     def _status_one(self, session: Session, endpoint_id: str, sms_id: str) -> StatusReport:
         def attempt(token: str) -> StatusReport:

@@ -733,7 +733,7 @@ def _sms(status: Any, **kw: Any) -> dict[str, Any]:
         pytest.param({"id": 4, "description": "Delivered"}, Status.DELIVERED, "Delivered", id="4"),
         pytest.param({"id": "5", "description": "FAILED"}, Status.FAILED, "FAILED", id="5-str"),
         pytest.param({"id": 6, "description": "EXPIRED"}, Status.EXPIRED, "EXPIRED", id="6"),
-        pytest.param({"id": 7, "description": "CANCELED"}, Status.REJECTED, "CANCELED", id="7"),
+        pytest.param({"id": 7, "description": "CANCELED"}, Status.CANCELED, "CANCELED", id="7"),
         pytest.param({"id": 99, "description": "NEW"}, Status.UNKNOWN, "NEW", id="unknown-id"),
         pytest.param(
             {"description": "delivered"}, Status.DELIVERED, "delivered", id="no-id-lowercase-word"
