@@ -372,6 +372,24 @@ class History:
             except _sqlite_error() as exc:
                 raise self._write_error(exc) from None
 
+    def reconciled(
+        self, row_id: int, status: Status, message_id: str | None, details: dict[str, Any]
+    ) -> None:
+        """`smscli reconcile`: an ``unknown`` row's status (and the provider's id) as found."""
+        if not self.enabled:
+            return
+        with self._write() as db:
+            try:
+                db.execute(
+                    "UPDATE sends SET updated_at=?, status=?, message_id=COALESCE(?, message_id),"
+                    " error=CASE WHEN ? THEN NULL ELSE error END, details=?"
+                    " WHERE id=? AND status=?",
+                    (_now(), status.value, message_id, status.is_success,
+                     _dumps(self.redactor.data(details)), row_id, Status.UNKNOWN.value),
+                )  # fmt: skip
+            except _sqlite_error() as exc:
+                raise self._write_error(exc) from None
+
     # -- queries -----------------------------------------------------------------------------
     def find(self, ident: str, provider: str | None = None) -> dict[str, Any] | None:
         """A row by any id smscli prints for it: the provider's (message id, uuid, request

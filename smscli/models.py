@@ -272,6 +272,28 @@ class StatusReport(NamedTuple):
     details: Mapping[str, Any] = EMPTY
 
 
+class Reconciled(NamedTuple):
+    """What a provider's lookup of an ``unknown`` send found (``smscli reconcile``):
+    ``accepted`` (with the provider's id), ``not-sent`` (its list for the window is complete
+    and the message is not in it), or still ``unknown`` (``reason`` says why)."""
+
+    status: Status
+    message_id: str | None = None
+    reason: str | None = None
+    details: Mapping[str, Any] = EMPTY
+
+
+class SendLookup(NamedTuple):
+    """A history row as ``Provider.reconcile`` reads it: ``text`` is the message as sent
+    (None when the history keeps only a hash, or nothing), ``start``/``end`` the window
+    (Unix seconds) in which the provider must have taken it, if it did."""
+
+    record: Mapping[str, Any]
+    text: str | None
+    start: float
+    end: float
+
+
 class Settings(NamedTuple):
     """A resolved profile: every field with flag > env > config precedence applied."""
 

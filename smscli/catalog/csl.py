@@ -58,7 +58,7 @@ INFO = ProviderInfo(
         max_binary_octets=120,
         notes="GSM-7 only, one segment (160); binary ≤120 bytes as base64",
     ),
-    features=Features(sender=True, ref=True, binary=True, status=True),
+    features=Features(sender=True, ref=True, binary=True, status=True, reconcile=True),
     aliases=("siminsight", "m2miportal"),
     command_aliases=("siminsight",),
     help=(

@@ -129,6 +129,12 @@ def _cancel() -> Any:
     return make_cancel_command()
 
 
+def _reconcile() -> Any:
+    from smscli.commands.reconcile import make_reconcile_command
+
+    return make_reconcile_command()
+
+
 def entries() -> dict[str, Entry]:
     """Every command, in help order: `send`, one per registered provider (and its hidden
     aliases), then the others. Provider commands come from the declarations."""
@@ -146,6 +152,7 @@ def entries() -> dict[str, Entry]:
         out[name] = _function(lazy(f"smscli.commands.admin:{name}"))
     out["status"] = Entry(lazy("smscli.commands.status:HELP"), _status)
     out["cancel"] = Entry(lazy("smscli.commands.cancel:HELP"), _cancel)
+    out["reconcile"] = Entry(lazy("smscli.commands.reconcile:HELP"), _reconcile)
     config = lazy("smscli.commands.config:app")
     out["config"] = Entry(lambda: config().info.help or "", config)
     return out

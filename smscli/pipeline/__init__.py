@@ -33,6 +33,7 @@ from smscli.models import EMPTY
 
 if TYPE_CHECKING:
     from smscli.errors import ExitCode
+    from smscli.pipeline.reconcile import ReconcileQuery
     from smscli.pipeline.status import StatusQuery
     from smscli.report import Reporter
 
@@ -98,6 +99,15 @@ def run_cancel(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
     """`smscli cancel` (pipeline/cancel.py)."""
     from smscli.pipeline.cancel import run
 
+    return run(query, runtime, out)
+
+
+def run_reconcile(query: ReconcileQuery, runtime: Runtime, out: Reporter) -> ExitCode:
+    """`smscli reconcile` (pipeline/reconcile.py)."""
+    from smscli.output import Output
+    from smscli.pipeline.reconcile import run
+
+    assert isinstance(out, Output)
     return run(query, runtime, out)
 
 

@@ -27,8 +27,10 @@ from smscli.errors import (
 )
 from smscli.models import (
     Message,
+    Reconciled,
     Request,
     Response,
+    SendLookup,
     SendResult,
     Settings,
     Status,
@@ -140,6 +142,12 @@ class Provider:
     def cancel(self, session: Session, record: Mapping[str, Any]) -> StatusReport:
         """Cancel a message not delivered yet (``info.features.cancel``): its new status."""
         raise InputError(f"cancel is not supported by {self.label}", code="cancel_unsupported")
+
+    def reconcile(self, session: Session, lookup: SendLookup) -> Reconciled:
+        """Find a send whose outcome is unknown (``info.features.reconcile``)."""
+        return Reconciled(
+            Status.UNKNOWN, reason=f"{self.label} offers no way to look up a send: cannot tell"
+        )
 
     def login(self, session: Session) -> None:
         """Perform a real login (doctor); providers without one do a cheap authenticated call."""

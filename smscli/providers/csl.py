@@ -61,8 +61,10 @@ from smscli.errors import (
 from smscli.models import (
     Encoding,
     Message,
+    Reconciled,
     Request,
     Response,
+    SendLookup,
     SendResult,
     Settings,
     Status,
@@ -682,6 +684,30 @@ class Csl(Provider):
         # Generated or given, the sms_uid is the message's only handle for `status`.
         result.reference = self._sent_uids.get(str(target), result.reference)
         return result
+
+    def reconcile(self, session: Session, lookup: SendLookup) -> Reconciled:
+        """``query_sms_mt_details`` of the SIM (its last 20 MT messages), by the ``sms_uid``
+        smscli generated: listed → accepted; absent from a list of fewer than 20 (the SIM's
+        whole log) → not-sent; absent from a full list → cannot tell."""
+        record = lookup.record
+        sms_uid = str(record.get("reference") or "")
+        if not sms_uid:
+            return Reconciled(Status.UNKNOWN, reason="no sms_uid was recorded")
+        iccid = str(record.get("target") or "").removeprefix("iccid:")
+        request = status_request(self.base_url, self.credentials, iccid=iccid)
+        listed = parse_status_list(
+            session.call(request), secret_values=self.settings.secret_values()
+        )
+        if any((r.sms_uid or "").lower() == sms_uid.lower() for r in listed):
+            return Reconciled(
+                Status.ACCEPTED, reason="query_sms_mt_details lists its sms_uid",
+                details={"sms_uid": sms_uid},
+            )  # fmt: skip
+        if len(listed) < MAX_LASTX:
+            return Reconciled(Status.NOT_SENT, reason=f"not among the SIM's {len(listed)} messages")
+        return Reconciled(
+            Status.UNKNOWN, reason=f"not among the SIM's last {MAX_LASTX} messages: cannot tell"
+        )
 
     def status(self, session: Session, record: Mapping[str, Any]) -> StatusReport:
         sms_uid = record.get("reference")

@@ -73,8 +73,10 @@ from smscli.errors import (
 from smscli.models import (
     Encoding,
     Message,
+    Reconciled,
     Request,
     Response,
+    SendLookup,
     SendResult,
     Status,
     StatusReport,
@@ -825,6 +827,49 @@ def new_reference() -> int:
     return random.randrange(256)
 
 
+# --------------------------------------------------------------------------- reconcile
+
+
+def parse_sms_list(response: Response) -> tuple[list[dict[str, Any]], bool]:
+    """An endpoint's SMS list, and whether it is the whole list: a reply with paging headers
+    (``X-Total-Count`` larger than the page, ``X-Total-Pages`` > 1; the sandbox sends none
+    for this list, whether emnify pages it is UNCONFIRMED) is not."""
+    if not _check_reply(response, "the SMS list"):
+        raise _refused("the SMS list", response)
+    body = json_body(response)
+    if not isinstance(body, list):
+        raise _unreadable("the SMS list", response)
+    items = [expect_dict(item) for item in body]
+    total = _int(response.header("x-total-count"))
+    pages = _int(response.header("x-total-pages"))
+    complete = (total is None or total <= len(items)) and (pages is None or pages <= 1)
+    return items, complete
+
+
+def find_unknown_send(
+    items: list[dict[str, Any]], complete: bool, text: str, start: float, end: float
+) -> Reconciled:
+    """The MT SMS with this payload submitted in [start, end]: one → accepted with its id;
+    none in a complete list → not-sent; otherwise still unknown."""
+    found: list[str] = []
+    for sms in items:
+        if is_received(sms) or _text(sms.get("payload")) != text.strip():
+            continue
+        submitted = _epoch(sms.get("submit_date"))
+        if submitted is None or not start <= submitted <= end:
+            continue
+        found.append(_id_text(sms.get("id")) or "")
+    if len(found) == 1 and found[0]:
+        return Reconciled(Status.ACCEPTED, found[0], reason="found in the endpoint's SMS list")
+    if found:
+        return Reconciled(
+            Status.UNKNOWN, reason=f"{len(found)} SMS with this text in the window: cannot tell"
+        )
+    if not complete:
+        return Reconciled(Status.UNKNOWN, reason="the endpoint's SMS list is paged: cannot tell")
+    return Reconciled(Status.NOT_SENT, reason="not in the endpoint's SMS list")
+
+
 # --------------------------------------------------------------------------- cancel
 
 
@@ -1055,6 +1100,27 @@ class Emnify(Provider):
                 )
             endpoint_id = self.resolve(session, Target(kind, value))
         return sms_ids, endpoint_id
+
+    def reconcile(self, session: Session, lookup: SendLookup) -> Reconciled:
+        """Look an unknown send up in its endpoint's SMS list (MT entries, by payload and
+        submit time). A message in parts is not matched (each part is its own SMS)."""
+        record = lookup.record
+        if lookup.text is None:
+            return Reconciled(Status.UNKNOWN, reason="the history keeps no text to match")
+        if (record.get("segments") or 1) > 1:
+            return Reconciled(Status.UNKNOWN, reason="a message in parts: cannot tell")
+        endpoint_id = _id_text(expect_dict(record.get("details")).get("endpoint_id"))
+        if endpoint_id is None:
+            kind, _, value = str(record.get("target") or "").partition(":")
+            endpoint_id = self.resolve(session, Target(kind, value))
+
+        def attempt(token: str) -> tuple[list[dict[str, Any]], bool]:
+            request = sms_list_request(self.base_url, token, endpoint_id)
+            return parse_sms_list(session.call(request))
+
+        items, complete = self._authed(session, attempt)
+        found = find_unknown_send(items, complete, lookup.text, lookup.start, lookup.end)
+        return found._replace(details={"endpoint_id": endpoint_id})
 
     def cancel(self, session: Session, record: Mapping[str, Any]) -> StatusReport:
         """Cancel every part of a buffered message (``DELETE …/sms/{id}``)."""

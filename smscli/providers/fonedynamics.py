@@ -31,7 +31,17 @@ from urllib.parse import quote
 
 from smscli.catalog.fonedynamics import INFO
 from smscli.errors import InputError, OutcomeUnknown, ProviderRefused, ProviderUnavailable
-from smscli.models import Message, Request, Response, SendResult, Status, StatusReport, Target
+from smscli.models import (
+    Message,
+    Reconciled,
+    Request,
+    Response,
+    SendLookup,
+    SendResult,
+    Status,
+    StatusReport,
+    Target,
+)
 from smscli.providers.base import (
     WRONG_PATH_STATUSES,
     Provider,
@@ -215,6 +225,73 @@ def parse_status(response: Response) -> StatusReport:
     )
 
 
+SEARCH_PAGE = 200  # Results_Count: the documented default page size
+SEARCH_PAGES = 10  # pages read at most; past them the list is not known to be complete
+
+
+def search_request(
+    base_url: str,
+    account_sid: str,
+    token: str,
+    property_sid: str,
+    start: int,
+    end: int,
+    skip: int = 0,
+) -> Request:
+    """Sent messages of the property created in [start, end) (Unix seconds), one page."""
+    query = (f"Direction=Transmit&Date_From={start}&Date_To={end}"
+             f"&Results_Count={SEARCH_PAGE}&Results_Skip={skip}")  # fmt: skip
+    return Request(
+        "GET",
+        f"{base_url}/v2/Properties/{quote(property_sid, safe='')}/Messages?{query}",
+        headers=_headers(account_sid, token),
+    )
+
+
+def parse_search(response: Response) -> list[dict[str, Any]]:
+    """``{"Messages": [...]}`` (the wrapper key is UNCONFIRMED: a bare list reads too)."""
+    raise_for_error(response, sends_message=False)
+    body = json_body(response)
+    items = body.get("Messages") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise ProviderUnavailable(
+            f"{LABEL} answered the message search with a reply smscli cannot read "
+            f"({snippet(response)})",
+            code="unreadable_reply",
+        )
+    return [expect_dict(item) for item in items]
+
+
+def _digits(value: Any) -> str:
+    return "".join(c for c in str(value or "") if c.isdigit())
+
+
+def match_sent(
+    items: list[dict[str, Any]],
+    complete: bool,
+    *,
+    text: str | None,
+    to: str,
+    reference: str | None,
+) -> Reconciled:
+    """By ExternalId when smscli sent one (``--ref``), else by Text and To."""
+    if reference:
+        found = [m for m in items if str(m.get("ExternalId") or "") == reference]
+    elif text is not None:
+        found = [m for m in items
+                 if m.get("Text") == text and _digits(m.get("To")) == _digits(to)]  # fmt: skip
+    else:
+        return Reconciled(Status.UNKNOWN, reason="the history keeps no text to match")
+    ids = {str(m.get("MessageSid")) for m in found if m.get("MessageSid")}
+    if len(ids) == 1:
+        return Reconciled(Status.ACCEPTED, ids.pop(), reason="found by the message search")
+    if found:
+        return Reconciled(Status.UNKNOWN, reason=f"{len(found)} matching messages: cannot tell")
+    if not complete:
+        return Reconciled(Status.UNKNOWN, reason="too many messages in the window: cannot tell")
+    return Reconciled(Status.NOT_SENT, reason="not in the property's sent messages")
+
+
 class FoneDynamics(Provider):
     info = INFO
 
@@ -291,6 +368,28 @@ class FoneDynamics(Provider):
                 code="no_message_id",
             )
         return parse_status(session.call(status_request(self.base_url, sid, token, message_sid)))
+
+    def reconcile(self, session: Session, lookup: SendLookup) -> Reconciled:
+        """``GET /v2/Properties/{PropertySid}/Messages`` (Direction=Transmit) over the
+        row's window, paged; matched by ExternalId or Text + To."""
+        sid, token = self._auth
+        prop = self.settings.require("property_sid")
+        start, end = int(lookup.start), int(lookup.end) + 1
+        items: list[dict[str, Any]] = []
+        complete = False
+        for page in range(SEARCH_PAGES):
+            request = search_request(
+                self.base_url, sid, token, prop, start, end, page * SEARCH_PAGE
+            )
+            found = parse_search(session.call(request))
+            items += found
+            if len(found) < SEARCH_PAGE:
+                complete = True
+                break
+        record = lookup.record
+        to = str(record.get("target") or "").partition(":")[2] or str(record.get("target"))
+        reference = str(record.get("reference") or "") or None
+        return match_sent(items, complete, text=lookup.text, to=to, reference=reference)
 
     def login(self, session: Session) -> None:
         """No login step: a GET of a message that cannot exist proves the credentials (401 is

@@ -58,8 +58,10 @@ from smscli.models import (
     Encoding,
     Message,
     MessageCheck,
+    Reconciled,
     Request,
     Response,
+    SendLookup,
     SendResult,
     Status,
     StatusReport,
@@ -69,6 +71,7 @@ from smscli.providers.base import (
     WRONG_PATH_STATUSES,
     Provider,
     Session,
+    expect_dict,
     iso_from_epoch,
     iso_from_text,
     json_body,
@@ -394,6 +397,29 @@ def parse_status(response: Response) -> StatusReport:
     )
 
 
+def match_history(params: Mapping[str, Any], text: str) -> Reconciled:
+    """sms.history's reply: ``{"count", "result": [...]}`` (the shape is UNCONFIRMED: the
+    docs' copy was cut off; ``records`` or a bare list read too). Complete when ``count``
+    is not larger than what came back."""
+    items = params.get("result", params.get("records"))
+    if not isinstance(items, list):
+        return Reconciled(Status.UNKNOWN, reason="sms.history's reply is unreadable")
+    count = params.get("count")
+    complete = not isinstance(count, int) or count <= len(items)
+    found = [expect_dict(i) for i in items]
+    found = [i for i in found if i.get("message") == text
+             and str(i.get("direction") or "mt").lower() == "mt"]  # fmt: skip
+    ids = {str(i.get("id")) for i in found if i.get("id")}
+    if len(ids) == 1:
+        return Reconciled(Status.ACCEPTED, ids.pop(), reason="found by sms.history",
+                          details={"uuid": found[0].get("uuid")})  # fmt: skip
+    if found:
+        return Reconciled(Status.UNKNOWN, reason=f"{len(found)} matching messages: cannot tell")
+    if not complete:
+        return Reconciled(Status.UNKNOWN, reason="sms.history is incomplete: cannot tell")
+    return Reconciled(Status.NOT_SENT, reason="not in the connection's sms.history")
+
+
 def parse_logout(response: Response) -> None:
     _command_params(response, COMMAND_ID, "session.end", sends_message=False)
 
@@ -587,6 +613,29 @@ class Telit(Provider):
         def attempt(session_id: str) -> StatusReport:
             request = status_request(self.base_url, session_id, message_id=message_id, uuid=uuid)
             return parse_status(session.call(request))
+
+        return self._authed(session, attempt)
+
+    def reconcile(self, session: Session, lookup: SendLookup) -> Reconciled:
+        """``sms.history`` (direction mt) of the target's connection over the row's window,
+        filtered by content; the exact text decides."""
+        if lookup.text is None:
+            return Reconciled(Status.UNKNOWN, reason="the history keeps no text to match")
+        kind, _, value = str(lookup.record.get("target") or "").partition(":")
+        name, ident = identifier(Target(kind, value))
+        params = {
+            name: ident,
+            "direction": "mt",
+            "content": lookup.text,
+            "start": iso_from_epoch(lookup.start),
+            "end": iso_from_epoch(lookup.end),
+        }
+
+        def attempt(session_id: str) -> Reconciled:
+            request = command_request(self.base_url, session_id, "sms.history", params)
+            response = session.call(request)
+            reply = _command_params(response, COMMAND_ID, "sms.history", sends_message=False)
+            return match_history(reply, lookup.text or "")
 
         return self._authed(session, attempt)
 

@@ -1,0 +1,81 @@
+"""`smscli reconcile`: settle sends whose outcome is unknown by asking the provider."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from smscli.commands.common import (
+    TIMEOUT_HELP,
+    ConfigOpt,
+    JsonOpt,
+    QuietOpt,
+    execute,
+    output_mode,
+    runtime_of,
+)
+
+
+def _options(
+    ctx: typer.Context,
+    which: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[BATCH|ID]",
+            help="A batch id (every unknown send of it), or any id smscli printed for one "
+            "message (or #N for history row N).",
+            show_default=False,
+        ),
+    ] = None,
+    last: Annotated[bool, typer.Option("--last", help="The most recent run's batch.")] = False,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr.")] = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", metavar="SECONDS", min=0.1, help=TIMEOUT_HELP)
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The options `reconcile` shares with no other command (its signature is read, not run)."""
+
+
+HELP = (
+    "Ask the provider whether sends with an unknown outcome went out.\n\n"
+    "Each `unknown` row becomes `accepted` (with the provider's id), `not-sent`, or stays "
+    "`unknown` when the provider cannot tell. Exit 0: every row settled; 7: some stay "
+    "unknown. Then `--resume BATCH` resends only the not-sent ones.\n\n"
+    "Example: smscli reconcile --last"
+)
+
+
+def make_reconcile_command() -> Callable[..., None]:
+    """`smscli reconcile`, with the credential flags of every provider's fields."""
+    from smscli.commands.sending import credential_parameters, fields_of
+
+    fields = fields_of(None)
+
+    def reconcile(**kwargs: Any) -> None:
+        runtime = runtime_of(kwargs["ctx"])
+        credentials = {f.name: kwargs["cred_" + f.name] for f in fields}
+
+        def body(out: Any) -> int:
+            from smscli.pipeline import run_reconcile
+            from smscli.pipeline.reconcile import ReconcileQuery
+
+            query = ReconcileQuery(
+                which=kwargs["which"], last=kwargs["last"], timeout=kwargs["timeout"],
+                verbose=kwargs["verbose"], config=kwargs["config"], credentials=credentials,
+            )  # fmt: skip
+            return run_reconcile(query, runtime, out)
+
+        execute(lambda: output_mode(json=kwargs["json"], quiet=kwargs["quiet"]), body)
+
+    reconcile.__doc__ = HELP
+    base = list(inspect.signature(_options, eval_str=True).parameters.values())
+    reconcile.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*base, *credential_parameters(fields)]
+    )
+    return reconcile
