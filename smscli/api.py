@@ -42,7 +42,27 @@ if TYPE_CHECKING:
     from smscli.pipeline import Runtime
     from smscli.report import CheckLine
 
-__all__ = ["Client", "SendReport", "send", "status"]
+__all__ = ["Client", "ReconcileReport", "SendReport", "send", "status"]
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What ``Client.reconcile()`` did: each ``unknown`` row's before → after, as
+    ``smscli reconcile --json`` prints them (``history_id``, ``provider``, ``target``,
+    ``batch``, ``before``, ``after``: ``accepted``/``not-sent``/``unknown``, ``message_id``,
+    ``reason``, ``details``), the summary (total, accepted, not_sent, unknown) and the CLI's
+    exit code (0 every row settled, 7 some still unknown)."""
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, int]
+    exit_code: ExitCode
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every row was settled (none is still unknown)."""
+        return self.exit_code == ExitCode.OK
+
 
 Wait = str | float | bool | None
 """``"90s"``/``"10m"``/``"2h"``, or seconds; ``True`` waits the CLI's default (300 s)."""
@@ -329,6 +349,38 @@ class Client:
         ``--wait`` exits with (0 all delivered, 9 some not, 8 failed, 10 timed out)."""
         code, out = self._status(None, last=False, batch=batch, wait=wait, timeout=timeout)
         return _report(out, code)
+
+    def reconcile(
+        self,
+        which: str | None = None,
+        *,
+        last: bool = False,
+        timeout: float | None = None,
+    ) -> ReconcileReport:
+        """Settle sends whose outcome is ``unknown``, as ``smscli reconcile``: ``which`` is a
+        batch id or any id of one message (``"#N"``: history row N), or ``last=True`` (the
+        most recent run's batch). Each row is looked up on its provider and recorded as
+        ``accepted`` (with the provider's id) or ``not-sent``, or stays ``unknown``;
+        ``send(..., resume=batch)`` then resends only the not-sent ones."""
+        from smscli.pipeline.reconcile import ReconcileQuery, settle, summary_of
+
+        if timeout is not None and not timeout > 0:
+            raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        out = Collector()
+        query = ReconcileQuery(
+            which=which,
+            last=last,
+            timeout=timeout if timeout is not None else self.timeout,
+            config=self.config,
+            credentials=dict(self.credentials or {}),
+        )
+        code, settled = settle(query, self._runtime(), out)
+        return ReconcileReport(
+            rows=[s.to_json() for s in settled],
+            summary=summary_of(settled),
+            exit_code=code,
+            notes=list(out.notes),
+        )
 
     def _status(
         self,

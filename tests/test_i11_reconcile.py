@@ -200,3 +200,21 @@ def test_matchers_stay_unknown_when_in_doubt() -> None:
     )
     assert match([sent], True, text=None, to="x", reference="r1").status is Status.ACCEPTED
     assert match([sent], True, text=None, to="x", reference=None).status is Status.UNKNOWN
+
+
+def test_python_api_reconcile(sandbox_process: str, isolated: Path) -> None:
+    from smscli.api import Client
+
+    profiles(isolated, sandbox_process)
+    code, batch = send_batch("em", ["endpoint:20444", "endpoint:20500"], "api reconcile")
+    assert code == 7
+    report = Client().reconcile(batch)
+    assert report.ok and report.exit_code == 0
+    assert [(r["target"], r["before"], r["after"]) for r in report.rows] == [
+        ("endpoint:20444", "unknown", "accepted"),
+        ("endpoint:20500", "unknown", "not-sent"),
+    ]
+    assert report.summary == {"total": 2, "accepted": 1, "not_sent": 1, "unknown": 0}
+    again = Client().reconcile(last=True)
+    assert again.rows == [] and again.ok
+    assert again.notes == ["no unknown sends there: nothing to reconcile"]

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from smscli.history import History
     from smscli.output import Output
     from smscli.pipeline import Runtime
+    from smscli.report import Reporter
 
 # Seconds around a row's own times in which the provider's record of the message must fall
 # (clocks of smscli's host and the provider's may differ a little).
@@ -68,6 +69,16 @@ class Settled:
 
 
 def run(query: ReconcileQuery, runtime: Runtime, out: Output) -> ExitCode:
+    code, settled = settle(query, runtime, out)
+    report(settled, out)
+    return code
+
+
+def settle(
+    query: ReconcileQuery, runtime: Runtime, out: Reporter
+) -> tuple[ExitCode, list[Settled]]:
+    """Reconcile the rows the query names; the exit code (0 all settled, 7 some unknown)
+    and each row's before → after (the CLI prints them, the Python API returns them)."""
     cfg = config_mod.load(config_mod.config_path(query.config))
     history = open_history(cfg, redactor=out.redactor)
     try:
@@ -78,9 +89,15 @@ def run(query: ReconcileQuery, runtime: Runtime, out: Output) -> ExitCode:
         history.close()
     if not todo:
         out.note("no unknown sends there: nothing to reconcile")
-    report(settled, out)
     left = sum(1 for s in settled if s.found.status is Status.UNKNOWN)
-    return ExitCode.UNKNOWN if left else ExitCode.OK
+    return (ExitCode.UNKNOWN if left else ExitCode.OK), settled
+
+
+def summary_of(settled: list[Settled]) -> dict[str, int]:
+    counts = {"total": len(settled), "accepted": 0, "not_sent": 0, "unknown": 0}
+    for s in settled:
+        counts[s.found.status.value.replace("-", "_")] += 1
+    return counts
 
 
 def which_rows(query: ReconcileQuery, history: History) -> list[dict[str, Any]]:
@@ -112,7 +129,7 @@ def reconcile_rows(
     cfg: config_mod.Config,
     query: ReconcileQuery,
     runtime: Runtime,
-    out: Output,
+    out: Reporter,
     history: History,
 ) -> list[Settled]:
     from smscli.catalog import get_info
@@ -177,9 +194,7 @@ def _epoch(value: Any, default: float) -> float:
 
 
 def report(settled: list[Settled], out: Output) -> None:
-    counts = {"total": len(settled), "accepted": 0, "not_sent": 0, "unknown": 0}
-    for s in settled:
-        counts[s.found.status.value.replace("-", "_")] += 1
+    counts = summary_of(settled)
     if out.mode == "json":
         out.json({"reconciled": [s.to_json() for s in settled], "summary": counts})
         return
