@@ -8,6 +8,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import httpx
+
 from smscli.history import Attempt, History
 from smscli.models import SendResult, Status
 from tests.conftest import SCRIPT
@@ -121,3 +123,36 @@ def test_canceled_and_not_sent_rows_in_the_history(tmp_path: Path) -> None:
     assert [r["status"] for r in history.query(batch="b")] == ["canceled", "not-sent"]
     assert Status.CANCELED.is_final and not Status.CANCELED.is_success
     assert not Status.NOT_SENT.is_final and not Status.NOT_SENT.is_success
+
+
+def test_canceled_is_not_resent_by_resume_or_idempotency_key(sandbox_process: str) -> None:
+    base = f"{sandbox_process}/emnify"
+    text = "canceled then resumed"
+    common = ["emnify", "--base-url", base, "--application-token", "t", "--json"]
+    done = run(*common, "-t", "endpoint:1001", "-t", "endpoint:1002", text)
+    assert done.returncode == 0, done.stderr
+    sent = json.loads(done.stdout)
+    batch = sent["summary"]["batch"]
+    first = sent["results"][0]["message_id"]
+    assert run("cancel", first).returncode == 0
+
+    def received() -> int:
+        messages = httpx.get(sandbox_process + "/_sandbox/messages").json()["messages"]
+        return sum(1 for m in messages if m["text"] == text)
+
+    resumed = run(*common, "-t", "endpoint:1001", "-t", "endpoint:1002", "--resume", batch, text)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "canceled (history #" in resumed.stderr
+    assert received() == 2
+    keyed = [*common, "-t", "endpoint:1003", "--idempotency-key", "job-c", text]
+    once = run(*keyed)
+    assert once.returncode == 0
+    assert run("cancel", json.loads(once.stdout)["results"][0]["message_id"]).returncode == 0
+    again = run(*keyed)
+    assert again.returncode == 8, again.stderr
+    assert json.loads(again.stdout)["results"][0]["status"] == "canceled"
+    assert "already canceled under --idempotency-key" in again.stderr
+    assert received() == 3
+    forced = run(*keyed[:-1], "--force", text)
+    assert forced.returncode == 0, forced.stderr
+    assert received() == 4

@@ -61,7 +61,7 @@ def previous(
                     error={
                         "code": "resume_unknown",
                         "message": f"history #{row['id']}: outcome unknown; not sent again "
-                        "(check `smscli status`, or --force)",
+                        f"(`smscli reconcile {batch}` finds out, or --force)",
                         "exit_code": int(ExitCode.UNKNOWN),
                     },
                 )
@@ -79,7 +79,9 @@ def previous(
         )
     if earlier is not None:
         out.note(
-            f"{target}: already accepted under --idempotency-key {opts.idempotency_key!r}; "
+            f"{target}: already "
+            + ("canceled" if earlier.status is Status.CANCELED else "accepted")
+            + f" under --idempotency-key {opts.idempotency_key!r}; "
             "not sent again (the earlier result is shown)"
         )
     return earlier
@@ -180,4 +182,13 @@ def _idempotent(prep: Prepared, opts: SendOptions, target: Target) -> SendResult
         )
     if Status(status).is_success:
         return row_to_result(row)
-    return None  # refused or failed before: sending again is what the user wants
+    if status == Status.CANCELED.value and not opts.force:
+        # Stopped on purpose (`smscli cancel`): the key's message is not sent again; the
+        # canceled row is the answer (exit 8, as for a message that will not be delivered).
+        from smscli.models import StatusReport
+        from smscli.pipeline.waiting import delivery_error
+
+        result = row_to_result(row)
+        result.error = delivery_error(result.provider, StatusReport(Status.CANCELED))
+        return result
+    return None  # refused, failed or not-sent before: sending again is what the user wants
