@@ -121,6 +121,9 @@ def test_reconcile_thingspace_cannot_tell(sandbox_process: str, isolated: Path) 
     assert code == 7
     assert set(rows.values()) == {("unknown", "unknown")}
     assert len(rows) == 2
+    quiet = run("reconcile", "-q", "--last")
+    assert quiet.returncode == 7
+    assert [line.split()[1] for line in quiet.stdout.splitlines()] == ["unknown", "unknown"]
 
 
 def test_resume_after_reconcile_resends_only_not_sent(sandbox_process: str, isolated: Path) -> None:

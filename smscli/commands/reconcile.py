@@ -12,7 +12,6 @@ from smscli.commands.common import (
     TIMEOUT_HELP,
     ConfigOpt,
     JsonOpt,
-    QuietOpt,
     execute,
     output_mode,
     runtime_of,
@@ -32,7 +31,9 @@ def _options(
     ] = None,
     last: Annotated[bool, typer.Option("--last", help="The most recent run's batch.")] = False,
     json: JsonOpt = False,
-    quiet: QuietOpt = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only `#N STATUS` per row (its new status).")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr.")] = False,
     timeout: Annotated[
         float | None, typer.Option("--timeout", metavar="SECONDS", min=0.1, help=TIMEOUT_HELP)
