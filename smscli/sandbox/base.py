@@ -28,8 +28,8 @@ MAGIC: Final[dict[str, str]] = {
     "0411": "accepted, then expired",
     "0419": "the session/token expires just before this send (one re-login, one retry)",
     "0429": "rate limited (HTTP 429, Retry-After: 0)",
-    "0444": "connection dropped without a reply (outcome unknown)",
-    "0500": "HTTP 500 from the server (outcome unknown)",
+    "0444": "connection dropped without a reply, after the message was taken (outcome unknown)",
+    "0500": "HTTP 500 from the server, after the message was taken (outcome unknown)",
 }
 # A secret with this value is refused at login, so the refusal path can be tried too.
 REFUSED_SECRET: Final = "refused"

@@ -204,7 +204,7 @@ class CslEmulator(Emulator):
         suffix = magic(iccid)
         if suffix == "0400":
             raise Refusal("rejected by operator")
-        if suffix in ("0429", "0500"):
+        if suffix == "0429":  # refused before the message was taken (0500: after, below)
             return failure_for(suffix) or _outcome("send_sms_response", api_id)
         self.remember(
             Stored(
@@ -223,7 +223,8 @@ class CslEmulator(Emulator):
             )
         )
         reply = _outcome("send_sms_response", api_id)
-        # A slow or dropped reply after the message was taken: exactly the unknown outcome.
+        # A 500, a slow or a dropped reply after the message was taken: exactly the unknown
+        # outcome.
         return failure_for(suffix, reply) or reply
 
     def _query_sms_mt_details(self, content: dict[str, Any], api_id: str) -> httpx.Response:

@@ -69,7 +69,8 @@ Magic endpoint ids (sandbox.base.MAGIC) on ``POST …/sms``: 0400 → 409 ``NotA
 gateway, 0404 → 404 ``InvalidReference``, 0419 → the presented JWT is revoked and a 401
 ``TokenExpired`` comes back, unless that JWT is fresh from a login (its first request: a
 client cannot tell a fresh token's refusal from a broken login, so it would give up),
-0410/0411 → accepted then failed/expired, 0429/0500/0408/0444 → sandbox.base.failure_for.
+0410/0411 → accepted then failed/expired, 0429 (before the message is taken) and
+0500/0408/0444 (after it was stored) → sandbox.base.failure_for.
 
 Validation follows the docs: JSON only (415 otherwise, 400 for a body that is not JSON),
 ``payload`` required, ``source_address`` a string of at most 21 (11 when alphanumeric,
@@ -429,7 +430,10 @@ class EmnifyEmulator(Emulator):
             return _error(401, 1103, "TokenExpired", "Token expired")
         if not _DIGITS.match(endpoint_id):
             return _bad_id(endpoint_id)
-        failure = failure_for(suffix) if suffix in ("0429", "0500") else None
+        # 0429 is refused before the message is taken; 0500, 0408 and 0444 fail after it
+        # was (as a real provider may): the outcome a client sees is unknown, and the message
+        # is there for `smscli reconcile` to find.
+        failure = failure_for(suffix) if suffix == "0429" else None
         if failure is not None:
             return failure
         if suffix == "0404":

@@ -194,7 +194,7 @@ class FoneDynamicsEmulator(Emulator):
             return problem.response()
         to = body["To"]
         suffix = magic(to)
-        if suffix in ("0429", "0500"):  # refused before the message was taken
+        if suffix == "0429":  # refused before the message was taken (0500: after, below)
             return failure_for(suffix) or error(500, "ERROR", "unreachable")
         if suffix == "0401":
             return unauthorized()
@@ -257,9 +257,8 @@ class FoneDynamicsEmulator(Emulator):
         suffixes = {magic(c["To"]) for c in checked if isinstance(c, dict)}
         if "0401" in suffixes:
             return unauthorized()
-        for suffix in ("0429", "0500"):
-            if suffix in suffixes:
-                return failure_for(suffix) or error(500, "ERROR", "unreachable")
+        if "0429" in suffixes:  # refused before any message was taken (0500: after, below)
+            return failure_for("0429") or error(500, "ERROR", "unreachable")
         entries: list[dict[str, Any]] = []
         for item, entry in zip(items, checked, strict=True):
             if isinstance(entry, dict):
@@ -272,7 +271,7 @@ class FoneDynamicsEmulator(Emulator):
                     entry = problem
             entries.append(_failed_entry(item, entry))
         reply = json_response(200, entries)
-        for suffix in ("0444", "0408"):
+        for suffix in ("0500", "0444", "0408"):
             if suffix in suffixes:
                 return failure_for(suffix, reply) or reply
         return reply

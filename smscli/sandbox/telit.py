@@ -35,7 +35,8 @@ Magic targets (suffix of the identifier value, sandbox.base.MAGIC): 0400 → com
 "rejected"; 0401 → top-level "Authorization failed" on every attempt; 0404 → command error
 "Connection not found"; 0419 → the presented session expires just before the send if it has
 already been used (the client logs in once more and its retry goes through); 0429, 0500,
-0444, 0408 → sandbox.base.failure_for (a slow reply still stores the message); 0410/0411 →
+0444, 0408 → sandbox.base.failure_for (0429 before the message is taken; 0500, 0444 and a
+slow reply after it was stored); 0410/0411 →
 accepted, then failed/expired.
 """
 
@@ -156,6 +157,7 @@ class _Session:
 class _Context:
     session_id: str | None = None
     slow: bool = False
+    after: str | None = None  # 0500/0444: fail after the command took the message
 
 
 def failure(code: int, message: str) -> dict[str, Any]:
@@ -185,6 +187,8 @@ class TelitEmulator(Emulator):
         except _Override as exc:
             return exc.response
         response = json_response(200, reply)
+        if context.after is not None:
+            return failure_for(context.after, response) or response
         if context.slow:
             failure_for("0408", response)
         return response
@@ -340,10 +344,12 @@ class TelitEmulator(Emulator):
 
     def _magic(self, value: str, context: _Context) -> None:
         suffix = magic(value)
-        if suffix in ("0429", "0500", "0444"):
+        if suffix == "0429":  # refused before the message is taken
             response = failure_for(suffix)
             if response is not None:
                 raise _Override(response)
+        if suffix in ("0500", "0444"):  # after it was taken (as a real provider may)
+            context.after = suffix
         if suffix == "0408":
             context.slow = True
         elif suffix == "0400":

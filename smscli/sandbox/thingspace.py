@@ -284,14 +284,14 @@ class ThingSpaceEmulator(Emulator):
             raise _error(
                 "DeviceService.REQUEST_FAILED.DeviceNotFound", f"Device {unknown} not found"
             )
-        failure = failure_for(suffix) if suffix in ("0429", "0500") else None
+        failure = failure_for(suffix) if suffix == "0429" else None  # before the message is taken
         if failure is not None:
             return failure
         request_id = str(uuid.uuid4())
         self._store(request_id, body)
         reply = json_response(200, {"requestId": request_id})
-        failure_for(suffix, reply)  # 0408 slow, 0444 dropped: after the message was taken
-        return reply
+        # 0500, 0408 slow, 0444 dropped: after the message was taken
+        return failure_for(suffix, reply) or reply
 
     def _store(self, request_id: str, body: Mapping[str, Any]) -> None:
         now = self.clock()

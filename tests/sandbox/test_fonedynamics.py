@@ -585,7 +585,8 @@ def test_magic_0500_is_an_html_server_error(api: Api) -> None:
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("text/html")
     assert response.text.startswith("<!DOCTYPE html>")
-    assert api.messages() == []
+    # after the message was taken, as a real provider may: `smscli reconcile` finds it
+    assert len(api.messages()) == 1
 
 
 def test_magic_0444_drops_the_connection(api: Api) -> None:
@@ -1090,7 +1091,7 @@ def test_a_batch_without_content_type_is_read_as_json(api: Api) -> None:
     assert len(response.json()) == 1
 
 
-@pytest.mark.parametrize("suffix", ["0401", "0429", "0500"])
+@pytest.mark.parametrize("suffix", ["0401", "0429"])
 def test_batch_magic_that_refuses_the_request_refuses_the_whole_batch(
     api: Api, suffix: str
 ) -> None:
@@ -1099,6 +1100,12 @@ def test_batch_magic_that_refuses_the_request_refuses_the_whole_batch(
     if suffix == "0401":
         assert response.headers["www-authenticate"] == CHALLENGE
     assert api.messages() == []
+
+
+def test_batch_magic_0500_answers_500_after_taking_the_messages(api: Api) -> None:
+    response = batch(api, [simple(Text="a"), simple(To=magic_to("0500"), Text="b")])
+    assert response.status_code == 500
+    assert [m["text"] for m in api.messages()] == ["a", "b"]
 
 
 def test_batch_magic_drop_and_slow_keep_the_messages(api: Api) -> None:
