@@ -35,7 +35,7 @@ def provider_table() -> str:
     from smscli.catalog import REGISTRY
 
     header = ["provider", "targets", "limits", "--from", "--at", "--validity", "--ref sent"]
-    header += ["binary", "status"]
+    header += ["binary", "status", "inbox"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for p in REGISTRY.values():
         f = p.features
@@ -46,7 +46,7 @@ def provider_table() -> str:
         lines.append(
             f"| `{p.slug}` {p.label} | {', '.join(p.target_kinds)} | {p.limits.notes} | "
             f"{mark(f.sender)} | {mark(f.at)} | {mark(f.validity)} | {mark(f.ref)} | "
-            f"{mark(f.binary)} | {mark(f.status)} |"
+            f"{mark(f.binary)} | {mark(f.status)} | {mark(f.inbox)} |"
         )
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from smscli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     import sqlite3
-from smscli.models import SendResult, Status
+from smscli.models import Reply, SendResult, Status
 from smscli.redaction import Redactor
 
 _SCHEMA = """
@@ -50,7 +50,25 @@ CREATE TABLE IF NOT EXISTS sends (
 CREATE INDEX IF NOT EXISTS sends_message_id ON sends (message_id);
 CREATE INDEX IF NOT EXISTS sends_idem ON sends (idempotency_key, target);
 CREATE INDEX IF NOT EXISTS sends_batch ON sends (batch, target);
+CREATE TABLE IF NOT EXISTS replies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    stored_at TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    profile TEXT,
+    reply_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    text TEXT,
+    date TEXT,
+    details TEXT,
+    UNIQUE (provider, reply_id)
+);
+CREATE INDEX IF NOT EXISTS replies_date ON replies (provider, date);
 """
+# The devices' replies (issue 11) have a table of their own, not rows of ``sends`` with a
+# direction: a reply has no status, segments or idempotency key, and every query of
+# ``sends`` (log, status, --resume, idempotency) stays about what was sent. A database of an
+# older smscli gets the table the first time it is opened for writing (CREATE TABLE IF NOT
+# EXISTS, in the same script as ``sends``): no row is touched.
 _JSON_COLUMNS = ("parts", "error", "details")
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's (SQLite's busy timeout)
 _STATUSES = tuple(s.value for s in Status)
@@ -515,6 +533,87 @@ class History:
         args.append(min(limit, _MAX_INTEGER))  # `log -n 99999999999999999999`: every row
         rows = self._db().execute(sql, args).fetchall()
         return [_row(r) for r in reversed(rows)]
+
+    # -- replies (issue 11) ------------------------------------------------------------------
+    def add_replies(self, replies: Sequence[Reply]) -> list[bool]:
+        """Store replies, each once per (provider, reply id), in ONE committed transaction:
+        when this returns, they survive a crash (ThingSpace's queue is acknowledged only
+        after this). Returns, per reply, whether it was new."""
+        if not self.enabled or not replies:
+            return [False] * len(replies)
+        scrub = self.redactor.data
+        with self._lock:
+            db = self._db()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    new = []
+                    for r in replies:
+                        cursor = db.execute(
+                            "INSERT OR IGNORE INTO replies (stored_at, provider, profile,"
+                            " reply_id, sender, text, date, details) VALUES (?,?,?,?,?,?,?,?)",
+                            (_now(), r.provider, r.profile, r.reply_id, r.sender,
+                             stored_body(r.text, self.body_mode), r.date,
+                             _dumps(scrub(dict(r.details)) or None)),
+                        )  # fmt: skip
+                        new.append(cursor.rowcount == 1)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except _sqlite_error() as exc:
+                raise self._write_error(exc) from None
+        return new
+
+    def replies(
+        self,
+        *,
+        provider: str | None = None,
+        sender: str | None = None,
+        since: str | None = None,
+        limit: int = 20,
+    ) -> list[dict[str, Any]]:
+        """Stored replies matching every filter, the newest ``limit`` (by the provider's
+        date, then by when stored), oldest first. ``since``: ISO 8601 UTC, on the reply's
+        date. ``sender``: a target, matched as ``models.same_device`` does."""
+        if not self.enabled:
+            return []
+        from smscli.models import same_device
+
+        where: list[str] = []
+        args: list[Any] = []
+        if provider:
+            where.append("provider=?")
+            args.append(provider)
+        if since:
+            where.append("COALESCE(date, stored_at) >= ?")
+            args.append(since)
+        if sender:
+            where.append("sender LIKE ?")
+            args.append(sender.partition(":")[0] + ":%")
+        sql = "SELECT * FROM replies" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY COALESCE(date, stored_at) DESC, id DESC"
+        with self._lock:
+            try:
+                rows = self._db().execute(sql, args).fetchall()
+            except _sqlite_error() as exc:
+                if "no such table" in str(exc):
+                    return []  # an older smscli's history, opened read-only
+                raise
+        found = []
+        for row in rows:
+            data = dict(row)
+            if sender and not same_device(data["sender"], sender):
+                continue
+            try:
+                data["details"] = json.loads(data["details"]) if data["details"] else {}
+            except ValueError:
+                data["details"] = {}
+            found.append(data)
+            if len(found) >= limit:
+                break
+        return list(reversed(found))
 
 
 class Taken(NamedTuple):

@@ -74,6 +74,48 @@ class Target(NamedTuple):
         return f"{self.kind}:{self.value}"
 
 
+class Reply(NamedTuple):
+    """A device's reply (a mobile-originated SMS) as smscli stores and prints it.
+
+    ``reply_id`` is the provider's id of the reply where its API gives one (emnify's SMS id,
+    Telit's record id, Fone Dynamics' MessageSid); ThingSpace's history gives none, so it is
+    ``sha256:`` + a hash of the device, the timestamp and the text. The history stores a reply
+    once per (provider, reply_id)."""
+
+    provider: str
+    reply_id: str
+    sender: str  # the device as a target ("endpoint:1001", "msisdn:15551234567")
+    text: str
+    date: str | None = None  # ISO 8601 UTC, when the provider received it
+    profile: str | None = None
+    details: Mapping[str, Any] = EMPTY
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider, "profile": self.profile, "id": self.reply_id,
+            "from": self.sender, "text": self.text, "date": self.date,
+            "details": dict(self.details),
+        }  # fmt: skip
+
+
+def content_id(*parts: str | None) -> str:
+    """A reply id from its content, for an API that gives its replies none (ThingSpace)."""
+    import hashlib
+
+    joined = "\x1f".join(p or "" for p in parts)
+    return "sha256:" + hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def same_device(sender: str, target: str) -> bool:
+    """Whether a reply's sender is this target: same kind, same value, an E.164 "+" (which
+    some APIs drop) and the case of hex ids aside."""
+    a_kind, _, a_value = sender.partition(":")
+    b_kind, _, b_value = target.partition(":")
+    if a_kind != b_kind:
+        return False
+    return a_value.lstrip("+").lower() == b_value.lstrip("+").lower()
+
+
 class NonGsmChar(NamedTuple):
     char: str
     codepoint: str  # "U+2019"

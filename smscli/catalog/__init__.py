@@ -80,6 +80,11 @@ class Features(NamedTuple):
     cancel: bool = False  # `smscli cancel`: the API cancels a message not yet delivered
     # `smscli reconcile`: the API can look up a send whose outcome is unknown
     reconcile: bool = False
+    # Device replies (mobile-originated SMS) can be pulled through the API (`smscli inbox`,
+    # `send --await-reply`); CSL only pushes them.
+    inbox: bool = False
+    inbox_per_device: bool = False  # replies are listed per device only (emnify): name them
+    inbox_queue: bool = False  # reading a reply removes it (ThingSpace): store it first
 
 
 OptionKind = Literal["text", "flag", "multiple"]

@@ -87,7 +87,15 @@ INFO = ProviderInfo(
         default_rate=2000 / 300,
         notes="long messages split into UDH parts (one POST each); 2,000 requests per 5 minutes",
     ),
-    features=Features(sender=True, validity=True, status=True, cancel=True, reconcile=True),
+    features=Features(
+        sender=True,
+        validity=True,
+        status=True,
+        cancel=True,
+        reconcile=True,
+        inbox=True,
+        inbox_per_device=True,
+    ),
     help=(
         "Send an SMS to emnify endpoints, by endpoint id, ICCID or endpoint name.\n\n"
         "Example: smscli emnify --to name:tracker-7 --from Acme 'reboot'"

@@ -82,7 +82,14 @@ INFO = ProviderInfo(
     ),
     target_kinds=("msisdn",),
     limits=Limits(max_segments=None, default_max_segments=10, notes="up to max_segments (10)"),
-    features=Features(sender=True, at=True, ref=True, status=True, reconcile=True),
+    features=Features(
+        sender=True,
+        at=True,
+        ref=True,
+        status=True,
+        reconcile=True,
+        inbox=True,
+    ),
     help=(
         "Send an SMS through Fone Dynamics (REST v2, HTTP Basic).\n\n"
         "Example: smscli fonedynamics -t +61488023555 --from MyShop 'Your order shipped'"

@@ -51,7 +51,14 @@ INFO = ProviderInfo(
     credential_sets=(("username", "password"), ("app_id", "app_token", "thing_key")),
     target_kinds=("thing", "esn", "iccid", "imei", "imsi", "meid", "msisdn"),
     limits=Limits(max_segments=1, max_binary_octets=140, notes="one segment"),
-    features=Features(sender=True, validity=True, binary=True, status=True, reconcile=True),
+    features=Features(
+        sender=True,
+        validity=True,
+        binary=True,
+        status=True,
+        reconcile=True,
+        inbox=True,
+    ),
     aliases=("devicewise", "tr50"),
     command_aliases=("devicewise",),
     help=(

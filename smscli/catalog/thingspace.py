@@ -88,7 +88,7 @@ INFO = ProviderInfo(
         utf8_bytes=140,
         notes="160 GSM-7 characters or 140 bytes; ≤10,000 devices per request",
     ),
-    features=Features(validity=True, binary=True),
+    features=Features(validity=True, binary=True, inbox=True, inbox_queue=True),
     aliases=("verizon",),
     command_aliases=("verizon",),
     help=(

@@ -32,6 +32,12 @@ def log(
             "--since", metavar="WHEN", help="Only sends since this time: 2h, 3d or ISO 8601."
         ),
     ] = None,
+    replies: Annotated[
+        bool,
+        typer.Option(
+            "--replies", help="Show the devices' replies that `inbox` stored instead of sends."
+        ),
+    ] = False,
     json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -57,6 +63,31 @@ def log(
         history = open_history(cfg)
         if not history.enabled:
             out.warning("the history is turned off (history = false in the config)")
+        if replies:
+            if status or batch:
+                raise UsageError("--replies goes with -n, --to, --provider and --since only")
+            found = history.replies(
+                provider=provider, since=_since(since) if since else None, limit=n
+            )
+            found = [r for r in found if not to or to in r["sender"]]
+            if out.mode == "json":
+                out.json({"replies": found})
+                return 0
+            out.table(
+                ["#", "date", "provider", "from", "text", "id"],
+                (
+                    [
+                        r["id"],
+                        r["date"] or "",
+                        r["provider"],
+                        r["sender"],
+                        r["text"] or "",
+                        r["reply_id"],
+                    ]
+                    for r in found
+                ),
+            )
+            return 0
         rows = history.query(
             limit=n,
             target=to,

@@ -135,6 +135,12 @@ def _reconcile() -> Any:
     return make_reconcile_command()
 
 
+def _inbox() -> Any:
+    from smscli.commands.inbox import make_inbox_command
+
+    return make_inbox_command()
+
+
 def entries() -> dict[str, Entry]:
     """Every command, in help order: `send`, one per registered provider (and its hidden
     aliases), then the others. Provider commands come from the declarations."""
@@ -153,6 +159,7 @@ def entries() -> dict[str, Entry]:
     out["status"] = Entry(lazy("smscli.commands.status:HELP"), _status)
     out["cancel"] = Entry(lazy("smscli.commands.cancel:HELP"), _cancel)
     out["reconcile"] = Entry(lazy("smscli.commands.reconcile:HELP"), _reconcile)
+    out["inbox"] = Entry(lazy("smscli.commands.inbox:HELP"), _inbox)
     config = lazy("smscli.commands.config:app")
     out["config"] = Entry(lambda: config().info.help or "", config)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -28,6 +28,7 @@ from smscli.errors import (
 from smscli.models import (
     Message,
     Reconciled,
+    Reply,
     Request,
     Response,
     SendLookup,
@@ -147,6 +148,21 @@ class Provider:
         """Find a send whose outcome is unknown (``info.features.reconcile``)."""
         return Reconciled(
             Status.UNKNOWN, reason=f"{self.label} offers no way to look up a send: cannot tell"
+        )
+
+    def inbox(
+        self, session: Session, since: float | None, senders: Sequence[Target]
+    ) -> Iterator[list[Reply]]:
+        """The devices' replies (MO SMS) received since ``since`` (Unix seconds; None: as far
+        back as the API goes), from ``senders`` (empty: every device the API reports on; an
+        API that lists per device, emnify, is always given some), one page at a time.
+
+        A generator: the request for the next page is made only when the caller asks for
+        it, after it stored the page it got. ThingSpace's queue counts on that: asking for
+        the next page acknowledges (removes) the previous one. Providers with
+        ``features.inbox`` implement it."""
+        raise ProviderRefused(
+            f"{self.label} has no API to pull device replies", code="inbox_unsupported"
         )
 
     def login(self, session: Session) -> None:

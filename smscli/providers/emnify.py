@@ -52,7 +52,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -74,6 +74,7 @@ from smscli.models import (
     Encoding,
     Message,
     Reconciled,
+    Reply,
     Request,
     Response,
     SendLookup,
@@ -650,6 +651,37 @@ def is_received(sms: Mapping[str, Any]) -> bool:
     return _int(kind.get("id")) not in (None, 1)
 
 
+def parse_replies(
+    response: Response, endpoint_id: str, since: float | None, profile: str | None
+) -> list[Reply]:
+    """The MO entries of an endpoint's SMS list (``sms_type`` "MO", see ``is_received``),
+    submitted at or after ``since``, oldest first. The list has no documented query
+    parameters (no date or direction filter), so the filtering is done here. The reply's id
+    is emnify's SMS id (numeric; its MO ``sms_type`` id is UNCONFIRMED, not its SMS id)."""
+    if not _check_reply(response, "the endpoint's SMS list"):
+        raise _refused("the endpoint's SMS list", response)
+    body = json_body(response)
+    if not isinstance(body, list):
+        raise _unreadable("the endpoint's SMS list", response)
+    found: list[tuple[float, Reply]] = []
+    for item in body:
+        sms = expect_dict(item)
+        if not is_received(sms):
+            continue
+        sms_id = _id_text(sms.get("id"))
+        submitted = _epoch(sms.get("submit_date"))
+        if sms_id is None or (since is not None and (submitted or 0) < since):
+            continue
+        source = _text(sms.get("source_address"))  # a number in the old callback docs
+        reply = Reply(
+            provider=INFO.slug, reply_id=sms_id, sender=f"endpoint:{endpoint_id}",
+            text=_text(sms.get("payload")) or "", date=iso_from_text(sms.get("submit_date")),
+            profile=profile, details={"source_address": source} if source else {},
+        )  # fmt: skip
+        found.append((submitted or 0, reply))
+    return [r for _, r in sorted(found, key=lambda pair: pair[0])]
+
+
 def _epoch(value: Any) -> float | None:
     text = iso_from_text(value)
     try:
@@ -1144,6 +1176,22 @@ class Emnify(Provider):
             return parse_status(session.call(request))
 
         return self._authed(session, attempt)
+
+    def inbox(
+        self, session: Session, since: float | None, senders: Sequence[Target]
+    ) -> Iterator[list[Reply]]:
+        """One page per endpoint: its SMS list, MO entries only (emnify has no
+        organisation-wide SMS list, so the endpoints must be named)."""
+        for target in senders:
+            endpoint_id = self.resolve(session, target)
+
+            def attempt(token: str, endpoint_id: str = endpoint_id) -> list[Reply]:
+                request = sms_list_request(self.base_url, token, endpoint_id)
+                return parse_replies(
+                    session.call(request), endpoint_id, since, self.settings.profile
+                )
+
+            yield self._authed(session, attempt)
 
     def login(self, session: Session) -> None:
         self._login(session)

@@ -76,7 +76,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, NoReturn, TypeVar
@@ -96,18 +96,21 @@ from smscli.errors import (
 from smscli.models import (
     Encoding,
     Message,
+    Reply,
     Request,
     Response,
     SendResult,
     Status,
     StatusReport,
     Target,
+    content_id,
 )
 from smscli.providers.base import (
     WRONG_PATH_STATUSES,
     Provider,
     Session,
     fresh_login,
+    iso_from_text,
     json_body,
     login_refused,
     raise_for_transport_status,
@@ -566,6 +569,88 @@ def _m2m_headers(bearer: str, session_token: str) -> dict[str, str]:
     return {**_json_headers(bearer), "VZ-M2M-Token": session_token}
 
 
+# --------------------------------------------------------------------------- replies
+
+# The account of the sandbox's sends that name none (smscli.sandbox.thingspace's
+# DEFAULT_ACCOUNT; tests/test_i11_inbox.py checks they agree): `--sandbox` without an
+# account_name reads its replies there.
+SANDBOX_ACCOUNT: Final = "TestAccount-1"
+MAX_HISTORY_PAGES: Final = 1000  # a bound on one run (100 replies a page, documented)
+
+
+def history_request(
+    base_url: str, bearer: str, session_token: str, account: str, token: str | None
+) -> Request:
+    """``GET /api/m2m/v1/sms/{accountName}/history[?next=<token>]``: the account's queue of
+    device replies. Asking with ``next`` acknowledges (removes) the page that token came
+    with (after-the-send.md §1.3 and Q5: persist first, then fetch the next page)."""
+    from urllib.parse import quote
+
+    url = f"{base_url}{M2M_PATH}/sms/{quote(account, safe='')}/history"
+    if token is not None:
+        url += f"?next={quote(token, safe='')}"
+    return Request("GET", url, headers=_m2m_headers(bearer, session_token))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    replies: list[Reply]
+    next_token: str | None  # from the Location header: asking with it acknowledges this page
+    more: bool  # hasMoreData (HTTP 202)
+
+
+def parse_history(response: Response, profile: str | None) -> HistoryPage:
+    """``{"messages": [{"deviceIds": [{"id", "kind"}], "message", "timestamp"}],
+    "hasMoreData"}`` (200, or 202 while more wait) with ``Location: …/history?next=N``.
+    The entries carry no id: a reply's id is a hash of its device, timestamp and text
+    (so the same reply read twice, say after a crash before the acknowledgement, is
+    stored once; two identical texts from one device in the same second are one).
+    UNCONFIRMED: a Location on the last page (200) too, which the sandbox sends so that
+    the last page can be acknowledged; read when present."""
+    error = read_error(response)
+    if not 200 <= response.status_code < 300:
+        refused = _token_refusal(response, error)
+        if refused is not None:
+            raise refused
+        if response.status_code in WRONG_PATH_STATUSES and error is None:
+            raise wrong_path(INFO, response, "the SMS history")
+        raise_for_transport_status(response, label=LABEL, sends_message=False)
+        raise _refusal(response, error, "the SMS history")
+    data = json_body(response)
+    if not isinstance(data, dict) or not isinstance(data.get("messages", []), list):
+        raise ProviderUnavailable(
+            f"{LABEL} answered the SMS history with {snippet(response)}", code="unexpected_reply"
+        )
+    replies = []
+    for item in data.get("messages") or []:
+        entry = item if isinstance(item, dict) else {}
+        devices = entry.get("deviceIds") or []
+        device = devices[0] if devices and isinstance(devices[0], dict) else {}
+        kind = (_text(device.get("kind")) or "device").lower()
+        sender = f"{kind}:{_text(device.get('id')) or ''}"
+        text = _text(entry.get("message")) or ""
+        stamp = _text(entry.get("timestamp"))
+        replies.append(
+            Reply(
+                provider=INFO.slug,
+                reply_id=content_id(sender, stamp, text),
+                sender=sender,
+                text=text,
+                date=iso_from_text(stamp),
+                profile=profile,
+            )
+        )
+    token = None
+    location = response.header("location")
+    if location:
+        from urllib.parse import parse_qs, urlsplit
+
+        tokens = parse_qs(urlsplit(location).query).get("next")
+        token = tokens[0] if tokens else None
+    more = bool(data.get("hasMoreData")) or response.status_code == 202
+    return HistoryPage(replies, token, more)
+
+
 # --------------------------------------------------------------------------- the provider
 
 
@@ -680,6 +765,36 @@ class ThingSpace(Provider):
             hint="register an SMSDeliveryConfirmation callback listener and match the requestId",
             code="status_unsupported",
         )
+
+    def inbox(
+        self, session: Session, since: float | None, senders: Sequence[Target]
+    ) -> Iterator[list[Reply]]:
+        """The account's reply queue, page by page. The next page is asked for (which
+        acknowledges the previous one) only when the caller resumes this generator, i.e.
+        after it stored the page: a crash in between loses nothing, the page comes again.
+        ``since`` and ``senders`` are applied by the caller (the queue has no filters), and
+        every page is acknowledged, also replies the filters leave out (they are stored)."""
+        account = self.settings.get("account_name") or (
+            SANDBOX_ACCOUNT if self.settings.sandbox else None
+        )
+        if account is None:
+            raise ConfigError(
+                f"{LABEL} keeps device replies in a queue per billing account: set the "
+                "profile's account_name (or --account-name)",
+                code="credential_missing",
+            )
+        token: str | None = None
+        for _ in range(MAX_HISTORY_PAGES):
+
+            def attempt(bearer: str, session_token: str, token: str | None = token) -> HistoryPage:
+                request = history_request(self.base_url, bearer, session_token, account, token)
+                return parse_history(session.call(request), self.settings.profile)
+
+            page = self._authorized(session, attempt)
+            yield page.replies
+            if page.next_token is None or (not page.replies and not page.more):
+                return
+            token = page.next_token
 
     def login(self, session: Session) -> None:
         bearer = self._fetch_bearer(session)

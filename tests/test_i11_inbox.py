@@ -1,0 +1,272 @@
+"""`smscli inbox` (issue 11): the devices' replies pulled into the history, through the
+command line against the sandbox (in-process on a fake clock, and a real sandbox process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import SCRIPT, Cli, base_url
+
+CREDENTIALS: dict[str, list[str]] = {
+    "emnify": ["--application-token", "app-token-1"],
+    "telit": ["--username", "u1", "--password", "telit-pass-1"],
+    "thingspace": ["--client-id", "c1", "--client-secret", "ts-secret-1", "--username", "u1",
+                   "--password", "ts-pass-1", "--account-name", "0000123456-00001"],
+    "fonedynamics": ["--account-sid", "AC1", "--token", "fd-token-1", "--property-sid", "PR1"],
+}  # fmt: skip
+TARGETS = {
+    "emnify": "endpoint:1001",
+    "telit": "msisdn:+15551230001",
+    "thingspace": "mdn:5551230002",
+    "fonedynamics": "+61400000003",
+}
+SENDERS = {
+    "emnify": "endpoint:1001",
+    "telit": "msisdn:15551230001",  # Telit's numbers are digits only
+    "thingspace": "mdn:5551230002",
+    "fonedynamics": "msisdn:+61400000003",
+}
+
+
+def provider_args(slug: str, url: str) -> list[str]:
+    return ["--provider", slug, "--base-url", url, *CREDENTIALS[slug]]
+
+
+def history_path(home: Path) -> Path:
+    return home / "data" / "history.sqlite3"
+
+
+@pytest.mark.parametrize("slug", list(CREDENTIALS))
+def test_inbox_pulls_the_reply_and_stores_it_once(cli: Cli, slug: str, isolated: Path) -> None:
+    args = provider_args(slug, base_url(slug))
+    sent = cli("send", *args, "-t", TARGETS[slug], "status?", "--json")
+    assert sent.exit_code == 0, sent.output
+    empty = cli("inbox", *args, "--json")
+    assert empty.exit_code == 0, empty.output
+    assert empty.json() == {"replies": [], "new": 0}  # the device has not answered yet
+    cli.advance(10)
+    first = cli("inbox", *args, "--json")
+    assert first.exit_code == 0, first.output
+    [reply] = first.json()["replies"]
+    assert reply["text"] == "ACK: status?"
+    assert reply["from"] == SENDERS[slug]
+    assert reply["provider"] == slug and reply["new"] is True and reply["date"]
+    if slug == "thingspace":
+        assert reply["id"].startswith("sha256:")  # its history entries carry no id
+    second = cli("inbox", *args, "--json")
+    assert second.exit_code == 0, second.output
+    assert [r["new"] for r in second.json()["replies"]] == [False]
+    assert second.json()["new"] == 0
+    stored = cli("log", "--replies", "--json").json()["replies"]
+    assert [(r["provider"], r["text"]) for r in stored] == [(slug, "ACK: status?")]
+    # Table and JSONL forms.
+    table = cli("inbox", *args)
+    assert "ACK: status?" in table.stdout and SENDERS[slug] in table.stdout
+    lines = cli("inbox", *args, "--jsonl").stdout.splitlines()
+    assert [json.loads(line)["text"] for line in lines] == ["ACK: status?"]
+    assert "app-token-1" not in table.output + "".join(lines)
+
+
+def test_inbox_filters_by_device_since_and_count(cli: Cli) -> None:
+    args = provider_args("fonedynamics", base_url("fonedynamics"))
+    for target in ("+61400000003", "+61400000004"):
+        assert cli("send", *args, "-t", target, "status?", "-q").exit_code == 0
+    cli.advance(10)
+    everything = cli("inbox", *args, "--json").json()["replies"]
+    assert sorted(r["from"] for r in everything) == ["msisdn:+61400000003", "msisdn:+61400000004"]
+    one = cli("inbox", *args, "--from", "+61400000004", "--json").json()["replies"]
+    assert [r["from"] for r in one] == ["msisdn:+61400000004"]
+    assert len(cli("inbox", *args, "-n", "1", "--json").json()["replies"]) == 1
+    later = cli("inbox", *args, "--since", "2999-01-01T00:00:00Z", "--json")
+    assert later.exit_code == 0 and later.json()["replies"] == []
+    bad = cli("inbox", *args, "--since", "yesterday")
+    assert bad.exit_code == 2 and "--since" in bad.stderr
+
+
+def test_emnify_takes_the_endpoints_from_recent_sends_or_from(cli: Cli) -> None:
+    args = provider_args("emnify", base_url("emnify"))
+    none = cli("inbox", *args, "--json")
+    assert none.exit_code == 2
+    assert none.json()["error"]["code"] == "target_needed"
+    assert "--from" in none.json()["error"]["message"]
+    # --from an endpoint nobody sent to: asked, nothing there.
+    quiet = cli("inbox", *args, "--from", "endpoint:1002", "--json")
+    assert quiet.exit_code == 0 and quiet.json()["replies"] == []
+    assert cli("send", *args, "-t", "endpoint:1001", "status?", "-q").exit_code == 0
+    cli.advance(10)
+    [reply] = cli("inbox", *args, "--json").json()["replies"]
+    assert reply["from"] == "endpoint:1001"
+
+
+def test_csl_has_no_pull_api(cli: Cli) -> None:
+    args = ["--provider", "csl", "--base-url", base_url("csl"), "--username", "u",
+            "--password", "csl-pass-1", "--api-id", "1"]  # fmt: skip
+    res = cli("inbox", *args)
+    assert res.exit_code == 4
+    assert res.stderr.startswith("error: CSL") and "smscli listen" in res.stderr
+    assert "Traceback" not in res.output
+    assert cli("inbox", *args, "--json").json()["error"]["code"] == "inbox_unsupported"
+    assert cli.recorder.requests == []
+
+
+def test_thingspace_stores_each_page_before_acknowledging_it(cli: Cli, isolated: Path) -> None:
+    """The queue removes a page when the next is asked for: at every `?next=` request the
+    replies of the page it acknowledges are already committed to the history (read by
+    another connection), and a run that dies before acknowledging loses nothing."""
+    args = provider_args("thingspace", base_url("thingspace"))
+    devices = [f"mdn:55512300{n:02d}" for n in range(7)]  # 7 replies: two pages of 5
+    sent = cli("send", *args, *[x for d in devices for x in ("-t", d)], "status?", "--json")
+    assert sent.exit_code == 0, sent.output
+    cli.advance(10)
+    inner = cli.recorder.handler
+    seen: list[tuple[str | None, int]] = []
+
+    def stored() -> int:
+        with sqlite3.connect(history_path(isolated)) as db:
+            return int(db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+
+    def checking(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/history"):
+            seen.append((request.url.params.get("next"), stored()))
+        return inner(request)
+
+    cli.recorder.handler = checking
+    res = cli("inbox", *args, "--json")
+    assert res.exit_code == 0, res.output
+    assert len(res.json()["replies"]) == 7
+    # First page: nothing stored yet; asking for page 2 acknowledges 5 stored replies; the
+    # request after the last page acknowledges all 7.
+    assert seen == [(None, 0), ("1", 5), ("2", 7)]
+
+
+def test_thingspace_a_failed_acknowledgement_loses_no_reply(cli: Cli, isolated: Path) -> None:
+    args = provider_args("thingspace", base_url("thingspace"))
+    assert cli("send", *args, "-t", "mdn:5551230002", "status?", "-q").exit_code == 0
+    cli.advance(10)
+    inner = cli.recorder.handler
+
+    def broken(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("next") is not None:
+            return httpx.Response(503, text="down")  # the acknowledgement fails
+        return inner(request)
+
+    cli.recorder.handler = broken
+    failed = cli("inbox", *args, "--json", "--timeout", "1")
+    assert failed.exit_code == 6, failed.output
+    assert len(cli("log", "--replies", "--json").json()["replies"]) == 1  # already stored
+    cli.recorder.handler = inner
+    again = cli("inbox", *args, "--json")  # the page comes again: stored once
+    assert again.exit_code == 0, again.output
+    assert [r["new"] for r in again.json()["replies"]] == [False]
+    assert len(cli("log", "--replies", "--json").json()["replies"]) == 1
+
+
+def test_thingspace_queue_is_not_read_without_a_history(cli: Cli, isolated: Path) -> None:
+    (isolated / "config.toml").write_text("history = false\n")
+    args = provider_args("thingspace", base_url("thingspace"))
+    res = cli("inbox", *args)
+    assert res.exit_code == 3 and "queue" in res.stderr
+    assert cli.recorder.requests == []
+
+
+def test_sandbox_account_matches_the_emulator() -> None:
+    from smscli.providers.thingspace import SANDBOX_ACCOUNT
+    from smscli.sandbox.thingspace import DEFAULT_ACCOUNT
+
+    assert SANDBOX_ACCOUNT == DEFAULT_ACCOUNT
+
+
+def test_follow_prints_new_replies_until_ctrl_c(cli: Cli) -> None:
+    args = provider_args("telit", base_url("telit"))
+    assert cli("send", *args, "-t", "msisdn:+15551230001", "status?", "-q").exit_code == 0
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) > 2:
+            raise KeyboardInterrupt
+        cli.clock[0] += seconds
+
+    cli.advance = sleep  # type: ignore[method-assign]
+    res = cli("inbox", *args, "--follow", "--jsonl", "--interval", "5")
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [(r["text"], r["new"]) for r in lines] == [("ACK: status?", True)]  # printed once
+    assert sleeps == [5, 5, 5]
+    too_fast = cli("inbox", *args, "--follow", "--interval", "1")
+    assert too_fast.exit_code == 2 and "--interval" in too_fast.stderr
+    assert cli("inbox", *args, "--follow", "--json").exit_code == 2
+
+
+def test_an_older_history_gets_the_replies_table_in_place(cli: Cli, isolated: Path) -> None:
+    path = history_path(isolated)
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:  # the schema before issue 11: sends only
+        db.execute(
+            "CREATE TABLE sends (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,"
+            " updated_at TEXT NOT NULL, batch TEXT, provider TEXT NOT NULL, profile TEXT,"
+            " base_url TEXT, target TEXT NOT NULL, status TEXT NOT NULL, message_id TEXT,"
+            " request_id TEXT, uuid TEXT, reference TEXT, date TEXT, segments INTEGER,"
+            " encoding TEXT, parts TEXT, error TEXT, details TEXT, idempotency_key TEXT,"
+            " body TEXT)"
+        )
+        db.execute(
+            "INSERT INTO sends (created_at, updated_at, provider, target, status)"
+            " VALUES ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 'telit',"
+            " 'msisdn:+15551230001', 'accepted')"
+        )
+    os.chmod(path, 0o600)
+    args = provider_args("telit", base_url("telit"))
+    assert cli("send", *args, "-t", "msisdn:+15551230001", "status?", "-q").exit_code == 0
+    cli.advance(10)
+    assert len(cli("inbox", *args, "--json").json()["replies"]) == 1
+    assert len(cli("log", "--json").json()["entries"]) == 2  # the old row is kept
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# -- end to end: the installed console script against a real sandbox process -------------
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCRIPT, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.mark.parametrize("slug", list(CREDENTIALS))
+def test_inbox_end_to_end(sandbox_process: str, isolated: Path, slug: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    env |= {"SMSCLI_CONFIG": str(isolated / "config.toml"),
+            "SMSCLI_DATA_DIR": str(isolated / "data"),
+            "SMSCLI_CACHE_DIR": str(isolated / "cache")}  # fmt: skip
+    # A profile pointed at the sandbox, its credentials in the config.
+    flags = CREDENTIALS[slug]
+    fields = {flags[i][2:].replace("-", "_"): flags[i + 1] for i in range(0, len(flags), 2)}
+    lines = ['default_profile = "dev"', "[profiles.dev]", f'provider = "{slug}"',
+             f'base_url = "{sandbox_process}/{slug}"']  # fmt: skip
+    lines += [f'{k} = "{v}"' for k, v in fields.items()]
+    (isolated / "config.toml").write_text("\n".join(lines) + "\n")
+    (isolated / "config.toml").chmod(0o600)
+    sent = run("send", "-t", TARGETS[slug], "status?", "--json", env=env)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    replies: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 20
+    while not replies and time.monotonic() < deadline:
+        time.sleep(1)
+        res = run("inbox", "--json", env=env)
+        assert res.returncode == 0, res.stdout + res.stderr
+        replies = json.loads(res.stdout)["replies"]
+    assert [(r["text"], r["from"]) for r in replies] == [("ACK: status?", SENDERS[slug])]
+    again = run("inbox", "-p", "dev", "--json", env=env)
+    assert again.returncode == 0
+    assert [r["new"] for r in json.loads(again.stdout)["replies"]] == [False]
+    stored = json.loads(run("log", "--replies", "--json", env=env).stdout)["replies"]
+    assert len(stored) == 1
