@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
     import typer
 
-# Options that take an optional value: a bare `--wait` means `--wait=default`.
-OPTIONAL_VALUE_OPTIONS = ("--wait",)
+# Options that take an optional value: a bare `--wait` means `--wait=default` (and so for
+# `--await-reply`).
+OPTIONAL_VALUE_OPTIONS = ("--wait", "--await-reply")
 DURATION = r"^\d+(\.\d+)?[smhdSMHD]?$"
 
 

@@ -65,7 +65,10 @@ EXIT_CODE_MEANINGS: dict[ExitCode, tuple[str, str]] = {
     ),
     ExitCode.DELIVERY_FAILED: ("--wait: delivery failed, expired or was rejected", "—"),
     ExitCode.PARTIAL: ("several targets: some accepted, some not", "with --resume"),
-    ExitCode.WAIT_TIMEOUT: ("--wait: no final status before the timeout", "—"),
+    ExitCode.WAIT_TIMEOUT: (
+        "--wait: no final status before the timeout; --await-reply: no reply in time",
+        "—",
+    ),
     ExitCode.INTERRUPTED: (
         "interrupted (Ctrl-C); in-flight requests finish and are recorded first",
         "with --resume",

@@ -219,6 +219,9 @@ class SendResult:
     error: dict[str, Any] | None = None
     # Provider-specific extras worth showing (Telit preferredSmsc, Fone Dynamics' actual From).
     details: dict[str, Any] = field(default_factory=dict)
+    # --await-reply: the target's first reply ({"text", "date", "id", "from"}), or {} when
+    # none came in time (shown as null); None: not asked for (no "reply" key).
+    reply: dict[str, Any] | None = None
 
     @property
     def printed_id(self) -> str | None:
@@ -241,7 +244,7 @@ class SendResult:
             "parts": self.parts,
             "error": self.error,
             "details": self.details,
-        }
+        } | ({"reply": self.reply or None} if self.reply is not None else {})
 
 
 def printed_id(

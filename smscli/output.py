@@ -280,6 +280,9 @@ class Output:
         has_details = any(r.details for r in results)
         if has_details:
             columns.append("details")
+        has_reply = any(r.reply is not None for r in results)
+        if has_reply:
+            columns.append("reply")
         rows = []
         for r in results:
             message_id = r.message_id or ""
@@ -297,6 +300,8 @@ class Output:
             ]
             if has_details:
                 row.append(", ".join(f"{k}={v}" for k, v in r.details.items() if v is not None))
+            if has_reply:
+                row.append((r.reply or {}).get("text") or ("(none)" if r.reply == {} else ""))
             rows.append(row)
         self.table(columns, rows, status_column=2, whole=(1, 3, 4))
 

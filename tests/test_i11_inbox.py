@@ -270,3 +270,94 @@ def test_inbox_end_to_end(sandbox_process: str, isolated: Path, slug: str) -> No
     assert [r["new"] for r in json.loads(again.stdout)["replies"]] == [False]
     stored = json.loads(run("log", "--replies", "--json", env=env).stdout)["replies"]
     assert len(stored) == 1
+
+
+# -- send --await-reply ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slug", list(CREDENTIALS))
+def test_await_reply_prints_the_reply(cli: Cli, slug: str) -> None:
+    args = provider_args(slug, base_url(slug))
+    res = cli("send", *args, "-t", TARGETS[slug], "--await-reply=20s", "status?", "--json")
+    assert res.exit_code == 0, res.output
+    [result] = res.json()["results"]
+    assert result["reply"]["text"] == "ACK: status?"
+    assert set(result["reply"]) == {"text", "date", "id", "from"}
+    assert result["reply"]["date"]
+    # The reply is in the history: `inbox` finds it there, not new.
+    again = cli("inbox", *args, "--json").json()["replies"]
+    assert [(r["text"], r["new"]) for r in again] == [("ACK: status?", False)]
+
+
+def test_await_reply_one_reply_per_target_and_the_table(cli: Cli) -> None:
+    args = provider_args("telit", base_url("telit"))
+    targets = ["msisdn:+15551230001", "msisdn:+15551230002"]
+    res = cli("send", *args, "-t", targets[0], "-t", targets[1], "--await-reply", "status?")
+    assert res.exit_code == 0, res.output
+    assert "reply" in res.stdout and res.stdout.count("ACK: status?") == 2
+    data = cli("send", *args, "-t", targets[0], "-t", targets[1], "--await-reply", "2m",
+               "again?", "--json").json()  # fmt: skip
+    assert [r["reply"]["text"] for r in data["results"]] == ["ACK: again?", "ACK: again?"]
+    assert [r["reply"]["from"] for r in data["results"]] == ["msisdn:15551230001",
+                                                             "msisdn:15551230002"]  # fmt: skip
+
+
+def test_await_reply_exits_10_when_no_reply_comes(cli: Cli) -> None:
+    args = provider_args("emnify", base_url("emnify"))
+    start = cli.clock[0]
+    # The devices answer only messages that end in "?".
+    res = cli("send", *args, "-t", "endpoint:1001", "--await-reply=30s", "reboot", "--json")
+    assert res.exit_code == 10, res.output
+    assert res.json()["results"][0]["reply"] is None
+    assert [line for line in res.stderr.splitlines() if line.startswith("warning:")] == [
+        "warning: no reply within --await-reply (30 s) from endpoint:1001"
+    ]
+    assert 30 <= cli.clock[0] - start <= 31  # waited the whole 30 s, no longer
+    human = cli("send", *args, "-t", "endpoint:1001", "--await-reply=5s", "reboot")
+    assert human.exit_code == 10 and "(none)" in human.stdout
+
+
+def test_await_reply_ignores_a_reply_from_before_the_send(cli: Cli) -> None:
+    args = provider_args("emnify", base_url("emnify"))
+    assert cli("send", *args, "-t", "endpoint:1001", "first?", "-q").exit_code == 0
+    cli.advance(60)
+    res = cli("send", *args, "-t", "endpoint:1001", "--await-reply=20s", "second?", "--json")
+    assert res.exit_code == 0, res.output
+    assert res.json()["results"][0]["reply"]["text"] == "ACK: second?"
+
+
+def test_await_reply_refused_before_sending_for_csl(cli: Cli) -> None:
+    args = ["--provider", "csl", "--base-url", base_url("csl"), "--username", "u",
+            "--password", "csl-pass-1", "--api-id", "1"]  # fmt: skip
+    res = cli("send", *args, "-t", "iccid:8944500102198304826", "--await-reply", "status?")
+    assert res.exit_code == 4 and "smscli listen" in res.stderr
+    assert cli.recorder.requests == []
+    bad = cli("send", *provider_args("emnify", base_url("emnify")), "-t", "endpoint:1001",
+              "--await-reply=soon", "status?")  # fmt: skip
+    assert bad.exit_code == 2 and "--await-reply" in bad.stderr
+
+
+def test_await_reply_end_to_end_with_a_temporary_sandbox(isolated: Path) -> None:
+    """The issue's done-when, as the installed console script runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    env |= {"SMSCLI_CONFIG": str(isolated / "config.toml"),
+            "SMSCLI_DATA_DIR": str(isolated / "data"),
+            "SMSCLI_CACHE_DIR": str(isolated / "cache")}  # fmt: skip
+    res = run("send", "--sandbox", "--provider", "emnify", "-t", "endpoint:1001",
+              "--await-reply=20s", "status?", env=env)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "ACK: status?" in res.stdout
+
+
+@pytest.mark.parametrize("slug", list(CREDENTIALS))
+def test_await_reply_end_to_end(sandbox_process: str, isolated: Path, slug: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    env |= {"SMSCLI_CONFIG": str(isolated / "config.toml"),
+            "SMSCLI_DATA_DIR": str(isolated / "data"),
+            "SMSCLI_CACHE_DIR": str(isolated / "cache")}  # fmt: skip
+    args = provider_args(slug, f"{sandbox_process}/{slug}")
+    res = run("send", *args, "-t", TARGETS[slug], "--await-reply=20s", "status?", "--json",
+              env=env)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    [result] = json.loads(res.stdout)["results"]
+    assert result["reply"]["text"] == "ACK: status?"

@@ -105,6 +105,9 @@ SHARED: tuple[SharedOption, ...] = (
        default=False),
     _s("wait", OPT_STR, "--wait", "After acceptance, wait for delivery (--wait or --wait=10m).",
        SND, metavar="DURATION", show_default=False),
+    _s("await_reply", OPT_STR, "--await-reply", "After acceptance, wait for each target's "
+       "first reply (--await-reply or --await-reply=5m; default 2m).", SND, metavar="DURATION",
+       show_default=False),
     _s("dry_run", bool, "--dry-run", "Print the HTTP request(s), secrets redacted; send nothing.",
        SND, default=False),
     _s("timeout", float | None, "--timeout", TIMEOUT_HELP[:-1] + "; default 30.", SND,

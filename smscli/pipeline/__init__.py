@@ -72,6 +72,7 @@ class SendOptions(NamedTuple):
     idempotency_key: str | None = None
     force: bool = False
     wait: str | None = None
+    await_reply: str | None = None  # "default" for a bare --await-reply
     dry_run: bool = False
     timeout: float | None = None
     verbose: bool = False

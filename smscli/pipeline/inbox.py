@@ -29,10 +29,15 @@ if TYPE_CHECKING:
     from smscli.catalog import ProviderInfo
     from smscli.history import History
     from smscli.http_client import HttpSession
+    from smscli.models import SendResult
     from smscli.output import Output as Reporter
     from smscli.pipeline import Runtime
+    from smscli.pipeline.prepare import Prepared
     from smscli.providers.base import Provider
 
+DEFAULT_AWAIT = 120.0  # seconds, for a bare --await-reply
+AWAIT_FIRST_PAUSE = 3.0  # a device needs a few seconds to answer
+AWAIT_LONGEST_PAUSE = 15.0
 DEFAULT_INTERVAL = 10.0  # seconds between --follow polls
 MIN_INTERVAL = 5.0  # polite: never more often than this
 MAX_INTERVAL = 3600.0
@@ -264,3 +269,104 @@ def _print(
         ),
         whole=(2,),
     )
+
+
+# -- send --await-reply ----------------------------------------------------------------------
+
+
+def await_seconds(value: str) -> float:
+    """An --await-reply value ("default" for a bare --await-reply) in seconds."""
+    from smscli.timeparse import parse_duration
+
+    return DEFAULT_AWAIT if value == "default" else parse_duration(value, "--await-reply")
+
+
+def _devices(result: SendResult) -> list[str]:
+    """What a target's reply comes from: the target, and for emnify the endpoint it was
+    resolved to (a reply names the endpoint, a send may have named the ICCID)."""
+    endpoint = result.details.get("endpoint_id")
+    return [result.target] + ([f"endpoint:{endpoint}"] if endpoint else [])
+
+
+def await_replies(
+    prep: Prepared,
+    session: HttpSession,
+    results: Sequence[SendResult],
+    runtime: Runtime,
+    started: float,
+    out: Any,
+) -> None:
+    """--await-reply: poll the provider's replies (politely: 3 s, then ×1.5, at most 15 s
+    apart) until every accepted target has answered or the time is up. A target's reply is
+    its device's first reply dated at or after the send (provider dates are to the second,
+    so from the second the send started in); it lands on the RESULT as ``reply`` (``{}``
+    when none came). Every reply pulled is stored in the history, as `inbox` does."""
+    assert prep.await_reply is not None
+    waiting = [r for r in results if r.status.is_success]
+    for r in waiting:
+        r.reply = {}
+    deadline = runtime.clock() + prep.await_reply
+    floor = datetime.fromtimestamp(int(started), UTC).isoformat(timespec="seconds")
+    # Provider dates are to the second: a reply to an earlier message may carry the second
+    # this send started in. Those the history holds already (pulled before this send's
+    # device could answer) are not this send's reply.
+    known = {
+        row["reply_id"]
+        for r in waiting
+        for device in _devices(r)
+        for row in prep.history.replies(
+            provider=prep.info.slug, sender=device, since=floor, limit=1000
+        )
+    }
+    pause = AWAIT_FIRST_PAUSE
+    while waiting:
+        left = deadline - runtime.clock()
+        if left <= 0:
+            return
+        runtime.sleep(min(pause, left))
+        pause = min(pause * 1.5, AWAIT_LONGEST_PAUSE)
+        senders: list[Target] = []
+        for r in waiting:
+            kind, _, value = r.target.partition(":")
+            senders.append(Target(kind, value))
+        got = [
+            reply for reply, _ in pull(prep.provider, session, prep.history, started - 1, senders)
+        ]
+        for result in list(waiting):
+            found = _first_reply(result, got, prep.history, prep.info.slug, floor, known)
+            if found is not None:
+                result.reply = found
+                waiting.remove(result)
+                if out.mode == "jsonl":
+                    out.json({"target": result.target, "reply": found})
+
+
+def _first_reply(
+    result: SendResult,
+    got: Sequence[Reply],
+    history: History,
+    slug: str,
+    floor: str,
+    known: set[str],
+) -> dict[str, Any] | None:
+    devices = _devices(result)
+    candidates = [
+        {"text": r.text, "date": r.date, "id": r.reply_id, "from": r.sender}
+        for r in got
+        if (r.date or floor) >= floor and any(same_device(r.sender, d) for d in devices)
+    ]
+    # Another run (`inbox`) may have taken a ThingSpace reply off the queue: the history has it.
+    for device in devices:
+        for row in history.replies(provider=slug, sender=device, since=floor, limit=10):
+            candidates.append(
+                {
+                    "text": row["text"],
+                    "date": row["date"],
+                    "id": row["reply_id"],
+                    "from": row["sender"],
+                }
+            )
+    candidates = [c for c in candidates if c["id"] not in known]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: c["date"] or floor)

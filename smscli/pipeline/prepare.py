@@ -42,6 +42,7 @@ class Prepared:
     history: History
     wait: float | None  # --wait, in seconds
     source: RowSource
+    await_reply: float | None = None  # --await-reply, in seconds
 
 
 # -- the message ---------------------------------------------------------------------------
@@ -356,6 +357,12 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
                 out.warning(smart_skipped(base_message.check))
         if values.wait is not None and not info.features.status:
             raise unsupported(info, "--wait (delivery status)", "status")
+        await_reply = None
+        if opts.await_reply is not None:
+            from smscli.pipeline.inbox import await_seconds, refuse_without_pull
+
+            await_reply = await_seconds(opts.await_reply)
+            refuse_without_pull(info)
         settings = config_mod.resolve_settings(
             choice, opts.credentials, base_url=opts.base_url, sandbox=opts.sandbox
         )
@@ -367,7 +374,16 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
     except BaseException:
         source.close()  # a spooled stdin; once prepared, the run closes it
         raise
-    return Prepared(info, settings, provider, plan, history, values.wait, source)
+    if await_reply is not None:
+        from smscli.pipeline.inbox import check_history
+
+        try:
+            check_history(history, info)  # (ThingSpace's queue: not without a history)
+        except BaseException:
+            source.close()
+            history.close()
+            raise
+    return Prepared(info, settings, provider, plan, history, values.wait, source, await_reply)
 
 
 def _check_stdin(opts: SendOptions) -> None:

@@ -82,6 +82,7 @@ def _run(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Con
 
         prep.history.require_writable()  # every row is written before its request goes out
         confirm(prep.plan.total, opts.yes)
+        started = runtime.clock()
         with open_session(prep.settings, runtime, out, opts.verbose) as session:
             outcome = send_all(prep, session, out, opts)
             if prep.wait is not None and not outcome.interrupted:
@@ -92,9 +93,26 @@ def _run(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Con
                 # (The invalid targets --skip-invalid left out are among the RESULTs.)
                 resumed = outcome.counts["skipped"] - len(prep.plan.invalid)
                 outcome.counts = summary_of(outcome.results, skipped=resumed, delivery=True)
+            if prep.await_reply is not None and not outcome.interrupted:
+                from smscli.pipeline.inbox import await_replies
+
+                try:
+                    await_replies(prep, session, outcome.results, runtime, started, out)
+                except KeyboardInterrupt:
+                    outcome.interrupted = True
         if outcome.interrupted:
             _explain_interruption(prep, outcome, out)
-        return finish(outcome, out, waited=prep.wait is not None)
+        code = finish(outcome, out, waited=prep.wait is not None)
+        if prep.await_reply is not None and code is ExitCode.OK:
+            missing = [r.target for r in outcome.results if r.reply == {}]
+            if missing:
+                out.warning(
+                    f"no reply within --await-reply ({prep.await_reply:g} s) from "
+                    + ", ".join(missing[:5])
+                    + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                )
+                return ExitCode.WAIT_TIMEOUT
+        return code
     finally:
         prep.source.close()
         prep.history.close()
