@@ -150,8 +150,8 @@ class Collector:
         pass  # the API has no doctor
 
 
-def _wait_arg(wait: str | float | None) -> str | None:
-    """The API's ``wait`` as the pipeline's ``--wait`` value."""
+def _wait_arg(wait: str | float | None, name: str = "wait") -> str | None:
+    """The API's ``wait`` (or ``await_reply``) as the pipeline's ``--wait`` value."""
     if wait is None or wait is False:
         return None
     if wait is True:
@@ -161,7 +161,7 @@ def _wait_arg(wait: str | float | None) -> str | None:
     if isinstance(wait, int | float):
         # Plain seconds; a non-positive or non-finite value fails parse_duration (exit 2).
         return f"{float(wait):.3f}"
-    raise UsageError(f"wait must be a duration string or seconds, not {type(wait).__name__}")
+    raise UsageError(f"{name} must be a duration string or seconds, not {type(wait).__name__}")
 
 
 class Client:
@@ -248,6 +248,7 @@ class Client:
         idempotency_key: str | None = None,
         force: bool = False,
         wait: Wait = None,
+        await_reply: Wait = None,
         timeout: float | None = None,
         extra: Mapping[str, Any] | None = None,
         concurrency: int = 4,
@@ -255,7 +256,12 @@ class Client:
         resume: str | None = None,
         on_result: Callable[[SendResult], None] | None = None,
     ) -> SendReport:
-        """Send ``text`` to every target in ``to``; see :func:`smscli.api.send`."""
+        """Send ``text`` to every target in ``to``; see :func:`smscli.api.send`.
+
+        ``await_reply`` (``"30s"``, seconds, or ``True`` for the CLI's default 2 minutes):
+        after acceptance, wait for each target's first reply; it is on the RESULT as
+        ``reply`` (``{"text", "date", "id", "from"}``, or ``{}`` when none came in time:
+        then ``exit_code`` is 10)."""
         from smscli.pipeline import SendOptions, run_send
 
         targets = [to] if isinstance(to, str) else list(to)
@@ -306,6 +312,7 @@ class Client:
             idempotency_key=idempotency_key,
             force=force,
             wait=_wait_arg(wait),
+            await_reply=_wait_arg(await_reply, "await_reply"),
             timeout=timeout if timeout is not None else self.timeout,
             history=self.history,
             yes=True,  # the caller asked for these targets: there is no one to prompt
@@ -318,6 +325,43 @@ class Client:
         )
         out = Collector(on_result)
         return _report(out, run_send(opts, self._runtime(), out))
+
+    def inbox(
+        self,
+        *,
+        since: str | None = None,
+        sender: str | None = None,
+        limit: int = 20,
+        timeout: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """The devices' replies, as ``smscli inbox --json``: pulled from the provider into
+        the history, then the history's replies of this provider matching ``since``
+        (``"2h"``, ``"3d"`` or ISO 8601) and ``sender`` (``--from``: a target; emnify asks
+        the endpoints of the last 7 days' sends without it), the newest ``limit``, oldest
+        first. Each is ``{"history_id", "provider", "profile", "id", "from", "text",
+        "date", "details", "new"}``. CSL has no pull API: ``InputError`` (exit 4)."""
+        from smscli.pipeline.inbox import InboxQuery, collect
+
+        if not isinstance(limit, int) or limit < 1:
+            raise UsageError(f"limit must be at least 1, not {limit!r}")
+        if timeout is not None and not timeout > 0:
+            raise UsageError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        credentials: dict[str, str | None] = {}
+        if self.credentials:
+            credentials = self._checked_credentials(self._provider_info())
+        query = InboxQuery(
+            since=since,
+            sender=sender,
+            limit=limit,
+            timeout=timeout if timeout is not None else self.timeout,
+            config=self.config,
+            credentials=credentials,
+            profile=self.profile,
+            provider=self.provider,
+            base_url=self.base_url,
+            history=self.history,
+        )
+        return collect(query, self._runtime(), Collector())
 
     def status(
         self,
@@ -451,6 +495,7 @@ def send(
     idempotency_key: str | None = None,
     force: bool = False,
     wait: Wait = None,
+    await_reply: Wait = None,
     timeout: float | None = None,
     base_url: str | None = None,
     credentials: Mapping[str, str] | None = None,
@@ -469,10 +514,11 @@ def send(
     config's ``default_profile``) or ``provider`` with ``credentials`` (field name → value,
     e.g. ``{"application_token": ...}``; env vars ``SMSCLI_<PROVIDER>_<FIELD>`` work too);
     ``text`` as ``bytes`` sends binary data; ``wait`` polls for delivery (``"30s"``, seconds,
-    or ``True`` for the default 5 minutes); ``extra`` holds the provider's own options named
-    like its subcommand's flags (``{"delivery_receipt": False}``, ``{"group": "fleet"}``);
-    ``on_result`` is called with each RESULT once it is in the history (from the calling
-    thread).
+    or ``True`` for the default 5 minutes); ``await_reply`` waits for each target's first
+    reply (``"30s"``, seconds, or ``True`` for 2 minutes; ``SendResult.reply``); ``extra``
+    holds the provider's own options named like its subcommand's flags
+    (``{"delivery_receipt": False}``, ``{"group": "fleet"}``); ``on_result`` is called
+    with each RESULT once it is in the history (from the calling thread).
 
     Returns a :class:`SendReport`. Raises ``smscli.errors.SmscliError`` (its subclass tells
     what failed; ``.exit_code`` is the CLI's) when the run stops as a whole; per-target
@@ -499,6 +545,7 @@ def send(
         idempotency_key=idempotency_key,
         force=force,
         wait=wait,
+        await_reply=await_reply,
         timeout=timeout,
         extra=extra,
         concurrency=concurrency,

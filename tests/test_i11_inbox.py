@@ -361,3 +361,55 @@ def test_await_reply_end_to_end(sandbox_process: str, isolated: Path, slug: str)
     assert res.returncode == 0, res.stdout + res.stderr
     [result] = json.loads(res.stdout)["results"]
     assert result["reply"]["text"] == "ACK: status?"
+
+
+# -- the Python API --------------------------------------------------------------------------
+
+
+def test_python_api_inbox_and_await_reply(cli: Cli) -> None:
+    from smscli.api import Client
+    from smscli.errors import InputError
+
+    def sleep(seconds: float) -> None:
+        cli.clock[0] += seconds
+
+    client = Client(
+        provider="telit",
+        base_url=base_url("telit"),
+        credentials={"username": "u1", "password": "telit-pass-1"},
+        transport=httpx.MockTransport(cli.recorder),
+        clock=lambda: cli.clock[0],
+        sleep=sleep,
+    )
+    report = client.send("status?", to="msisdn:+15551230001", await_reply="20s")
+    assert report.ok
+    assert report.results[0].reply is not None
+    assert report.results[0].reply["text"] == "ACK: status?"
+    [reply] = client.inbox()
+    assert (reply["text"], reply["from"], reply["new"]) == (
+        "ACK: status?",
+        "msisdn:15551230001",
+        False,
+    )
+    silent = client.send("reboot", to="msisdn:+15551230001", await_reply=5)
+    assert silent.exit_code == 10 and silent.results[0].reply == {}
+    assert any("no reply" in w for w in silent.warnings)
+    assert client.inbox(sender="msisdn:+15551230002") == []
+    csl = Client(
+        provider="csl",
+        credentials={"username": "u", "password": "csl-pass-1", "api_id": "1"},
+        transport=httpx.MockTransport(cli.recorder),
+    )
+    with pytest.raises(InputError):
+        csl.inbox()
+    without_history = Client(
+        provider="fonedynamics",
+        base_url=base_url("fonedynamics"),
+        credentials={"account_sid": "AC1", "token": "fd-token-1", "property_sid": "PR1"},
+        transport=httpx.MockTransport(cli.recorder),
+        clock=lambda: cli.clock[0],
+        sleep=sleep,
+        history=False,
+    )
+    assert without_history.send("status?", to="+61400000003", await_reply=True).ok
+    assert [r["text"] for r in without_history.inbox()] == ["ACK: status?"]

@@ -61,6 +61,7 @@ class InboxQuery:
     profile: str | None = None
     provider: str | None = None
     base_url: str | None = None
+    history: bool = True  # False: the Python API's Client(history=False)
 
 
 def refuse_without_pull(info: ProviderInfo) -> None:
@@ -81,16 +82,18 @@ def since_epoch(value: str) -> float:
     return datetime.fromisoformat(_since(value)).timestamp()
 
 
-def run(query: InboxQuery, runtime: Runtime, out: Reporter) -> ExitCode:
-    if not (MIN_INTERVAL <= query.interval <= MAX_INTERVAL):
-        raise UsageError(
-            f"--interval must be between {MIN_INTERVAL:.0f} and {MAX_INTERVAL:.0f} seconds, "
-            f"not {query.interval:g}",
-            hint="providers rate-limit their APIs: poll politely",
-            code="invalid_option",
-        )
-    if query.follow and out.mode == "json":
-        raise UsageError("--follow prints replies as they come: use --jsonl, not --json")
+@dataclass
+class _Prepared:
+    info: ProviderInfo
+    provider: Provider
+    settings: Any
+    history: History
+    sender: Target | None
+    since: float | None
+
+
+def _prepare(query: InboxQuery, out: Any) -> _Prepared:
+    """Checks, the provider and the history (its caller closes it)."""
     since = since_epoch(query.since) if query.since else None
     cfg = config_mod.load(config_mod.config_path(query.config))
     choice = config_mod.choose(cfg, query.profile, query.provider)
@@ -107,9 +110,49 @@ def run(query: InboxQuery, runtime: Runtime, out: Reporter) -> ExitCode:
     from smscli.providers import load
 
     provider = load(info)(settings)
-    history = open_history(cfg, redactor=out.redactor)
+    if query.history:
+        history = open_history(cfg, redactor=out.redactor)
+    else:
+        from smscli.history import History
+
+        history = History(None, redactor=out.redactor)
     try:
         check_history(history, info)
+    except BaseException:
+        history.close()
+        raise
+    return _Prepared(info, provider, settings, history, sender, since)
+
+
+def collect(query: InboxQuery, runtime: Runtime, out: Any) -> list[dict[str, Any]]:
+    """One pull, and the replies `inbox` shows (each with ``new``): the Python API's
+    ``Client.inbox()``."""
+    prep = _prepare(query, out)
+    try:
+        with open_session(prep.settings, runtime, out, query.verbose) as session:
+            senders = senders_for(prep.info, prep.history, prep.sender)
+            fresh = pull(prep.provider, session, prep.history, prep.since, senders)
+        rows = listed(prep.history, fresh, prep.info.slug, prep.sender, prep.since, query.limit)
+    finally:
+        prep.history.close()
+    new_ids = {r.reply_id for r, is_new in fresh if is_new}
+    return [r | {"new": r["id"] in new_ids} for r in rows]
+
+
+def run(query: InboxQuery, runtime: Runtime, out: Reporter) -> ExitCode:
+    if not (MIN_INTERVAL <= query.interval <= MAX_INTERVAL):
+        raise UsageError(
+            f"--interval must be between {MIN_INTERVAL:.0f} and {MAX_INTERVAL:.0f} seconds, "
+            f"not {query.interval:g}",
+            hint="providers rate-limit their APIs: poll politely",
+            code="invalid_option",
+        )
+    if query.follow and out.mode == "json":
+        raise UsageError("--follow prints replies as they come: use --jsonl, not --json")
+    prep = _prepare(query, out)
+    info, provider, history = prep.info, prep.provider, prep.history
+    sender, since, settings = prep.sender, prep.since, prep.settings
+    try:
         with open_session(settings, runtime, out, query.verbose) as session:
             shown: set[str] = set()
             fresh = pull(provider, session, history, since, senders_for(info, history, sender))
@@ -337,7 +380,7 @@ def await_replies(
             if found is not None:
                 result.reply = found
                 waiting.remove(result)
-                if out.mode == "jsonl":
+                if getattr(out, "mode", None) == "jsonl":  # (the Python API has no mode)
                     out.json({"target": result.target, "reply": found})
 
 
