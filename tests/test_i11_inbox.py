@@ -413,3 +413,19 @@ def test_python_api_inbox_and_await_reply(cli: Cli) -> None:
     )
     assert without_history.send("status?", to="+61400000003", await_reply=True).ok
     assert [r["text"] for r in without_history.inbox()] == ["ACK: status?"]
+
+
+def test_await_reply_for_an_iccid_target_and_many_targets(cli: Cli, tmp_path: Path) -> None:
+    """emnify: a send to an ICCID is answered from its endpoint; a run past the human
+    table's size still waits for every target's reply."""
+    args = provider_args("emnify", base_url("emnify"))
+    res = cli("send", *args, "-t", "iccid:8988303000000001001", "--await-reply=20s", "s?",
+              "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    [result] = res.json()["results"]
+    assert result["reply"]["from"] == f"endpoint:{result['details']['endpoint_id']}"
+    targets = tmp_path / "targets.txt"
+    targets.write_text("".join(f"endpoint:{1001 + n}\n" for n in range(60)))
+    many = cli("send", *args, "--to-file", str(targets), "--await-reply=30s", "s?", "--yes")
+    assert many.exit_code == 0, many.output
+    assert len(cli("log", "--replies", "--json", "-n", "100").json()["replies"]) == 61

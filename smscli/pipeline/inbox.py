@@ -370,8 +370,9 @@ def await_replies(
         pause = min(pause * 1.5, AWAIT_LONGEST_PAUSE)
         senders: list[Target] = []
         for r in waiting:
-            kind, _, value = r.target.partition(":")
-            senders.append(Target(kind, value))
+            kind, _, value = _devices(r)[-1].partition(":")  # (emnify: its endpoint, resolved)
+            if Target(kind, value) not in senders:
+                senders.append(Target(kind, value))
         got = [
             reply for reply, _ in pull(prep.provider, session, prep.history, started - 1, senders)
         ]

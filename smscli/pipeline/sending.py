@@ -258,7 +258,9 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
             results = [failed_result(prep, job.message, t, err) for t in targets]
         return [session.redactor.result(r) for r in results]
 
-    keep = prep.wait is not None or out.wants_results(prep.plan.total)
+    keep = (
+        prep.wait is not None or prep.await_reply is not None or out.wants_results(prep.plan.total)
+    )
     rate = opts.rate if opts.rate is not None else prep.settings.rate
     if rate is None:
         rate = prep.info.limits.default_rate
