@@ -212,7 +212,10 @@ def test_token_cache_prunes_expired_profiles(tmp_path: Path) -> None:
     assert set(TokenCache(tmp_path / "t.json", clock=lambda: now[0])._data) == {"new"}
 
 
-def test_status_of_a_message_sent_to_a_temporary_sandbox_says_so(isolated: Path) -> None:
+@pytest.mark.parametrize("command", [["status", "--last"], ["cancel", "#1"]])
+def test_asking_about_a_message_sent_to_a_temporary_sandbox_says_so(
+    isolated: Path, command: list[str]
+) -> None:
     import subprocess
 
     from tests.conftest import SCRIPT
@@ -220,7 +223,8 @@ def test_status_of_a_message_sent_to_a_temporary_sandbox_says_so(isolated: Path)
     sent = subprocess.run([SCRIPT, "send", "--sandbox", "--provider", "emnify", "-t", "endpoint:17", "hi"],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)  # fmt: skip
     assert sent.returncode == 0, sent.stderr
-    status = subprocess.run([SCRIPT, "status", "--last"], capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL)  # fmt: skip
-    assert status.returncode == 6
-    assert "--sandbox emulator that ran only for that command" in status.stderr
+    asked = subprocess.run([SCRIPT, *command], capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL)  # fmt: skip
+    assert asked.returncode == 6
+    assert "--sandbox emulator that ran only for that command" in asked.stderr
+    assert f"to try {command[0]}, run `smscli sandbox`" in asked.stderr

@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from smscli import config as config_mod
-from smscli.errors import ExitCode, InputError, UsageError
+from smscli.errors import ExitCode, InputError, ProviderUnavailable, UsageError
 from smscli.models import Status
 from smscli.pipeline.exits import summary_of
 from smscli.pipeline.sessions import open_history, open_session
 from smscli.pipeline.status import (
     NEEDS_TARGET,
     StatusQuery,
+    sandbox_gone,
     settings_for_query,
     which_records,
 )
@@ -61,6 +62,11 @@ def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
                         "give -t/--to TARGET with the id",
                         code="target_needed",
                     ) from None
+                raise
+            except ProviderUnavailable:
+                gone = sandbox_gone(record, "cancel")
+                if gone is not None:
+                    raise gone from None
                 raise
         result = row_to_result(record)
         result.status = Status.CANCELED

@@ -273,11 +273,20 @@ def _status_of(provider: Provider, session: HttpSession, record: Mapping[str, An
             ) from None
         raise
     except ProviderUnavailable:
-        if sent_to_a_temporary_sandbox(record):
-            raise ProviderUnavailable(
-                f"history #{record['id']} was sent to a --sandbox emulator that ran "
-                "only for that command; there is nothing to ask any more",
-                hint="to try status, run `smscli sandbox` and point a profile at it",
-                code="sandbox_gone",
-            ) from None
+        gone = sandbox_gone(record, "status")
+        if gone is not None:
+            raise gone from None
         raise
+
+
+def sandbox_gone(record: Mapping[str, Any], command: str) -> ProviderUnavailable | None:
+    """Why a provider cannot be reached for a message a ``--sandbox`` run sent: its emulator
+    lived only for that command (``None`` for any other message)."""
+    if not sent_to_a_temporary_sandbox(record):
+        return None
+    return ProviderUnavailable(
+        f"history #{record['id']} was sent to a --sandbox emulator that ran "
+        "only for that command; there is nothing to ask any more",
+        hint=f"to try {command}, run `smscli sandbox` and point a profile at it",
+        code="sandbox_gone",
+    )
