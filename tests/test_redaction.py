@@ -324,3 +324,14 @@ def test_data_scrubs_a_structure_deeper_than_the_recursion_limit() -> None:
         assert isinstance(out, list)
         out = out[0]["x"]
     assert out == {"password": "***", "note": "***"}
+
+
+def test_a_text_scrubbed_before_a_secret_was_known_is_scrubbed_again_after() -> None:
+    # text() remembers its answers (a bulk run scrubs the same values again and again);
+    # a secret learnt later (a token from a login) must not be missed because of it.
+    redactor = Redactor(["first-secret-1"])
+    line = "token fresh-token-42 and first-secret-1"
+    assert redactor.text(line) == "token fresh-token-42 and ***"
+    assert redactor.text(line) == "token fresh-token-42 and ***"  # the remembered answer
+    redactor.add("fresh-token-42", generated=True)
+    assert redactor.text(line) == "token *** and ***"
