@@ -32,6 +32,10 @@ ProfileOpt = Annotated[
         "--profile", "-p", metavar="NAME", help="Profile from the config file (env SMSCLI_PROFILE)."
     ),
 ]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr.")]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", metavar="SECONDS", min=0.1, help=TIMEOUT_HELP)
+]
 
 
 def output_mode(json: bool = False, jsonl: bool = False, quiet: bool = False) -> str:
@@ -82,3 +86,34 @@ def execute(mode: Callable[[], str] | str, body: Callable[[Any], int]) -> NoRetu
             out.internal_error(exc)
             code = int(ExitCode.INTERNAL)
     raise typer.Exit(code)
+
+
+def provider_command(
+    name: str,
+    options: Callable[..., None],
+    help_text: str,
+    run: Callable[[dict[str, Any], dict[str, Any], Any, Any], int],
+) -> Callable[..., None]:
+    """A command that asks a provider about sent messages (`status`, `cancel`, `reconcile`,
+    `inbox`): its own options (``options``' signature, read, not run), then the credential
+    flags of every provider's fields. ``run(kwargs, credentials, runtime, out)`` does the work.
+    """
+    import inspect
+
+    from smscli.commands.sending import credential_parameters, fields_of
+
+    fields = fields_of(None)
+
+    def command(**kwargs: Any) -> None:
+        runtime = runtime_of(kwargs["ctx"])
+        credentials = {f.name: kwargs["cred_" + f.name] for f in fields}
+        mode = {k: kwargs[k] for k in ("json", "jsonl", "quiet") if k in kwargs}
+        execute(lambda: output_mode(**mode), lambda out: run(kwargs, credentials, runtime, out))
+
+    command.__name__ = command.__qualname__ = name
+    command.__doc__ = help_text
+    base = list(inspect.signature(options, eval_str=True).parameters.values())
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*base, *credential_parameters(fields)]
+    )
+    return command

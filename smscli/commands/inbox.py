@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from smscli.commands.common import (
-    TIMEOUT_HELP,
     ConfigOpt,
     JsonOpt,
-    execute,
-    output_mode,
-    runtime_of,
+    TimeoutOpt,
+    VerboseOpt,
+    provider_command,
 )
 
 
@@ -64,10 +62,8 @@ def _options(
     json: JsonOpt = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON reply per line.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the replies' texts.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr.")] = False,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", metavar="SECONDS", min=0.1, help=TIMEOUT_HELP)
-    ] = None,
+    verbose: VerboseOpt = False,
+    timeout: TimeoutOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """The options `inbox` shares with no other command (its signature is read, not run)."""
@@ -82,34 +78,18 @@ HELP = (
 
 def make_inbox_command() -> Callable[..., None]:
     """`smscli inbox`, with the credential flags of every provider's fields."""
-    from smscli.commands.sending import credential_parameters, fields_of
 
-    fields = fields_of(None)
+    def run(kwargs: dict[str, Any], credentials: dict[str, Any], runtime: Any, out: Any) -> int:
+        from smscli.pipeline.inbox import InboxQuery
+        from smscli.pipeline.inbox import run as run_inbox
 
-    def inbox(**kwargs: Any) -> None:
-        runtime = runtime_of(kwargs["ctx"])
-        credentials = {f.name: kwargs["cred_" + f.name] for f in fields}
+        query = InboxQuery(
+            since=kwargs["since"], sender=kwargs["sender"], limit=kwargs["n"],
+            follow=kwargs["follow"], interval=kwargs["interval"],
+            timeout=kwargs["timeout"], verbose=kwargs["verbose"], config=kwargs["config"],
+            credentials=credentials, profile=kwargs["profile"],
+            provider=kwargs["provider"], base_url=kwargs["base_url"],
+        )  # fmt: skip
+        return run_inbox(query, runtime, out)
 
-        def body(out: Any) -> int:
-            from smscli.pipeline.inbox import InboxQuery, run
-
-            query = InboxQuery(
-                since=kwargs["since"], sender=kwargs["sender"], limit=kwargs["n"],
-                follow=kwargs["follow"], interval=kwargs["interval"],
-                timeout=kwargs["timeout"], verbose=kwargs["verbose"], config=kwargs["config"],
-                credentials=credentials, profile=kwargs["profile"],
-                provider=kwargs["provider"], base_url=kwargs["base_url"],
-            )  # fmt: skip
-            return run(query, runtime, out)
-
-        execute(
-            lambda: output_mode(json=kwargs["json"], jsonl=kwargs["jsonl"], quiet=kwargs["quiet"]),
-            body,
-        )
-
-    inbox.__doc__ = HELP
-    base = list(inspect.signature(_options, eval_str=True).parameters.values())
-    inbox.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*base, *credential_parameters(fields)]
-    )
-    return inbox
+    return provider_command("inbox", _options, HELP, run)

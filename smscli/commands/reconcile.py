@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from smscli.commands.common import (
-    TIMEOUT_HELP,
     ConfigOpt,
     JsonOpt,
-    execute,
-    output_mode,
-    runtime_of,
+    TimeoutOpt,
+    VerboseOpt,
+    provider_command,
 )
 
 
@@ -34,10 +32,8 @@ def _options(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only `#N STATUS` per row (its new status).")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr.")] = False,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", metavar="SECONDS", min=0.1, help=TIMEOUT_HELP)
-    ] = None,
+    verbose: VerboseOpt = False,
+    timeout: TimeoutOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """The options `reconcile` shares with no other command (its signature is read, not run)."""
@@ -54,29 +50,15 @@ HELP = (
 
 def make_reconcile_command() -> Callable[..., None]:
     """`smscli reconcile`, with the credential flags of every provider's fields."""
-    from smscli.commands.sending import credential_parameters, fields_of
 
-    fields = fields_of(None)
+    def run(kwargs: dict[str, Any], credentials: dict[str, Any], runtime: Any, out: Any) -> int:
+        from smscli.pipeline import run_reconcile
+        from smscli.pipeline.reconcile import ReconcileQuery
 
-    def reconcile(**kwargs: Any) -> None:
-        runtime = runtime_of(kwargs["ctx"])
-        credentials = {f.name: kwargs["cred_" + f.name] for f in fields}
+        query = ReconcileQuery(
+            which=kwargs["which"], last=kwargs["last"], timeout=kwargs["timeout"],
+            verbose=kwargs["verbose"], config=kwargs["config"], credentials=credentials,
+        )  # fmt: skip
+        return run_reconcile(query, runtime, out)
 
-        def body(out: Any) -> int:
-            from smscli.pipeline import run_reconcile
-            from smscli.pipeline.reconcile import ReconcileQuery
-
-            query = ReconcileQuery(
-                which=kwargs["which"], last=kwargs["last"], timeout=kwargs["timeout"],
-                verbose=kwargs["verbose"], config=kwargs["config"], credentials=credentials,
-            )  # fmt: skip
-            return run_reconcile(query, runtime, out)
-
-        execute(lambda: output_mode(json=kwargs["json"], quiet=kwargs["quiet"]), body)
-
-    reconcile.__doc__ = HELP
-    base = list(inspect.signature(_options, eval_str=True).parameters.values())
-    reconcile.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*base, *credential_parameters(fields)]
-    )
-    return reconcile
+    return provider_command("reconcile", _options, HELP, run)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from smscli.commands.common import (
-    TIMEOUT_HELP,
     ConfigOpt,
     JsonOpt,
     QuietOpt,
-    execute,
-    output_mode,
-    runtime_of,
+    TimeoutOpt,
+    VerboseOpt,
+    provider_command,
 )
 
 
@@ -72,10 +70,8 @@ def _options(
     ] = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="HTTP trace on stderr.")] = False,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", metavar="SECONDS", min=0.1, help=TIMEOUT_HELP)
-    ] = None,
+    verbose: VerboseOpt = False,
+    timeout: TimeoutOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """The options `status` shares with no other command (its signature is read, not run)."""
@@ -90,31 +86,17 @@ HELP = (
 
 def make_status_command() -> Callable[..., None]:
     """`smscli status`, with the credential flags of every provider's fields."""
-    from smscli.commands.sending import credential_parameters, fields_of
 
-    fields = fields_of(None)
+    def run(kwargs: dict[str, Any], credentials: dict[str, Any], runtime: Any, out: Any) -> int:
+        from smscli.pipeline import run_status
+        from smscli.pipeline.status import StatusQuery
 
-    def status(**kwargs: Any) -> None:
-        runtime = runtime_of(kwargs["ctx"])
-        credentials = {f.name: kwargs["cred_" + f.name] for f in fields}
+        query = StatusQuery(
+            ident=kwargs["ident"], last=kwargs["last"], batch=kwargs["batch"],
+            wait=kwargs["wait"], timeout=kwargs["timeout"], verbose=kwargs["verbose"],
+            config=kwargs["config"], credentials=credentials,
+            profile=kwargs["profile"], provider=kwargs["provider"], target=kwargs["to"],
+        )  # fmt: skip
+        return run_status(query, runtime, out)
 
-        def body(out: Any) -> int:
-            from smscli.pipeline import run_status
-            from smscli.pipeline.status import StatusQuery
-
-            query = StatusQuery(
-                ident=kwargs["ident"], last=kwargs["last"], batch=kwargs["batch"],
-                wait=kwargs["wait"], timeout=kwargs["timeout"], verbose=kwargs["verbose"],
-                config=kwargs["config"], credentials=credentials,
-                profile=kwargs["profile"], provider=kwargs["provider"], target=kwargs["to"],
-            )  # fmt: skip
-            return run_status(query, runtime, out)
-
-        execute(lambda: output_mode(json=kwargs["json"], quiet=kwargs["quiet"]), body)
-
-    status.__doc__ = HELP
-    base = list(inspect.signature(_options, eval_str=True).parameters.values())
-    status.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*base, *credential_parameters(fields)]
-    )
-    return status
+    return provider_command("status", _options, HELP, run)
