@@ -156,3 +156,13 @@ def test_canceled_is_not_resent_by_resume_or_idempotency_key(sandbox_process: st
     forced = run(*keyed[:-1], "--force", text)
     assert forced.returncode == 0, forced.stderr
     assert received() == 4
+
+
+def test_cancel_of_an_id_the_history_lacks_hints_at_cancel_not_status() -> None:
+    done = run("cancel", "12")
+    assert done.returncode == 4
+    assert done.stderr.splitlines() == [
+        "error: no message '12' in the history",
+        "hint: `smscli log` lists what was sent; to ask a provider directly: "
+        "smscli cancel --provider SLUG ID",
+    ]

@@ -43,7 +43,7 @@ def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
         raise _unsupported(choice.info.label)  # before the history, before any I/O
     history = open_history(cfg, redactor=out.redactor)
     try:
-        [record] = which_records(query, history, out, choice)
+        [record] = which_records(query, history, out, choice, command="cancel")
         info = get_info(record["provider"])
         if not info.features.cancel:
             raise _unsupported(info.label)

@@ -77,10 +77,12 @@ def which_records(
     history: History,
     out: Reporter,
     choice: config_mod.ProfileChoice | None = None,
+    command: str = "status",
 ) -> list[dict[str, Any]]:
     """The history rows `status` asks about (exit 3 without a history, 4 when not found).
     ``choice`` (-p/--provider): only that provider's rows; an id the history does not hold
-    becomes a row of its own (``id`` None: asked of the provider, not recorded)."""
+    becomes a row of its own (``id`` None: asked of the provider, not recorded).
+    ``command``: the command the hints name (`cancel` takes the ID the same way)."""
     if sum((query.ident is not None, query.last, query.batch is not None)) != 1:
         raise UsageError("give a message id (or #N), --last, or --batch BATCH")
     if query.target is not None and query.ident is None:
@@ -92,7 +94,7 @@ def which_records(
             return [unrecorded(query, choice)]
         raise ConfigError(
             "`status` needs the history, and it is turned off",
-            hint="to ask a provider about a message id: smscli status --provider SLUG ID "
+            hint=f"to ask a provider about a message id: smscli {command} --provider SLUG ID "
             "(or -p PROFILE), with its credentials",
             code="no_history",
         )
@@ -118,7 +120,7 @@ def which_records(
         )
         hint = "`smscli log` lists what was sent"
         if not query.last and slug is None:
-            hint += "; to ask a provider directly: smscli status --provider SLUG ID"
+            hint += f"; to ask a provider directly: smscli {command} --provider SLUG ID"
         raise InputError(what, hint=hint, code="not_found")
     if record["status"] == Status.UNKNOWN.value and not record["message_id"]:
         out.warning(
