@@ -107,7 +107,10 @@ def test_reconcile_each_provider(sandbox_process: str, isolated: Path) -> None:
         assert all(e["message_id"] or e["reference"] for e in log if e["status"] == "accepted")
         again = run("reconcile", batch)
         assert again.returncode == 0
-        assert "nothing to reconcile" in again.stderr
+        assert again.stdout == ""  # no "0 unknown: 0 accepted …" line
+        assert again.stderr.splitlines() == [
+            f"none of the {len(targets)} sends is unknown: nothing to reconcile"
+        ]
 
 
 def test_reconcile_thingspace_cannot_tell(sandbox_process: str, isolated: Path) -> None:
@@ -220,4 +223,5 @@ def test_python_api_reconcile(sandbox_process: str, isolated: Path) -> None:
     assert report.summary == {"total": 2, "accepted": 2, "not_sent": 0, "unknown": 0}
     again = Client().reconcile(last=True)
     assert again.rows == [] and again.ok
-    assert again.notes == ["no unknown sends there: nothing to reconcile"]
+    # --last is the last run: its whole batch, both now accepted
+    assert again.notes == ["none of the 2 sends is unknown: nothing to reconcile"]

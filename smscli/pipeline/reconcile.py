@@ -88,9 +88,16 @@ def settle(
     finally:
         history.close()
     if not todo:
-        out.note("no unknown sends there: nothing to reconcile")
+        out.note(_nothing_to_do(rows))
     left = sum(1 for s in settled if s.found.status is Status.UNKNOWN)
     return (ExitCode.UNKNOWN if left else ExitCode.OK), settled
+
+
+def _nothing_to_do(rows: list[dict[str, Any]]) -> str:
+    """The note when none of the chosen rows is unknown."""
+    if len(rows) == 1:
+        return f"#{rows[0]['id']} is {rows[0]['status']}, not unknown: nothing to reconcile"
+    return f"none of the {len(rows)} sends is unknown: nothing to reconcile"
 
 
 def summary_of(settled: list[Settled]) -> dict[str, int]:
@@ -202,9 +209,10 @@ def report(settled: list[Settled], out: Output) -> None:
         for s in settled:
             out.print(f"#{s.record['id']} {s.found.status.value}")
         return
-    if settled:
-        columns = ["#", "provider", "target", "before", "after", "message id", "reason"]
-        out.table(columns, [_cells(s) for s in settled], status_column=4)
+    if not settled:
+        return  # (the note on stderr says why: nothing was unknown)
+    columns = ["#", "provider", "target", "before", "after", "message id", "reason"]
+    out.table(columns, [_cells(s) for s in settled], status_column=4)
     out.print(
         f"{counts['total']} unknown: {counts['accepted']} accepted, {counts['not_sent']} "
         f"not sent, {counts['unknown']} still unknown"
