@@ -7,6 +7,7 @@ batches are looked up here.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -23,52 +24,74 @@ if TYPE_CHECKING:
 from smscli.models import Reply, SendResult, Status
 from smscli.redaction import Redactor
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sends (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    batch TEXT,
-    provider TEXT NOT NULL,
-    profile TEXT,
-    base_url TEXT,
-    target TEXT NOT NULL,
-    status TEXT NOT NULL,
-    message_id TEXT,
-    request_id TEXT,
-    uuid TEXT,
-    reference TEXT,
-    date TEXT,
-    segments INTEGER,
-    encoding TEXT,
-    parts TEXT,
-    error TEXT,
-    details TEXT,
-    idempotency_key TEXT,
-    body TEXT
-);
-CREATE INDEX IF NOT EXISTS sends_message_id ON sends (message_id);
-CREATE INDEX IF NOT EXISTS sends_idem ON sends (idempotency_key, target);
-CREATE INDEX IF NOT EXISTS sends_batch ON sends (batch, target);
-CREATE TABLE IF NOT EXISTS replies (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    stored_at TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    profile TEXT,
-    reply_id TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    text TEXT,
-    date TEXT,
-    details TEXT,
-    UNIQUE (provider, reply_id)
-);
-CREATE INDEX IF NOT EXISTS replies_date ON replies (provider, date);
-"""
-# The devices' replies (issue 11) have a table of their own, not rows of ``sends`` with a
-# direction: a reply has no status, segments or idempotency key, and every query of
-# ``sends`` (log, status, --resume, idempotency) stays about what was sent. A database of an
-# older smscli gets the table the first time it is opened for writing (CREATE TABLE IF NOT
-# EXISTS, in the same script as ``sends``): no row is touched.
+# The schema, as the steps that build it: step n brings a database from version n-1 to n.
+# Written once for every store: ``{id}`` is the store's auto-increment primary key. A
+# database records its version in ``schema_version`` (one row); a writer that opens an older
+# one applies the missing steps in order, in one transaction (_migrate); a newer one is only
+# read, never downgraded. A column named ``user`` is a reserved word in PostgreSQL: it is
+# always written quoted, ``"user"`` (SQLite takes the quotes too).
+SCHEMA_VERSION = 2
+_STEPS: tuple[tuple[str, ...], ...] = (
+    # 1: the schema of every smscli before versioning. IF NOT EXISTS: an unversioned database
+    # of any older smscli (one without ``replies``, before issue 11) gets what it lacks.
+    (
+        """CREATE TABLE IF NOT EXISTS sends (
+            id {id},
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            batch TEXT,
+            provider TEXT NOT NULL,
+            profile TEXT,
+            base_url TEXT,
+            target TEXT NOT NULL,
+            status TEXT NOT NULL,
+            message_id TEXT,
+            request_id TEXT,
+            uuid TEXT,
+            reference TEXT,
+            date TEXT,
+            segments INTEGER,
+            encoding TEXT,
+            parts TEXT,
+            error TEXT,
+            details TEXT,
+            idempotency_key TEXT,
+            body TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS sends_message_id ON sends (message_id)",
+        "CREATE INDEX IF NOT EXISTS sends_idem ON sends (idempotency_key, target)",
+        "CREATE INDEX IF NOT EXISTS sends_batch ON sends (batch, target)",
+        # The devices' replies (issue 11) have a table of their own, not rows of ``sends``
+        # with a direction: a reply has no status, segments or idempotency key, and every
+        # query of ``sends`` (log, status, --resume, idempotency) stays about what was sent.
+        """CREATE TABLE IF NOT EXISTS replies (
+            id {id},
+            stored_at TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            profile TEXT,
+            reply_id TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            text TEXT,
+            date TEXT,
+            details TEXT,
+            UNIQUE (provider, reply_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS replies_date ON replies (provider, date)",
+    ),
+    # 2 (issue 12, several hosts): who wrote each row (set on every new row; NULL on the rows
+    # of older versions), the dedupe window's key, and the holders of `--lock` names.
+    (
+        "ALTER TABLE sends ADD COLUMN host TEXT",
+        'ALTER TABLE sends ADD COLUMN "user" TEXT',
+        "ALTER TABLE sends ADD COLUMN dedupe_key TEXT",
+        "CREATE INDEX IF NOT EXISTS sends_dedupe ON sends (dedupe_key, created_at)",
+        'CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, host TEXT, "user" TEXT,'
+        " pid INTEGER, since TEXT)",
+    ),
+)
+_SQLITE_ID = "INTEGER PRIMARY KEY AUTOINCREMENT"
+# Columns a row of an older schema (a database only read) lacks: read as NULL.
+_V2_COLUMNS = ("host", "user", "dedupe_key")
 _JSON_COLUMNS = ("parts", "error", "details")
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's (SQLite's busy timeout)
 _STATUSES = tuple(s.value for s in Status)
@@ -128,8 +151,12 @@ class History:
         # later, in a process that knows no secrets.
         self.redactor = redactor if redactor is not None else Redactor()
         self._conn: sqlite3.Connection | None = None
-        # Why the history was opened read-only ("is on a read-only file system"), if it was.
+        # Why the history was opened read-only ("is on a read-only file system"), if it was,
+        # and what to do about it when that is not the file's permissions.
         self.read_only: str | None = None
+        self.read_only_hint: str | None = None
+        # The schema versions (from, to) when opening it migrated the database, else None.
+        self.migrated: tuple[int, int] | None = None
         # One connection shared by the send threads of a bulk run, one statement at a time.
         self._lock = threading.RLock()
 
@@ -151,6 +178,9 @@ class History:
                     conn = self._open_for_writing(self.path)
                 else:
                     conn = self._open_read_only(self.path, why)
+            except NewerSchema as exc:
+                self.read_only_hint = exc.hint
+                conn = self._open_read_only(self.path, str(exc))
             except (OSError, sqlite3.Error) as exc:
                 if _busy(exc):
                     raise self._write_error(exc) from None
@@ -182,7 +212,7 @@ class History:
             # WAL + NORMAL: a commit survives a crash of smscli (the rows that matter);
             # only a power loss may lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
+            self.migrated = _migrate(conn)
         except BaseException:
             conn.close()
             raise
@@ -220,7 +250,7 @@ class History:
         if not path.exists() or "no such table" in str(last):
             conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            conn.executescript(_SCHEMA)
+            _migrate(conn)
             return conn
         raise ConfigError(
             f"cannot open the history at {path}: it {why}, and reading it failed: {last}",
@@ -243,7 +273,8 @@ class History:
             raise ConfigError(
                 f"cannot record this send, so nothing was sent: the history at {self.path} "
                 f"{self.read_only}",
-                hint="make its directory writable or set SMSCLI_DATA_DIR to a writable one; "
+                hint=self.read_only_hint
+                or "make its directory writable or set SMSCLI_DATA_DIR to a writable one; "
                 "--no-history sends without recording (and refuses --idempotency-key)",
                 code="history_read_only",
             )
@@ -360,7 +391,8 @@ class History:
         if self.read_only is not None:
             return ConfigError(
                 f"cannot write the history at {self.path}: it {self.read_only}",
-                hint="make its directory writable, or set SMSCLI_DATA_DIR to a writable directory",
+                hint=self.read_only_hint
+                or "make its directory writable, or set SMSCLI_DATA_DIR to a writable directory",
                 code="history_read_only",
             )
         text = str(exc)
@@ -650,8 +682,8 @@ def _row_id(text: str) -> int | None:
 
 _INSERT = (
     "INSERT INTO sends (created_at, updated_at, batch, provider, profile, base_url, target,"
-    " status, reference, segments, encoding, idempotency_key, body)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    ' status, reference, segments, encoding, idempotency_key, body, host, "user", dedupe_key)'
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE = (
     "UPDATE sends SET updated_at=?, status=?, message_id=?, request_id=?, uuid=?,"
@@ -674,12 +706,100 @@ class Attempt(NamedTuple):
     batch: str | None = None
     idempotency_key: str | None = None
     claim: bool = False  # the key must not be held by another row (see History.record)
+    dedupe_key: str | None = None  # the dedupe window's key of this send, if one is in force
 
     def values(self, body_mode: str) -> tuple[Any, ...]:
         now = _now()
+        host, user = writer()
         return (now, now, self.batch, self.provider, self.profile, self.base_url, self.target,
                 Status.UNKNOWN.value, self.reference, self.segments, self.encoding,
-                self.idempotency_key, stored_body(self.text, body_mode))  # fmt: skip
+                self.idempotency_key, stored_body(self.text, body_mode), host, user,
+                self.dedupe_key)  # fmt: skip
+
+
+@functools.cache
+def writer() -> tuple[str, str]:
+    """Who writes this process's rows: (host name, user name). Never fails: a host without
+    a name, or a uid without a passwd entry (a container), still sends."""
+    import getpass
+    import socket
+
+    try:
+        host = socket.gethostname() or "unknown"
+    except OSError:
+        host = "unknown"
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    return host, user
+
+
+class NewerSchema(Exception):
+    """The database was written by a newer smscli: it is read, never written (a write could
+    break what that version expects) and never downgraded."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(
+            f"was written by a newer smscli (history schema version {version}; this smscli "
+            f"knows versions up to {SCHEMA_VERSION}): it is only read here"
+        )
+        self.version = version
+        self.hint = "upgrade smscli on this host (pip install -U smscli) to write this history"
+
+
+def _stored_version(db: Any, unversioned: Callable[[], int]) -> int:
+    """The version a database records; ``unversioned()`` for one without the table."""
+    try:
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+    except _sqlite_error() as exc:
+        if "no such table" not in str(exc):
+            raise
+        return unversioned()
+    return int(row[0]) if row is not None else unversioned()
+
+
+def _migrate(db: sqlite3.Connection) -> tuple[int, int] | None:
+    """Bring an SQLite database to SCHEMA_VERSION: the missing steps in order, in ONE
+    transaction (BEGIN IMMEDIATE: another process opening it at the same time waits, then
+    finds it done). Returns (from, to) when it changed something, None when it was current.
+    A database of a newer version raises NewerSchema (nothing is changed)."""
+
+    def unversioned() -> int:
+        # Before versioning every smscli had version 1's tables (or some of them: the steps
+        # of version 1 are IF NOT EXISTS and run again); a database without `sends` is new.
+        found = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='sends'"
+        ).fetchone()
+        return 1 if found is not None else 0
+
+    version = _stored_version(db, unversioned)  # the fast path: one read, no lock
+    if version == SCHEMA_VERSION:
+        return None
+    if version > SCHEMA_VERSION:
+        raise NewerSchema(version)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = _stored_version(db, lambda: -1)
+        if found == SCHEMA_VERSION:  # another process migrated it while this one waited
+            db.execute("COMMIT")
+            return None
+        if found > SCHEMA_VERSION:
+            raise NewerSchema(found)
+        version = unversioned() if found < 0 else found
+        first = 0 if found < 0 else found  # (unversioned: version 1's steps again)
+        for step in _STEPS[first:]:
+            for statement in step:
+                db.execute(statement.format(id=_SQLITE_ID))
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        db.execute("DELETE FROM schema_version")
+        db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return version, SCHEMA_VERSION
 
 
 def _finish_values(row_id: int, result: SendResult, scrub: Callable[[Any], Any]) -> tuple[Any, ...]:
@@ -706,6 +826,8 @@ def _dumps(value: Any) -> str | None:
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(row)
+    for column in _V2_COLUMNS:  # a row of an older schema, only read
+        data.setdefault(column, None)
     if data.get("status") not in _STATUSES:
         # Written by another version of smscli, or by hand: read as `unknown`, the one
         # status that is never sent again without --force (nor taken as delivered).
