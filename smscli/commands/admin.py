@@ -164,6 +164,7 @@ def sandbox(
             out.note(f'  base_url = "{server.url}/{slug}"')
         out.note(f"  GET {server.url}/_sandbox/messages lists what it received")
         out.note(f"  GET {server.url}/_sandbox/logins counts the logins it answered and refused")
+        out.note(f"  GET {server.url}/_sandbox/pushes lists the callbacks it pushed")
         out.note("magic targets (any kind whose value ends with):")
         for suffix, what in MAGIC.items():
             out.note(f"  …{suffix}  {what}")

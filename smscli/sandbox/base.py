@@ -14,9 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
+
+if TYPE_CHECKING:
+    from smscli.sandbox.pushes import Push, Pusher
 
 # suffix → what happens (README "Sandbox" documents this table; a test keeps them equal)
 MAGIC: Final[dict[str, str]] = {
@@ -102,9 +105,17 @@ class Stored:
 
 
 class Emulator:
-    """Base of the five emulators: ``handle(request, path)`` with ``path`` after the mount."""
+    """Base of the five emulators: ``handle(request, path)`` with ``path`` after the mount.
+
+    Callbacks (``smscli.sandbox.pushes``): while the sandbox serves (``Sandbox.start``), each
+    message's moments (``"sent"`` one step after it was taken, ``"final"`` two steps after,
+    and ``"mo"`` for a device's reply) are turned into pushes by the emulator's
+    ``pushes(event, message)``, in ``settle()``, here and only here."""
 
     slug: str = ""
+    # The push URL is set in the provider's portal (CSL's SMS Post Services, a Telit
+    # trigger): ``PUT /_sandbox/push/<slug>`` stands in for that form (``portal_request``).
+    portal_push: bool = False
 
     def __init__(
         self,
@@ -128,6 +139,11 @@ class Emulator:
         # ``GET /_sandbox/logins`` shows it (the tests count the logins a token cache saves).
         self.logins: dict[tuple[str, str], list[int]] = {}
         self._logins_lock = threading.Lock()  # its own: count_login is called under self.lock
+        # Pushes (set by Sandbox.start): the moments of each message, when they are due.
+        self.pusher: Pusher | None = None
+        self._events: list[tuple[float, int, str, str]] = []  # (when, seq, event, message id)
+        self._event_seq = 0
+        self.portal: dict[str, str] | None = None  # {"url", "secret"} from the portal stand-in
 
     def handle(self, request: httpx.Request, path: str) -> httpx.Response:
         raise NotImplementedError
@@ -144,6 +160,11 @@ class Emulator:
             if not msg.mo and msg.outcome == "delivered" and msg.text.endswith(REPLY_TRIGGER):
                 due = msg.created + 2 * DELIVERY_STEP_SECONDS + REPLY_DELAY_SECONDS
                 heapq.heappush(self._due, (due, msg.id))
+            if self.pusher is not None and not msg.mo:
+                for event, steps in (("sent", 1), ("final", 2)):
+                    self._event_seq += 1
+                    when = msg.created + steps * DELIVERY_STEP_SECONDS
+                    heapq.heappush(self._events, (when, self._event_seq, event, msg.id))
             self._trim()
         return msg
 
@@ -165,16 +186,23 @@ class Emulator:
 
     def settle(self) -> list[Stored]:
         """The devices' replies that are due by now, stored (as ``direction="mo"``) and
-        returned. The server calls this before each request, so a reply appears in the
-        listings as soon as its time has come."""
+        returned. The server calls this before each request (and, while it serves, a
+        background thread every ``Sandbox.TICK`` seconds), so a reply appears in the
+        listings as soon as its time has come; the pushes of the moments due go out."""
         now = self.clock()
         answered: list[Stored] = []
+        moments: list[tuple[str, Stored]] = []
         with self.lock:
             while self._due and self._due[0][0] <= now:
                 due, mt_id = heapq.heappop(self._due)
                 original = self.store.get(mt_id)
                 if original is not None:
                     answered.append(original)
+            while self._events and self._events[0][0] <= now:
+                _, _, event, msg_id = heapq.heappop(self._events)
+                stored = self.store.get(msg_id)
+                if stored is not None:
+                    moments.append((event, stored))
         replies = []
         for original in answered:
             due = original.created + 2 * DELIVERY_STEP_SECONDS + REPLY_DELAY_SECONDS
@@ -190,7 +218,60 @@ class Emulator:
             )
             replies.append(self.remember(reply))
             self.received(reply)
+        pusher = self.pusher
+        if pusher is not None:
+            for event, stored in [*moments, *(("mo", r) for r in replies)]:
+                self._push(pusher, event, stored)
         return replies
+
+    def _push(self, pusher: Pusher, event: str, message: Stored) -> None:
+        try:
+            pushes = self.pushes(event, message)
+        except Exception as exc:  # a builder's bug must not stop the sandbox
+            pusher.failed(self.slug, event, f"{type(exc).__name__}: {exc}")
+            return
+        for push in pushes:
+            pusher.submit(push)
+
+    def pushes(self, event: str, message: Stored) -> list[Push]:
+        """The callbacks of a message's moment (``"sent"``, ``"final"``, ``"mo"``) to what
+        is registered; an emulator whose provider pushes builds its payloads here."""
+        return []
+
+    def portal_request(self, request: httpx.Request) -> httpx.Response:
+        """``/_sandbox/push/<slug>``: ``PUT {"url", "secret"}`` sets the push URL a portal
+        would hold (the secret: CSL's passphrase, Telit's ``token``), ``GET`` shows it
+        (never the secret), ``DELETE`` removes it."""
+        from smscli.sandbox.pushes import masked, valid_url
+
+        if not self.portal_push:
+            return json_response(
+                404, {"message": f"{self.slug} registers its callbacks through its API"}
+            )
+        if request.method == "DELETE":
+            with self.lock:
+                removed, self.portal = self.portal is not None, None
+            return json_response(200, {"provider": self.slug, "deleted": removed})
+        if request.method == "PUT":
+            try:
+                body = json.loads(request.content or b"null")
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                return json_response(400, {"message": 'the body must be {"url", "secret"}'})
+            url, secret = valid_url(body.get("url")), body.get("secret")
+            if url is None:
+                return json_response(400, {"message": "url must be an http(s) URL"})
+            if secret is not None and not isinstance(secret, str):
+                return json_response(400, {"message": "secret must be a string"})
+            with self.lock:
+                self.portal = {"url": url, "secret": secret or ""}
+        elif request.method != "GET":
+            return json_response(405, {"message": "PUT, GET or DELETE"})
+        with self.lock:
+            portal = dict(self.portal) if self.portal else None
+        shown = {"url": masked(portal["url"]), "secret": bool(portal["secret"])} if portal else None
+        return json_response(200, {"provider": self.slug, "push": shown})
 
     def reply_id(self, original: Stored) -> str:
         """The id of the device's reply to ``original`` (an emulator gives it its API's

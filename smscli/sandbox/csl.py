@@ -49,6 +49,7 @@ from smscli.sandbox.base import (
     failure_for,
     magic,
 )
+from smscli.sandbox.pushes import Push
 
 _SEND_ELEMENTS: Final = frozenset(
     {"authentication", "iccid", "message_text", "data_coding", "origin", "sms_uid"}
@@ -155,10 +156,54 @@ def _check_text(text: str, coding: str) -> None:
         raise Refusal(f"invalid content: message_text is {len(text)} characters (max 160)")
 
 
+# SMS Post Services' requests (after-the-send.md §1.4): the User-Agent CSL's pushes carry.
+POST_USER_AGENT: Final = "CSL SIM Insight/1.0.0"
+
+
+def msisdn_of(iccid: str) -> str:
+    """The MSISDN of an emulated SIM (a UK mobile number derived from the ICCID)."""
+    return "447" + iccid[-9:].rjust(9, "0")
+
+
 class CslEmulator(Emulator):
     """The SIM Insight XML endpoint, mounted at ``/csl``."""
 
     slug = "csl"
+    portal_push = True  # SMS Post Services are set up by CSL: `PUT /_sandbox/push/csl`
+
+    def pushes(self, event: str, message: Stored) -> list[Push]:
+        """SMS Post Services (issue 11) to the URL of ``PUT /_sandbox/push/csl``, POST
+        text/xml with the passphrase inside: ``post_sms`` for a device's reply (documented)
+        and ``post_delivery_receipt`` for a final status (its ``status`` and ``timestamp``
+        elements are UNCONFIRMED). ``api_did`` is a new delivery id per push; timestamps
+        are dd/mm/yyyy hh:mm:ss in UTC (UNCONFIRMED)."""
+        if event == "sent":
+            return []
+        with self.lock:
+            portal = dict(self.portal) if self.portal else None
+        if portal is None:
+            return []
+        iccid = str(message.fields.get("iccid") or message.target)
+        content: dict[str, Any] = {
+            "@version": "1",
+            "@api_did": self.next_id("did-"),
+            "passphrase": portal["secret"],
+            "iccid": iccid,
+            "msisdn": msisdn_of(iccid),
+        }
+        if event == "mo":
+            root = "post_sms"
+            content["timestamp"] = _csl_time(message.created)
+            content["message_text"] = message.text
+        else:
+            root = "post_delivery_receipt"
+            if message.fields.get("sms_uid"):
+                content["sms_uid"] = message.fields["sms_uid"]
+            content["status"] = _STATUS_WORDS.get(message.stage(self.clock()), "failed")
+            content["timestamp"] = _csl_time(message.created + 2 * DELIVERY_STEP_SECONDS)
+        body = xmltodict.unparse({root: content}, pretty=False).encode("utf-8")
+        headers = {"Content-Type": "text/xml; charset=utf-8", "User-Agent": POST_USER_AGENT}
+        return [Push(self.slug, root, portal["url"], "POST", body, headers)]
 
     def handle(self, request: httpx.Request, path: str) -> httpx.Response:
         if path not in ("", "/"):

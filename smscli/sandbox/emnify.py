@@ -109,10 +109,20 @@ from smscli.sandbox.base import (
     magic,
     secret_digest,
 )
+from smscli.sandbox.pushes import Push, hs256_jwt, json_push, valid_url
 
 _ENDPOINT: Final = re.compile(r"^/api/v1/endpoint/([^/]+)/?$")
 _ENDPOINT_SMS: Final = re.compile(r"^/api/v1/endpoint/([^/]+)/sms/?$")
 _ONE_SMS: Final = re.compile(r"^/api/v1/endpoint/([^/]+)/sms/([^/]+)/?$")
+_CALLBACKS: Final = re.compile(r"^/api/v1/(api_callback|api_secret)/?$")
+_ONE_CALLBACK: Final = re.compile(r"^/api/v1/(api_callback|api_secret)/([^/]+)/?$")
+_SERVICE_PROFILE: Final = re.compile(r"^/api/v1/service_profile/([^/]+)/?$")
+# The organisation of every emulated endpoint (as the login's JWT claims it).
+_ORGANISATION: Final = {"id": 1, "name": "smscli sandbox"}
+# The claims of a callback's JWT (UNCONFIRMED: emnify documents only that the token is
+# signed with the api_secret); valid for this many seconds.
+CALLBACK_ISSUER: Final = "emnify-sandbox"
+CALLBACK_JWT_SECONDS: Final = 300
 _QUERY_FIELDS: Final = frozenset(
     {
         "status",
@@ -152,7 +162,8 @@ _MT_TYPE: Final = {"id": 1, "description": "MT"}  # the SDK's example (api/model
 _MO_TYPE: Final = {"id": 2, "description": "MO"}
 # Recorded endpoints carry both profiles (the SDK's Endpoint model requires them); one
 # policy for every emulated endpoint.
-_PROFILE: Final = {"id": 1, "name": "Default Policy"}
+_PROFILE_ID: Final = 1
+_PROFILE: Final = {"id": _PROFILE_ID, "name": "Default Policy"}
 _CREATED: Final = "2024-01-01T00:00:00.000+0000"
 
 
@@ -223,6 +234,12 @@ class EmnifyEmulator(Emulator):
         self.tokens: dict[str, _Token] = {}
         self.failed_logins = 0
         self.names: dict[str, str] = {}  # endpoint id → name given to it by a lookup
+        # Callbacks (issue 11): api_callback and api_secret resources by id, and what a
+        # service profile was given (``PATCH /service_profile/{id}``).
+        self.api_callbacks: dict[int, dict[str, Any]] = {}
+        self.api_secrets: dict[int, dict[str, Any]] = {}
+        self.profile_links: dict[int, dict[str, int | None]] = {}
+        self._resource_ids = 0
 
     def handle(self, request: httpx.Request, path: str) -> httpx.Response:
         if path.rstrip("/") == "/api/v1/authenticate" and request.method == "POST":
@@ -238,6 +255,8 @@ class EmnifyEmulator(Emulator):
         name, args = route
         if name == "lookup":
             return self._lookup(request)
+        if name.startswith("cb_"):
+            return self._callback_route(request, name, args)
         endpoint_id = args[0]
         if name == "sms_post":
             return self._send(request, path, refusal, endpoint_id)
@@ -255,6 +274,12 @@ class EmnifyEmulator(Emulator):
     def _route(method: str, path: str) -> tuple[str, tuple[str, ...]] | None:
         if method == "GET" and path.rstrip("/") == "/api/v1/endpoint":
             return "lookup", ()
+        if (match := _CALLBACKS.match(path)) and method in ("POST", "GET"):
+            return f"cb_{method.lower()}", match.groups()
+        if (match := _ONE_CALLBACK.match(path)) and method in ("GET", "DELETE"):
+            return f"cb_{method.lower()}_one", match.groups()
+        if (match := _SERVICE_PROFILE.match(path)) and method == "PATCH":
+            return "cb_profile", match.groups()
         if match := _ONE_SMS.match(path):
             kind = {"GET": "sms_get", "DELETE": "sms_delete"}.get(method)
             return (kind, match.groups()) if kind else None
@@ -264,6 +289,162 @@ class EmnifyEmulator(Emulator):
         if (match := _ENDPOINT.match(path)) and method == "GET":
             return "endpoint", match.groups()
         return None
+
+    # -- callbacks: registration ---------------------------------------------------------
+    def _callback_route(
+        self, request: httpx.Request, name: str, args: tuple[str, ...]
+    ) -> httpx.Response:
+        """The documented paths (after-the-send.md §1.1) with UNCONFIRMED bodies:
+
+        ``POST /api_callback`` ``{"url", "purpose"?}`` → 201 ``{"id", "url", "purpose"}``;
+        ``POST /api_secret`` ``{"secret", "purpose"?}`` → 201 ``{"id", "purpose"}`` (a
+        secret is never returned again); ``GET`` lists either, ``GET``/``DELETE …/{id}``
+        one (``DELETE``: 204); ``PATCH /service_profile/{id}`` ``{"api_callback": {"id"} |
+        null, "api_secret": {"id"} | null}`` → 204. Every emulated endpoint has service
+        profile 1: the callback and secret given to it are the ones pushes use; until one is
+        given, the most recently created of each (the sandbox's simplification: real emnify
+        pushes only for service profiles that have them)."""
+        if name == "cb_profile":
+            return self._link_profile(request, args[0])
+        kind = args[0]
+        table = self.api_callbacks if kind == "api_callback" else self.api_secrets
+        if name == "cb_get":
+            with self.lock:
+                return json_response(200, [_shown(kind, item) for item in table.values()])
+        if name == "cb_post":
+            return self._create(request, kind, table)
+        ident = args[1]
+        if not _DIGITS.match(ident):
+            return _bad_id(ident)
+        with self.lock:
+            item = table.get(int(ident))
+            if item is not None and name == "cb_delete_one":
+                del table[int(ident)]
+        if item is None:
+            return _error(404, 1201, "NotFound", f"{kind} with id {ident} not found")
+        if name == "cb_delete_one":
+            return httpx.Response(204)
+        return json_response(200, _shown(kind, item))
+
+    def _create(
+        self, request: httpx.Request, kind: str, table: dict[int, dict[str, Any]]
+    ) -> httpx.Response:
+        body = _json_body(request)
+        if isinstance(body, httpx.Response):
+            return body
+        key = "url" if kind == "api_callback" else "secret"
+        value = body.get(key)
+        if value is None:
+            return _invalid((1402, "Required", f"{key} is required"))
+        if not isinstance(value, str) or not value:
+            return _invalid((1403, "InvalidFormat", f"{key} must be a non-empty string"))
+        if key == "url" and valid_url(value) is None:
+            return _invalid((1403, "InvalidFormat", "url must be an http or https URL"))
+        purpose = body.get("purpose")
+        if purpose is not None and not isinstance(purpose, str):
+            return _invalid((1403, "InvalidFormat", "purpose must be a string"))
+        with self.lock:
+            self._resource_ids += 1
+            ident = self._resource_ids
+            item = {"id": ident, key: value, "purpose": purpose, "created": _stamp(self.clock())}
+            table[ident] = item
+        prefix = request.url.path.removesuffix("/")
+        return json_response(201, _shown(kind, item), {"Location": f"{prefix}/{item['id']}"})
+
+    def _link_profile(self, request: httpx.Request, profile_id: str) -> httpx.Response:
+        if not _DIGITS.match(profile_id):
+            return _bad_id(profile_id)
+        body = _json_body(request)
+        if isinstance(body, httpx.Response):
+            return body
+        links: dict[str, int | None] = {}
+        for kind, table in (("api_callback", self.api_callbacks), ("api_secret", self.api_secrets)):
+            if kind not in body:
+                continue
+            ref = body[kind]
+            if ref is None:  # "can be emptied by setting the id to null"
+                links[kind] = None
+                continue
+            ident = ref.get("id") if isinstance(ref, dict) else None
+            if isinstance(ident, str) and ident.isdigit():
+                ident = int(ident)
+            if ident is None and isinstance(ref, dict):
+                links[kind] = None
+                continue
+            if not isinstance(ident, int) or isinstance(ident, bool):
+                return _invalid((1403, "InvalidFormat", f'{kind} must be {{"id": N}} or null'))
+            with self.lock:
+                known = ident in table
+            if not known:
+                return _error(404, 1401, "InvalidReference", f"{kind} with Id '{ident}' not found.")
+            links[kind] = ident
+        with self.lock:
+            self.profile_links.setdefault(int(profile_id), {}).update(links)
+        return httpx.Response(204)
+
+    def _push_target(self) -> tuple[str, str | None] | None:
+        """The callback URL and api_secret that apply to every endpoint (service profile 1's,
+        else the most recently created ones), or None without a callback."""
+        with self.lock:
+            links = self.profile_links.get(_PROFILE_ID, {})
+            if "api_callback" in links:
+                callback_id = links["api_callback"]
+            else:
+                callback_id = max(self.api_callbacks, default=None)
+            if "api_secret" in links:
+                secret_id = links["api_secret"]
+            else:
+                secret_id = max(self.api_secrets, default=None)
+            callback = self.api_callbacks.get(callback_id) if callback_id is not None else None
+            secret = self.api_secrets.get(secret_id) if secret_id is not None else None
+        if callback is None:
+            return None
+        return str(callback["url"]), (str(secret["secret"]) if secret else None)
+
+    # -- callbacks: the pushes ----------------------------------------------------------
+    def pushes(self, event: str, message: Stored) -> list[Push]:
+        """A device's reply: POST of the documented MO shape (the old sms-callback page; we
+        add ``sms_type``); a final MT status: PATCH of the SMS object ``GET …/sms/{id}``
+        answers, with ``endpoint {id, name}`` (UNCONFIRMED: the receipt's shape is not
+        documented). ``Authorization: Bearer <HS256 JWT signed with the api_secret>`` when a
+        secret applies (the claims are UNCONFIRMED: ``iss``, ``iat``, ``exp``)."""
+        if event == "sent":
+            return []
+        target = self._push_target()
+        if target is None:
+            return []
+        url, secret = target
+        endpoint_id = str(message.fields.get("endpoint_id", ""))
+        if not _DIGITS.match(endpoint_id):
+            return []
+        endpoint = {"id": int(endpoint_id), "name": self._name(endpoint_id)}
+        data: dict[str, Any]
+        if event == "mo":
+            sms = self._sms(message)
+            data = {
+                "id": int(message.id),
+                "endpoint": endpoint,
+                "organisation": dict(_ORGANISATION),
+                "source_address": sms["source_address"],
+                "dest_address": sms.get("dest_address", ""),
+                "payload": message.text,
+                "dcs": int(message.fields.get("dcs", 0) or 0),
+                "pid": 0,
+                "submit_date": sms["submit_date"],
+                "sms_type": dict(_MO_TYPE),
+            }
+            method = "POST"
+        else:
+            data = self._sms(message)
+            data.setdefault("endpoint", endpoint)
+            method = "PATCH"
+        headers = {}
+        if secret:
+            now = int(self.clock())
+            claims = {"iss": CALLBACK_ISSUER, "iat": now, "exp": now + CALLBACK_JWT_SECONDS}
+            headers["Authorization"] = f"Bearer {hs256_jwt(secret, claims)}"
+        kind = "mo" if event == "mo" else "receipt"
+        return [json_push(self.slug, kind, url, data, method, headers)]
 
     # -- auth ---------------------------------------------------------------------------
     def _authenticate(self, request: httpx.Request) -> httpx.Response:
@@ -587,6 +768,11 @@ class EmnifyEmulator(Emulator):
             },
         }
         return sms
+
+
+def _shown(kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    """An api_callback as it is, an api_secret without its secret."""
+    return {k: v for k, v in item.items() if not (kind == "api_secret" and k == "secret")}
 
 
 def _sim(endpoint_id: str, iccid: str | None = None) -> dict[str, Any]:

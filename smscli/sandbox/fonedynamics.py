@@ -44,6 +44,7 @@ from smscli.sandbox.base import (
     json_response,
     magic,
 )
+from smscli.sandbox.pushes import Push, json_push, valid_url
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")  # used with fullmatch: no trailing newline slips by
 _ALNUM = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
@@ -183,6 +184,32 @@ class FoneDynamicsEmulator(Emulator):
     def reply_id(self, original: Stored) -> str:
         """A device's reply gets a MessageSid like any other message."""
         return _message_sid()
+
+    def pushes(self, event: str, message: Stored) -> list[Push]:
+        """Per message (issue 11): the final status to the send's
+        ``DeliveryReceiptWebhookUri`` (unless ``DeliveryReceipt`` was false), a device's
+        reply to the ``WebhookUri`` of the message it answers, each with its
+        ``…Method`` (POST, the default: the Message resource as JSON; GET: its top-level
+        fields as query parameters). The payload is UNCONFIRMED (no docs page shows it):
+        the resource ``GET /v2/Messages/{MessageSid}`` answers."""
+        if event == "sent":
+            return []
+        fields = message.fields
+        if event == "mo":
+            uri, method = fields.get("WebhookUri"), fields.get("WebhookMethod")
+        else:
+            uri, method = (
+                fields.get("DeliveryReceiptWebhookUri"),
+                fields.get("DeliveryReceiptWebhookMethod"),
+            )
+            if fields.get("DeliveryReceipt") is False:
+                return []
+        url = valid_url(uri)
+        if url is None:
+            return []
+        resource = self._resource(message, full=True)
+        kind = "reply" if event == "mo" else "receipt"
+        return [json_push(self.slug, kind, url, resource, str(method or "POST").upper())]
 
     # ------------------------------------------------------------------ sending
 

@@ -19,6 +19,7 @@ import httpx
 
 from smscli.catalog import REGISTRY
 from smscli.sandbox.base import MAX_MESSAGES, Drop, Emulator, Slow, json_response
+from smscli.sandbox.pushes import Pusher
 
 # Connections the kernel queues before the server accepts them. http.server's default, 5,
 # made a client at --concurrency 64 see refused or dropped connections (issue 10).
@@ -33,7 +34,14 @@ def mounts() -> tuple[str, ...]:
 
 class Sandbox:
     """Routes ``/<slug>/...`` to that provider's emulator; ``/_sandbox/messages`` lists all
-    messages received, ``/_sandbox/logins`` counts the logins."""
+    messages received, ``/_sandbox/logins`` counts the logins, ``/_sandbox/pushes`` the
+    callbacks pushed, ``/_sandbox/push/<slug>`` stands in for a portal's push settings.
+
+    Callbacks are pushed only between ``start()`` and ``close()`` (``SandboxServer`` calls
+    them): then a background thread settles every emulator each ``TICK`` seconds, so the
+    pushes come on time also when nobody asks the sandbox anything."""
+
+    TICK = 0.1
 
     def __init__(
         self,
@@ -49,6 +57,44 @@ class Sandbox:
         self.max_messages = max_messages
         self._emulators: dict[str, Emulator] = {}
         self._lock = threading.Lock()
+        self.pusher: Pusher | None = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def start(self, push_transport: httpx.BaseTransport | None = None) -> None:
+        """Push callbacks from now on (``push_transport``: tests without sockets)."""
+        with self._lock:
+            if self.pusher is not None:
+                return
+            self.pusher = Pusher(self.clock, transport=push_transport)
+            for emulator in self._emulators.values():
+                emulator.pusher = self.pusher
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick, name="sandbox-tick", daemon=True)
+            self._ticker.start()
+
+    def close(self) -> None:
+        """Stop pushing (the background threads end)."""
+        with self._lock:
+            pusher, ticker, self.pusher = self.pusher, self._ticker, None
+            self._ticker = None
+            for emulator in self._emulators.values():
+                emulator.pusher = None
+        self._stop.set()
+        if ticker is not None:
+            ticker.join(1.0)
+        if pusher is not None:
+            pusher.close()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.TICK):
+            with self._lock:
+                emulators = list(self._emulators.values())
+            for emulator in emulators:
+                try:
+                    emulator.settle()
+                except Exception:  # never let the ticker die; the next request settles too
+                    continue
 
     def emulator(self, slug: str) -> Emulator:
         with self._lock:
@@ -60,6 +106,7 @@ class Sandbox:
                     spec_strict=self.spec_strict,
                     max_messages=self.max_messages,
                 )
+                self._emulators[slug].pusher = self.pusher
             return self._emulators[slug]
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -69,6 +116,13 @@ class Sandbox:
             return json_response(200, {"messages": self.messages()})
         if first == "_sandbox" and rest.rstrip("/") == "logins":
             return json_response(200, {"logins": self.logins()})
+        if first == "_sandbox" and rest.rstrip("/") == "pushes":
+            pusher = self.pusher
+            return json_response(200, {"pushes": pusher.log() if pusher else []})
+        if first == "_sandbox" and rest.startswith("push/"):
+            slug = rest.removeprefix("push/").strip("/")
+            if slug in REGISTRY:
+                return self.emulator(slug).portal_request(request)
         if first in REGISTRY:
             emulator = self.emulator(first)
             emulator.settle()  # the devices' replies due by now
@@ -185,6 +239,7 @@ class SandboxServer:
         return f"http://{host!s}:{port}"
 
     def start(self) -> SandboxServer:
+        self.sandbox.start()
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, args=(self.POLL_INTERVAL,), daemon=True
         )
@@ -192,11 +247,18 @@ class SandboxServer:
         return self
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever()
+        """Serve in this thread until interrupted (``smscli sandbox``); the pushes stop
+        with it."""
+        self.sandbox.start()
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self.sandbox.close()
 
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.sandbox.close()
 
     def __enter__(self) -> SandboxServer:
         return self.start()

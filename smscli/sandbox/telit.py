@@ -62,6 +62,7 @@ from smscli.sandbox.base import (
     json_response,
     magic,
 )
+from smscli.sandbox.pushes import Push, with_query
 
 ERR_BAD_REQUEST: Final = -90001
 ERR_SESSION: Final = -90004
@@ -106,6 +107,24 @@ _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 ORG_ID: Final = "5a4d5c0e1b2c3d4e5f607182"
 ORG_KEY: Final = "SANDBOX"
 SERVER_ID: Final = "smscli-sandbox"
+# smscli's template for a ``sms.activity`` trigger's ``http.client`` action (the body of a
+# Push SMS is whatever the user templates; `smscli listen --telit-template` prints this one).
+# The sandbox renders exactly it, JSON-escaping each variable (whether Telit escapes them is
+# UNCONFIRMED).
+TELIT_TEMPLATE: Final = (
+    '{"smscli":"telit-push/1","uuid":"$(event.uuid)","type":"$(event.type)",'
+    '"status":"$(event.status)","from":"$(event.from)","to":"$(event.to)",'
+    '"body":"$(event.body)","ts":"$(event.ts)","iccid":"$(event.conn.iccid)",'
+    '"msisdn":"$(event.conn.msisdn)"}'
+)
+_VARIABLE: Final = re.compile(r"\$\(([a-z.]+)\)")
+
+
+def render_template(template: str, variables: Mapping[str, str]) -> str:
+    """``$(event.x)`` → its value, JSON-escaped (a missing one is empty)."""
+    return _VARIABLE.sub(lambda m: json.dumps(variables.get(m.group(1), ""))[1:-1], template)
+
+
 # sms.status "text" is "Additional status information" [T7]; only the delivered wording is
 # the docs' own example, the others are the sandbox's.
 _STATUS_TEXT: Final = {
@@ -169,6 +188,7 @@ class TelitEmulator(Emulator):
     session.end, diag.ping."""
 
     slug = "telit"
+    portal_push = True  # Push SMS triggers are made in the portal: `PUT /_sandbox/push/telit`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -464,6 +484,39 @@ class TelitEmulator(Emulator):
         with self.lock:
             self.sessions.pop(context.session_id or "", None)
         return {}
+
+    # -- Push SMS (issue 11) ------------------------------------------------------------
+    def pushes(self, event: str, message: Stored) -> list[Push]:
+        """A ``sms.activity`` trigger's ``http.client`` action, as the portal would run it
+        with smscli's template (``TELIT_TEMPLATE``) to the URL of ``PUT
+        /_sandbox/push/telit`` (its secret added as ``?token=``): a device's reply (type
+        ``mo``, status ``received``) and an MT message's final status. UNCONFIRMED, the
+        sandbox's choice: ``$(event.uuid)`` is the SMS record's ``id`` (sms.history's, which
+        `smscli inbox` keys a reply by), ``$(event.ts)`` the record's date."""
+        if event == "sent":
+            return []
+        with self.lock:
+            portal = dict(self.portal) if self.portal else None
+        if portal is None:
+            return []
+        kind, _, value = message.target.partition(":")
+        variables = {
+            "event.uuid": message.id,
+            "event.type": "mo" if message.mo else "mt",
+            "event.status": _status(message, self.clock()),
+            "event.from": value if message.mo else str(message.fields.get("from") or ""),
+            "event.to": "" if message.mo else value,
+            "event.body": message.text,
+            "event.ts": _iso(message.created),
+            "event.conn.iccid": value if kind == "iccid" else "",
+            "event.conn.msisdn": value if kind == "msisdn" else "",
+        }
+        url = portal["url"]
+        if portal["secret"] and "token=" not in url:
+            url = with_query(url, {"token": portal["secret"]})
+        body = render_template(TELIT_TEMPLATE, variables).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        return [Push(self.slug, "mo" if message.mo else "status", url, "POST", body, headers)]
 
     # -- the devices' replies -----------------------------------------------------------
     def reply_id(self, original: Stored) -> str:

@@ -29,8 +29,12 @@ Magic targets (``sandbox.base.MAGIC``) are read from every device id, group name
 and custom-field value of a request; the first one found decides the whole request, as the
 request is one unit. ``0419`` expires the presented session only when it has been used before
 (a session issued a moment ago cannot have idled out), so the client's one re-login and retry
-succeeds. Delivery callbacks are not emulated: ``/_sandbox/messages`` shows each device's
-message moving accepted → sent → delivered/failed/expired.
+succeeds. ``/_sandbox/messages`` shows each device's message moving accepted → sent →
+delivered/failed/expired.
+
+Callbacks (issue 11): ``POST``/``GET /api/m2m/v1/callbacks/{accountName}`` and ``DELETE
+…/{accountName}/name/{serviceName}`` register listeners; the sandbox then pushes to them
+(``ThingSpaceEmulator.pushes``).
 """
 
 from __future__ import annotations
@@ -58,10 +62,37 @@ from smscli.sandbox.base import (
     json_response,
     magic,
 )
+from smscli.sandbox.pushes import Push, json_push, valid_url
 
 TOKEN_PATH: Final = "/api/ts/v1/oauth2/token"
 M2M: Final = "/api/m2m/v1"
 _HISTORY: Final = re.compile(r"/api/m2m/v1/sms/([^/]+)/history/?")
+_CALLBACKS: Final = re.compile(r"/api/m2m/v1/callbacks/([^/]+)/?")
+_CALLBACK: Final = re.compile(r"/api/m2m/v1/callbacks/([^/]+)/name/([^/]+)/?")
+# The callback services a listener can be registered for (the SDK's CallbackServiceName
+# enum and the Register_Callback_Listener page). The sandbox pushes only the two that carry
+# SMS: SMSDeliveryConfirmation (delivered or not) and EnhancedConnectivityService (handed to
+# the device; the devices' replies).
+SERVICE_NAMES: Final = (
+    "CarrierService",
+    "DeviceProfileService",
+    "DeviceService",
+    "DeviceUsage",
+    "DiagnosticsService",
+    "EnhancedConnectivityService",
+    "ExternalProvisioningChanges",
+    "PromoExpiration",
+    "SMSDeliveryConfirmation",
+    "SubscriptionNotificationService",
+    "Usage",
+)
+DELIVERY_SERVICE: Final = "SMSDeliveryConfirmation"
+CONNECTIVITY_SERVICE: Final = "EnhancedConnectivityService"
+# Delivery outcome → the documented "confirmation" words (Rejected, "the device already has
+# 100 pending messages in queue", never happens in the sandbox).
+_CONFIRMATION: Final = {"delivered": "Delivered", "failed": "Undelivered", "expired": "Expired"}
+# How the callbacks write a device id's kind (the docs' examples: "Iccid", "Mdn", …).
+_CALLBACK_KIND: Final = {"mdn": "Mdn", "meid": "Meid", "esn": "Esn", "eid": "Eid"}
 # Replies per history page. The docs say "Each GET /sms request returns up to 100 SMS
 # messages" (Get_SMS_Messages; the SDK's SMSMessagesQueryResult: "An array of up to 100");
 # the sandbox returns at most 5, which is "up to 100" too, so that a client's paging and
@@ -162,6 +193,9 @@ class ThingSpaceEmulator(Emulator):
         # History pages handed out: token → (account name, the reply ids on that page).
         self.pages: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._page_counter = 0
+        # Registered callback listeners: (account name, service name) → url, username,
+        # password.
+        self.callbacks: dict[tuple[str, str], dict[str, str]] = {}
 
     def handle(self, request: httpx.Request, path: str) -> httpx.Response:
         routes: dict[str, Callable[[httpx.Request], httpx.Response]] = {
@@ -171,13 +205,19 @@ class ThingSpaceEmulator(Emulator):
             f"{M2M}/sms": self._sms,
         }
         route = routes.get(path.rstrip("/"))
-        method = "POST"
+        methods: tuple[str, ...] = ("POST",)
         history = _HISTORY.fullmatch(path)
+        callbacks = _CALLBACKS.fullmatch(path)
+        callback = _CALLBACK.fullmatch(path)
         if history is not None:
             account = history.group(1)
-            route, method = (lambda r: self._history(r, account)), "GET"
+            route, methods = (lambda r: self._history(r, account)), ("GET",)
+        elif callbacks is not None:
+            route, methods = (lambda r: self._callbacks(r, callbacks.group(1))), ("POST", "GET")
+        elif callback is not None:
+            route, methods = (lambda r: self._deregister(r, *callback.groups())), ("DELETE",)
         try:
-            if route is None or request.method != method:
+            if route is None or request.method not in methods:
                 raise _fault(
                     400,
                     "900906",
@@ -410,6 +450,112 @@ class ThingSpaceEmulator(Emulator):
         del self.pages[token]
         for reply_id in reply_ids:
             self.inbox.pop(reply_id, None)
+
+    # -- callbacks: registration (providers-thingspace-emnify.md §1.4) --------------------
+    def _callbacks(self, request: httpx.Request, account: str) -> httpx.Response:
+        """``POST /callbacks/{accountName}`` ``{"name", "url", "username"?, "password"?}``
+        → ``{"accountName", "serviceName"}``; ``GET`` → the listeners registered by REST,
+        ``[{"accountName", "serviceName", "url", "username", "password"}]`` (documented:
+        the password comes back). A second registration of a service replaces the first
+        (UNCONFIRMED: the docs do not say), and so do the error codes below (made up in the
+        documented pattern)."""
+        self._bearer(request)
+        _, session = self._session(request)
+        self._touch(session)
+        if request.method == "GET":
+            with self.lock:
+                listed = [
+                    {"accountName": a, "serviceName": n, **entry}
+                    for (a, n), entry in self.callbacks.items()
+                    if a == account
+                ]
+            return json_response(200, listed)
+        body = _json_object(request)
+        name, url = body.get("name"), body.get("url")
+        if not isinstance(name, str) or not name:
+            raise _unexpected("name (the callback service name) is required")
+        if name not in SERVICE_NAMES:
+            raise _error(
+                "UnifiedWebService.INPUT_INVALID.ServiceName",
+                f"unknown callback service {name!r}; one of {', '.join(SERVICE_NAMES)}",
+            )
+        if not isinstance(url, str) or not url:
+            raise _unexpected("url is required")
+        if valid_url(url) is None:
+            raise _unexpected("url must be an http or https URL")
+        entry: dict[str, str] = {"url": url}
+        for key in ("username", "password"):
+            value = body.get(key)
+            if value is not None and not isinstance(value, str):
+                raise _unexpected(f"{key} must be a string")
+            if value:
+                entry[key] = value
+        # The documented port rule (80, 443, 9001-9006, 50551-50559, 28200-28220) is not
+        # enforced: the sandbox pushes to any port, so a test can listen anywhere.
+        with self.lock:
+            self.callbacks[(account, name)] = entry
+        return json_response(200, {"accountName": account, "serviceName": name})
+
+    def _deregister(self, request: httpx.Request, account: str, name: str) -> httpx.Response:
+        """``DELETE /callbacks/{accountName}/name/{serviceName}`` → ``{"accountName",
+        "serviceName"}``; one not registered is refused (code UNCONFIRMED)."""
+        self._bearer(request)
+        _, session = self._session(request)
+        self._touch(session)
+        with self.lock:
+            removed = self.callbacks.pop((account, name), None)
+        if removed is None:
+            raise _error(
+                "UnifiedWebService.REQUEST_FAILED.CallbackNotFound",
+                f"no {name} callback is registered for account {account}",
+            )
+        return json_response(200, {"accountName": account, "serviceName": name})
+
+    # -- callbacks: the pushes ------------------------------------------------------------
+    def pushes(self, event: str, message: Stored) -> list[Push]:
+        """SMSDeliveryConfirmation when a device's message is final, EnhancedConnectivity-
+        Service when it was handed to the device ("sent") and for each reply (the REST shape
+        of an MO callback is UNCONFIRMED: the sandbox sends a history entry, see
+        ``_history_entry``, plus the credentials). Messages sent to a group, service plan
+        or custom field are stored without their devices, so they push nothing."""
+        device = message.fields.get("deviceId")
+        if not isinstance(device, dict):
+            return []
+        account = str(message.fields.get("accountName") or DEFAULT_ACCOUNT)
+        service = DELIVERY_SERVICE if event == "final" else CONNECTIVITY_SERVICE
+        with self.lock:
+            entry = self.callbacks.get((account, service))
+        if entry is None:
+            return []
+        credentials: dict[str, Any] = {k: entry[k] for k in ("username", "password") if k in entry}
+        kind = _CALLBACK_KIND.get(device["kind"], device["kind"].capitalize())
+        device_ids = [{"id": device["id"], "kind": kind}]
+        data: dict[str, Any]
+        if event == "mo":
+            data = {**credentials, **_history_entry(message)}
+        elif event == "sent":
+            data = {
+                **credentials,
+                "requestId": message.fields.get("requestId"),
+                "deviceIds": device_ids,
+                "comment": "SendSmsMessage,Performed action on device.",
+                "status": "Success",
+                "callbackCount": 1,
+                "maxCallbackThreshold": 4,
+            }
+        else:
+            outcome = message.stage(self.clock())
+            data = {
+                **credentials,
+                "requestId": message.fields.get("requestId"),
+                "deviceIds": device_ids,
+                "deviceResponse": {
+                    "smsDeliveryResponse": {
+                        "confirmation": _CONFIRMATION.get(outcome, "Undelivered")
+                    }
+                },
+            }
+        return [json_push(self.slug, f"{service}:{event}", entry["url"], data)]
 
     # -- auth checks ------------------------------------------------------------------
     def _bearer(self, request: httpx.Request) -> str:
