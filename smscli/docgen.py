@@ -46,7 +46,8 @@ def provider_table() -> str:
         lines.append(
             f"| `{p.slug}` {p.label} | {', '.join(p.target_kinds)} | {p.limits.notes} | "
             f"{mark(f.sender)} | {mark(f.at)} | {mark(f.validity)} | {mark(f.ref)} | "
-            f"{mark(f.binary)} | {mark(f.status)} | {mark(f.inbox)} |"
+            f"{mark(f.binary)} | {'by listen' if f.receipts_by_callback else mark(f.status)} | "
+            f"{'by listen' if f.inbox_pushed else mark(f.inbox)} |"
         )
     return "\n".join(lines)
 

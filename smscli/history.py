@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from smscli.errors import ConfigError, UsageError
 
@@ -440,7 +440,72 @@ class History:
             except _sqlite_error() as exc:
                 raise self._write_error(exc) from None
 
+    def apply_receipt(
+        self,
+        row_id: int,
+        status: Status,
+        *,
+        provider_status: str | None,
+        date: str | None,
+        part: str | None = None,
+    ) -> bool:
+        """`smscli listen` (issue 11): a delivery receipt a provider pushed for row
+        ``row_id`` (for ``part``, one part id of a message sent in parts). A status never
+        moves backwards (``receipt_rank``): a redelivered or older receipt changes nothing.
+        A message in parts gets each part's status in ``details.part_statuses`` and its own
+        status once every part has one (any part's final failure at once). The receipt goes
+        into ``details.receipt`` ``{status, provider_status, date}``; ``status`` reads it
+        (ThingSpace has no status API). Returns whether the row changed (a new receipt)."""
+        if not self.enabled:
+            return False
+        with self._lock:
+            db = self._db()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = db.execute(
+                        "SELECT status, details, parts FROM sends WHERE id=?", (row_id,)
+                    ).fetchone()
+                    changed = False
+                    if row is not None:
+                        update = _receipt_update(dict(row), status, provider_status, date, part)
+                        if update is not None:
+                            new_status, details = update
+                            db.execute(
+                                "UPDATE sends SET updated_at=?, status=?, details=? WHERE id=?",
+                                (_now(), new_status, _dumps(self.redactor.data(details)), row_id),
+                            )
+                            changed = True
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except _sqlite_error() as exc:
+                raise self._write_error(exc) from None
+        return changed
+
     # -- queries -----------------------------------------------------------------------------
+    def rows_for(self, ident: str, provider: str) -> list[dict[str, Any]]:
+        """Every row of ``provider`` that any of the provider's ids names (message id, uuid,
+        request id, a part id, the client reference), newest first: a ThingSpace request
+        is one row per device, all with its requestId."""
+        if not self.enabled or not ident:
+            return []
+        with self._lock:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT * FROM sends WHERE provider=? AND (message_id=? OR uuid=?"
+                    " OR request_id=? OR reference=? OR EXISTS (SELECT 1 FROM"
+                    " json_each(sends.parts) WHERE json_each.value = ?))"
+                    " ORDER BY id DESC LIMIT 10000",
+                    (provider, ident, ident, ident, ident, ident),
+                )
+                .fetchall()
+            )
+        return [_row(r) for r in rows]
+
     def find(self, ident: str, provider: str | None = None) -> dict[str, Any] | None:
         """A row by any id smscli prints for it: the provider's (message id, uuid, request
         id, part id), then the client reference (CSL's ``sms_uid``, which ``-q`` prints for
@@ -646,6 +711,62 @@ class History:
             if len(found) >= limit:
                 break
         return list(reversed(found))
+
+
+# How far a message has come: a receipt moves a row only forwards (`smscli listen`). An
+# unknown or not-sent row that a receipt names did go out.
+_RANK: Final[dict[str, int]] = {
+    "unknown": 0, "not-sent": 0, "accepted": 1, "queued": 2, "sent": 3,
+    "delivered": 4, "failed": 4, "expired": 4, "rejected": 4, "canceled": 4,
+}  # fmt: skip
+
+
+def receipt_rank(status: str) -> int:
+    return _RANK.get(status, 0)
+
+
+def _receipt_update(
+    row: dict[str, Any],
+    status: Status,
+    provider_status: str | None,
+    date: str | None,
+    part: str | None,
+) -> tuple[str, dict[str, Any]] | None:
+    """The row's new status and details after a receipt, or None when it changes nothing."""
+    try:
+        details = json.loads(row["details"]) if row["details"] else {}
+        parts = json.loads(row["parts"]) if row["parts"] else []
+    except ValueError:
+        details, parts = {}, []
+    if not isinstance(details, dict):
+        details = {}
+    old = str(row["status"])
+    if receipt_rank(old) >= 4:
+        return None  # final: the first final receipt stays (delivered stays delivered)
+    new = status.value
+    if part is not None and isinstance(parts, list) and len(parts) > 1 and part in parts:
+        statuses = dict(details.get("part_statuses") or {})
+        if receipt_rank(new) <= receipt_rank(str(statuses.get(part, "unknown"))):
+            return None
+        statuses[part] = new
+        details["part_statuses"] = statuses
+        failed = [s for s in statuses.values() if receipt_rank(s) >= 4 and s != "delivered"]
+        if failed:
+            new = failed[0]
+        elif len(statuses) == len(parts):
+            new = min(statuses.values(), key=receipt_rank)  # delivered when every part is
+        else:
+            new = old  # the other parts' receipts are still to come
+        if receipt_rank(new) <= receipt_rank(old):
+            return old, details
+    elif receipt_rank(new) <= receipt_rank(old):
+        return None
+    details["receipt"] = {"status": new, "provider_status": provider_status, "date": date}
+    if provider_status:
+        details["provider_status"] = provider_status
+    if date:
+        details["status_date"] = date
+    return new, details
 
 
 class Taken(NamedTuple):

@@ -417,8 +417,8 @@ def test_settings_carry_secret_names_profile_and_slug() -> None:
     settings = resolve_settings(_choice("fonedynamics", _full_body(get_info("fonedynamics"))), {})
     assert settings.slug == "fonedynamics"
     assert settings.profile == "p"
-    assert settings.secret_names == frozenset({"token"})
-    assert settings.secret_values() == ["profile-token"]
+    assert settings.secret_names == frozenset({"token", "callback_secret"})
+    assert settings.secret_values() == ["profile-token", "profile-callback_secret"]
     assert settings.sandbox is False
 
 
@@ -564,7 +564,7 @@ def test_common_keys_are_accepted_and_typed() -> None:
         "smart": True,
         "rate": 2,
     }
-    assert set(body) - {"application_token"} == set(COMMON_KEYS) - {"provider"}
+    assert set(body) - {"application_token", "callback_secret"} == set(COMMON_KEYS) - {"provider"}
     settings = resolve_settings(_choice("emnify", body), {})
     assert settings.base_url == "http://sandbox.test/emnify"
     assert settings.sender == "ACME"

@@ -108,14 +108,26 @@ def test_emnify_takes_the_endpoints_from_recent_sends_or_from(cli: Cli) -> None:
     assert reply["from"] == "endpoint:1001"
 
 
-def test_csl_has_no_pull_api(cli: Cli) -> None:
+def test_csl_inbox_lists_what_listen_stored(cli: Cli, isolated: Path) -> None:
+    """CSL has no pull API: `inbox` asks nothing and lists the replies `smscli listen`
+    stored (tests/test_i11_listen.py stores them end to end)."""
+    from smscli.history import History
+    from smscli.models import Reply
+
     args = ["--provider", "csl", "--base-url", base_url("csl"), "--username", "u",
             "--password", "csl-pass-1", "--api-id", "1"]  # fmt: skip
     res = cli("inbox", *args)
-    assert res.exit_code == 4
-    assert res.stderr.startswith("error: CSL") and "smscli listen" in res.stderr
-    assert "Traceback" not in res.output
-    assert cli("inbox", *args, "--json").json()["error"]["code"] == "inbox_unsupported"
+    assert res.exit_code == 0, res.output
+    assert "smscli listen" in res.stderr and "no replies" in res.stderr
+    history = History(history_path(isolated))
+    history.add_replies(
+        [Reply("csl", "D-1", "iccid:8944", "ACK: hi?", "2026-12-06T10:00:00+00:00")]
+    )
+    history.close()
+    listed = cli("inbox", *args, "--json")
+    assert [(r["id"], r["from"], r["text"]) for r in listed.json()["replies"]] == [
+        ("D-1", "iccid:8944", "ACK: hi?")
+    ]
     assert cli.recorder.requests == []
 
 
@@ -371,7 +383,6 @@ def test_await_reply_end_to_end(sandbox_process: str, isolated: Path, slug: str)
 
 def test_python_api_inbox_and_await_reply(cli: Cli) -> None:
     from smscli.api import Client
-    from smscli.errors import InputError
 
     def sleep(seconds: float) -> None:
         cli.clock[0] += seconds
@@ -403,8 +414,7 @@ def test_python_api_inbox_and_await_reply(cli: Cli) -> None:
         credentials={"username": "u", "password": "csl-pass-1", "api_id": "1"},
         transport=httpx.MockTransport(cli.recorder),
     )
-    with pytest.raises(InputError):
-        csl.inbox()
+    assert csl.inbox() == []  # CSL pushes replies: what `smscli listen` stored (none here)
     without_history = Client(
         provider="fonedynamics",
         base_url=base_url("fonedynamics"),

@@ -85,6 +85,22 @@ class Features(NamedTuple):
     inbox: bool = False
     inbox_per_device: bool = False  # replies are listed per device only (emnify): name them
     inbox_queue: bool = False  # reading a reply removes it (ThingSpace): store it first
+    # Replies come only by push (CSL): `inbox` lists what `smscli listen` stored.
+    inbox_pushed: bool = False
+    # Delivery is reported only by callback (ThingSpace): `status` and `--wait` read the
+    # receipt `smscli listen` recorded in the history instead of asking the API.
+    receipts_by_callback: bool = False
+
+
+# The optional secret `smscli listen` checks on a provider's callbacks (issue 11), declared
+# by every built-in provider; not needed to send. Where each provider carries it: README
+# "listen: receipts and replies pushed by the providers".
+CALLBACK_SECRET: Final = CredentialField(
+    "callback_secret",
+    "Secret smscli listen checks on this provider's callbacks (not needed to send).",
+    secret=True,
+    required=False,
+)
 
 
 OptionKind = Literal["text", "flag", "multiple"]

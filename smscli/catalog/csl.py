@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from smscli.catalog import (
+    CALLBACK_SECRET,
     CredentialField,
     Features,
     Limits,
@@ -50,6 +51,7 @@ INFO = ProviderInfo(
         CredentialField("username", "SIM Insight API user name."),
         CredentialField("password", "SIM Insight API password.", secret=True),
         CredentialField("api_id", "The api_id attribute of every request."),
+        CALLBACK_SECRET,
     ),
     target_kinds=("iccid",),
     limits=Limits(
@@ -58,7 +60,9 @@ INFO = ProviderInfo(
         max_binary_octets=120,
         notes="GSM-7 only, one segment (160); binary ≤120 bytes as base64",
     ),
-    features=Features(sender=True, ref=True, binary=True, status=True, reconcile=True),
+    features=Features(
+        sender=True, ref=True, binary=True, status=True, reconcile=True, inbox_pushed=True
+    ),
     aliases=("siminsight", "m2miportal"),
     command_aliases=("siminsight",),
     help=(

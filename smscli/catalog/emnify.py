@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from smscli.catalog import (
+    CALLBACK_SECRET,
     CredentialField,
     Features,
     Limits,
@@ -79,7 +80,10 @@ INFO = ProviderInfo(
     label="emnify",
     docs_url="https://docs.emnify.com/developers/api/endpoint/endpoint-sms-by-id-post",
     default_base_url="https://cdn.emnify.net",
-    fields=(CredentialField("application_token", "The emnify application token.", secret=True),),
+    fields=(
+        CredentialField("application_token", "The emnify application token.", secret=True),
+        CALLBACK_SECRET,
+    ),
     target_kinds=("endpoint", "iccid", "name"),
     limits=Limits(
         max_segments=255,  # the UDH numbers parts in one octet

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from smscli.catalog import (
+    CALLBACK_SECRET,
     MAX_ALPHANUMERIC,
     CredentialField,
     Features,
@@ -79,6 +80,7 @@ INFO = ProviderInfo(
         CredentialField("account_sid", "Account SID: the HTTP Basic user."),
         CredentialField("token", "Auth token: the HTTP Basic password.", secret=True),
         CredentialField("property_sid", "Property SID the messages are sent from."),
+        CALLBACK_SECRET,
     ),
     target_kinds=("msisdn",),
     limits=Limits(max_segments=None, default_max_segments=10, notes="up to max_segments (10)"),

@@ -8,6 +8,7 @@ smscli.providers.telit for every sms.send parameter.
 from __future__ import annotations
 
 from smscli.catalog import (
+    CALLBACK_SECRET,
     CredentialField,
     Features,
     Limits,
@@ -47,6 +48,7 @@ INFO = ProviderInfo(
         CredentialField(
             "smsc", "SMSC for an external SMS to an msisdn (e.g. att).", required=False
         ),
+        CALLBACK_SECRET,
     ),
     credential_sets=(("username", "password"), ("app_id", "app_token", "thing_key")),
     target_kinds=("thing", "esn", "iccid", "imei", "imsi", "meid", "msisdn"),

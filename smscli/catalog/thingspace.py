@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from smscli.catalog import (
+    CALLBACK_SECRET,
     CredentialField,
     Features,
     Limits,
@@ -34,6 +35,9 @@ from smscli.errors import UsageError
 
 DATA_ENCODINGS: Final = ("7-bit", "8-bit-ASCII", "8-bit-UTF-8", "8-bit-DATA")
 CUSTOM_FIELD_KEYS: Final = tuple(f"CustomField{n}" for n in range(1, 6))
+# The user name registered with a callback listener (and echoed in each callback) when the
+# profile sets no callback_username.
+CALLBACK_USERNAME: Final = "smscli"
 
 
 def custom_fields(raw: Any) -> dict[str, str] | None:
@@ -79,6 +83,12 @@ INFO = ProviderInfo(
             "Billing account name, e.g. 0000123456-00001 (needed for --group).",
             required=False,
         ),
+        CALLBACK_SECRET,
+        CredentialField(
+            "callback_username",
+            f"User name ThingSpace echoes in its callbacks (default {CALLBACK_USERNAME}).",
+            required=False,
+        ),
     ),
     target_kinds=("iccid", "imei", "meid", "mdn", "msisdn", "esn", "eid"),
     limits=Limits(
@@ -88,7 +98,9 @@ INFO = ProviderInfo(
         utf8_bytes=140,
         notes="160 GSM-7 characters or 140 bytes; ≤10,000 devices per request",
     ),
-    features=Features(validity=True, binary=True, inbox=True, inbox_queue=True),
+    features=Features(
+        validity=True, binary=True, inbox=True, inbox_queue=True, receipts_by_callback=True
+    ),
     aliases=("verizon",),
     command_aliases=("verizon",),
     help=(

@@ -101,6 +101,7 @@ class Entry(NamedTuple):
     build: Callable[[], Any]  # the Typer callback, or a Typer app for a group
     hidden: bool = False
     panel: str | None = None
+    context: dict[str, Any] | None = None  # Click's context_settings of the command
 
 
 def _send(slug: str | None) -> Callable[[], Any]:
@@ -160,6 +161,11 @@ def entries() -> dict[str, Entry]:
     out["cancel"] = Entry(lazy("smscli.commands.cancel:HELP"), _cancel)
     out["reconcile"] = Entry(lazy("smscli.commands.reconcile:HELP"), _reconcile)
     out["inbox"] = Entry(lazy("smscli.commands.inbox:HELP"), _inbox)
+    # `--exec CMD ARG…` ends the line: everything after the command's name is its argv.
+    listen = lazy("smscli.commands.listen:listen")
+    out["listen"] = _function(listen)._replace(
+        context={"allow_interspersed_args": False, "ignore_unknown_options": True}
+    )
     config = lazy("smscli.commands.config:app")
     out["config"] = Entry(lambda: config().info.help or "", config)
     return out
@@ -340,6 +346,7 @@ class LazyGroup(SmscliGroup):
             callback=target,
             hidden=entry.hidden,
             rich_help_panel=entry.panel,
+            context_settings=entry.context,
         )
         return get_command_from_info(
             info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode

@@ -70,7 +70,7 @@ def refuse_without_pull(info: ProviderInfo) -> None:
         raise InputError(
             f"{info.label} has no API to pull device replies: it pushes them to a web "
             "address you configure (SMS Post Services)",
-            hint="receive them with `smscli listen` (a later command)",
+            hint="receive them with `smscli listen`; `smscli inbox` then lists what it stored",
             code="inbox_unsupported",
         )
 
@@ -98,7 +98,8 @@ def _prepare(query: InboxQuery, out: Any) -> _Prepared:
     cfg = config_mod.load(config_mod.config_path(query.config))
     choice = config_mod.choose(cfg, query.profile, query.provider)
     info = choice.info
-    refuse_without_pull(info)
+    if not info.features.inbox_pushed:  # (CSL: inbox lists what `smscli listen` stored)
+        refuse_without_pull(info)
     sender: Target | None = None
     if query.sender is not None:
         from smscli.targets import parse_target
@@ -158,6 +159,9 @@ def run(query: InboxQuery, runtime: Runtime, out: Reporter) -> ExitCode:
             fresh = pull(provider, session, history, since, senders_for(info, history, sender))
             rows = listed(history, fresh, info.slug, sender, since, query.limit)
             new_ids = {r.reply_id for r, is_new in fresh if is_new}
+            pushed = not info.features.inbox
+            if pushed:
+                out.note(f"{info.label} pushes replies: these are the ones `smscli listen` stored")
             if out.mode == "json":
                 out.json({"replies": [r | {"new": r["id"] in new_ids} for r in rows],
                           "new": len(new_ids)})  # fmt: skip
@@ -173,6 +177,8 @@ def run(query: InboxQuery, runtime: Runtime, out: Reporter) -> ExitCode:
                     senders = senders_for(info, history, sender)
                     got = pull(provider, session, history, since, senders)
                     news = [as_row(r) for r, is_new in got if is_new and _wanted(r, sender, since)]
+                    if pushed:  # what `smscli listen` stored meanwhile
+                        news = listed(history, [], info.slug, sender, since, query.limit)
                     news = [r for r in news if r["id"] not in shown]
                     _print(out, news, {r["id"] for r in news}, header=False)
                     shown.update(r["id"] for r in news)
@@ -233,6 +239,8 @@ def pull(
     before the next page is asked for; with whether it was new to the history (with the
     history off: every reply counts as new)."""
     got: list[tuple[Reply, bool]] = []
+    if not provider.info.features.inbox:
+        return got  # replies come only by push (CSL): `smscli listen` stores them
     with session.conversation(provider.label):
         pages = provider.inbox(session, since, senders)
         for page in pages:  # (the generator asks for the next page only on the next turn)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from smscli import config as config_mod
 from smscli.catalog import ProviderInfo, limit_problems, supporting
-from smscli.errors import InputError, SmscliError, UsageError
+from smscli.errors import ConfigError, InputError, SmscliError, UsageError
 from smscli.message import build_check, read_body, require_utf8, shown, smart_skipped
 from smscli.models import Message, MessageCheck, SendResult, Settings, Target
 from smscli.pipeline.sessions import open_history, with_timeout
@@ -355,7 +355,8 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
                 out.note(f"--smart: replaced {r.char!r} ({r.codepoint}) with {r.replacement!r}")
             if base_message.check.skipped:
                 out.warning(smart_skipped(base_message.check))
-        if values.wait is not None and not info.features.status:
+        by_callback = info.features.receipts_by_callback  # (read from the history)
+        if values.wait is not None and not (info.features.status or by_callback):
             raise unsupported(info, "--wait (delivery status)", "status")
         await_reply = None
         if opts.await_reply is not None:
@@ -383,6 +384,14 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
             source.close()
             history.close()
             raise
+    if values.wait is not None and info.features.receipts_by_callback and not history.enabled:
+        source.close()
+        raise ConfigError(
+            f"{info.label} reports delivery only by callback: --wait reads the receipt "
+            "`smscli listen` records in the history, and the history is turned off",
+            hint="turn the history on (history = true), or send without --wait",
+            code="no_history",
+        )
     return Prepared(info, settings, provider, plan, history, values.wait, source, await_reply)
 
 

@@ -356,6 +356,20 @@ def wait_for_delivery(
             return session.redactor.report(prep.provider.status(session, item.record))
 
     open_ones = [r for r in results if r.status.is_success and not r.status.is_final]
+    if prep.info.features.receipts_by_callback:
+        # Delivery comes only by callback (ThingSpace): wait for the receipt `smscli listen`
+        # records in the history, looking every second.
+        from smscli.pipeline.receipts import HISTORY_POLL, recorded_report
+
+        poll(
+            [Watched(as_record(r), r) for r in open_ones],
+            lambda item: recorded_report(prep.info, prep.history, item.record, waiting=True),
+            runtime,
+            deadline=runtime.clock() + prep.wait,
+            pause_first=True,
+            steady=HISTORY_POLL,
+        )
+        return
     poll(
         [Watched(as_record(r), r) for r in open_ones],
         status_of,

@@ -246,6 +246,21 @@ def ask(
         if item.record["id"] is not None and history.writable:
             history.set_status(item.record["id"], item.result.status, item.result.details)
 
+    if provider.info.features.receipts_by_callback:
+        # Delivery comes only by callback (ThingSpace): the receipt `smscli listen`
+        # recorded is the answer; --wait looks at the history every second.
+        from smscli.pipeline.receipts import HISTORY_POLL, recorded_report
+
+        poll(
+            todo,
+            lambda item: recorded_report(
+                provider.info, history, item.record, waiting=deadline is not None
+            ),
+            runtime,
+            deadline=deadline,
+            steady=HISTORY_POLL,
+        )
+        return results
     with open_session(settings, runtime, out, query.verbose) as session:
         poll(
             todo,

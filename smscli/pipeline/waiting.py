@@ -47,6 +47,7 @@ def poll(
     deadline: float | None,
     pause_first: bool = False,
     on_report: Callable[[Watched, StatusReport], None] = lambda w, report: None,
+    steady: float | None = None,
 ) -> None:
     """Ask about every message in ``watched`` until each is final or ``deadline`` (a
     ``runtime.clock()`` time) passes; with no deadline, ask once. Each answer goes onto its
@@ -60,7 +61,8 @@ def poll(
         if deadline is None or runtime.clock() >= deadline:
             return False
         runtime.sleep(min(interval, max(0.0, deadline - runtime.clock())))
-        interval = min(interval * PAUSE_GROWTH, LONGEST_PAUSE)
+        if steady is None:
+            interval = min(interval * PAUSE_GROWTH, LONGEST_PAUSE)
         return True
 
     if pause_first and todo and not pause():
