@@ -631,3 +631,28 @@ def test_port_busy_and_nothing_to_serve(isolated: Path, sandbox_process: str) ->
     template = subprocess.run([SCRIPT, "listen", "--telit-template"], capture_output=True,
                               text=True, env=env, timeout=30)  # fmt: skip
     assert template.returncode == 0 and json.loads(template.stdout)["uuid"] == "$(event.uuid)"
+
+
+def test_a_failing_exec_never_changes_the_answer(sandbox_process: str, isolated: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    env |= {"SMSCLI_CONFIG": str(isolated / "config.toml"),
+            "SMSCLI_DATA_DIR": str(isolated / "data"), "EM_CALLBACK": EM_SECRET}  # fmt: skip
+    write_profiles(isolated, sandbox_process)
+    script = "import sys; sys.stdin.read(); print('hook ran'); sys.exit(3)"
+    listening = start_listen(isolated, env, "-p", "fd", "--exec", sys.executable, "-c", script)
+    try:
+        answer = post(listening, "/fonedynamics?token=" + FD_SECRET, json=FD_REPLY)
+        assert answer.status_code == 200
+        assert post(listening, "/csl", content=CSL_MO).status_code == 403  # not served (-p fd)
+        deadline = time.monotonic() + 20
+        while "exited 3" not in listening.stderr() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        listening.proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop too
+        assert listening.proc.wait(timeout=20) == 0
+    err = listening.stderr()
+    assert f"warning: --exec {sys.executable} exited 3" in err
+    assert "hook ran" in err  # the hook's output goes to stderr: stdout stays events only
+    assert [e["reply_id"] for e in listening.events()] == ["MSGREPLY1"]
+    banner = err.split("listen: ")[0]
+    assert "off" in banner and "/csl" in banner and FD_SECRET not in err

@@ -110,6 +110,8 @@ class Listener:
             row = self._row_of(route, event)
             matched = row is not None
             if row is not None and event.kind == "receipt" and event.status is not None:
+                # (A receipt without a date of its own, ThingSpace's: when it came.)
+                event.date = event.date or _now()
                 stored = self.history.apply_receipt(
                     row["id"], event.status, provider_status=event.provider_status,
                     date=event.date, part=event.message_id,
@@ -225,6 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             if length < 0:
                 raise ValueError
         except ValueError:
+            self.listener.warn(f"listen: 400 {self.command} {incoming_path}: bad Content-Length\n")
             self._answer(400, {"error": "bad Content-Length"}, close=True)
             return
         if length > MAX_BODY:
