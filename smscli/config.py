@@ -579,7 +579,8 @@ def _credentials(
         elif env_value:
             values[f.name] = env_value
         elif isinstance(body.get(f.name), dict):
-            refs[f.name] = body[f.name]
+            if not f.listen_only:  # (a callback secret's reference: `smscli listen` reads it)
+                refs[f.name] = body[f.name]
         else:
             resolved = resolve_value(body.get(f.name), f"{where}.{f.name}")
             if resolved:

@@ -656,3 +656,17 @@ def test_a_failing_exec_never_changes_the_answer(sandbox_process: str, isolated:
     assert [e["reply_id"] for e in listening.events()] == ["MSGREPLY1"]
     banner = err.split("listen: ")[0]
     assert "off" in banner and "/csl" in banner and FD_SECRET not in err
+
+
+def test_callback_fields_are_never_needed_to_send(cli: Any, isolated: Path) -> None:
+    """A callback_secret whose reference does not resolve here (it lives where listen
+    runs) does not stop a send, nor does the profile need one."""
+    (isolated / "config.toml").write_text(
+        '[profiles.ts]\nprovider = "thingspace"\nbase_url = "http://sandbox.test/thingspace"\n'
+        'client_id = "c1"\nclient_secret = "s1"\nusername = "u1"\npassword = "p1"\n'
+        'callback_secret = { env = "UNSET_CALLBACK_VAR_XYZ" }\ncallback_username = "ops"\n'
+    )
+    (isolated / "config.toml").chmod(0o600)
+    sent = cli("send", "-p", "ts", "-t", f"iccid:{ICCID}", "hello", "--json")
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout)["results"][0]["status"] == "accepted"

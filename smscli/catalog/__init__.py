@@ -44,6 +44,9 @@ class CredentialField(NamedTuple):
     help: str
     secret: bool = False
     required: bool = True
+    # Read by `smscli listen` only (the callback secrets): a secret reference ({env},
+    # {file}, {command}) of it is not resolved for a send, which never needs it.
+    listen_only: bool = False
 
     @property
     def flag(self) -> str:
@@ -100,6 +103,7 @@ CALLBACK_SECRET: Final = CredentialField(
     "Secret smscli listen checks on this provider's callbacks (not needed to send).",
     secret=True,
     required=False,
+    listen_only=True,
 )
 
 

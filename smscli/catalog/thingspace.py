@@ -88,6 +88,7 @@ INFO = ProviderInfo(
             "callback_username",
             f"User name ThingSpace echoes in its callbacks (default {CALLBACK_USERNAME}).",
             required=False,
+            listen_only=True,
         ),
     ),
     target_kinds=("iccid", "imei", "meid", "mdn", "msisdn", "esn", "eid"),

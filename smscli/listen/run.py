@@ -81,11 +81,14 @@ def banner(url: str, routes: dict[str, list[Route]], out: Output) -> None:
         if on:
             out.note(f"  on   {methods} {url}/{slug}{token}  profile(s) {', '.join(on)}: "
                      f"{AUTH_HOW[slug]}")  # fmt: skip
-        if off:
-            out.note(f"  off  {url}/{slug}  profile(s) {', '.join(off)}: no callback_secret "
-                     f"(set it, or SMSCLI_{slug.upper()}_CALLBACK_SECRET)")  # fmt: skip
+        how = f"no callback_secret (set it, or SMSCLI_{slug.upper()}_CALLBACK_SECRET)"
+        if off and on:  # the route is on; these profiles' own routes are not
+            for name in off:
+                out.note(f"  off  {url}/{slug}/{name}  {how}")
+        elif off:
+            out.note(f"  off  {url}/{slug}  profile(s) {', '.join(off)}: {how}")
         if not mine:
-            out.note(f"  off  {url}/{slug}  no {slug} profile in the config")
+            out.note(f"  off  {url}/{slug}  no {slug} profile served")
     out.note(f"  {url}/<provider>/<profile> names the profile; events: one JSON line each")
 
 
