@@ -670,3 +670,42 @@ def test_callback_fields_are_never_needed_to_send(cli: Any, isolated: Path) -> N
     sent = cli("send", "-p", "ts", "-t", f"iccid:{ICCID}", "hello", "--json")
     assert sent.exit_code == 0, sent.output
     assert json.loads(sent.stdout)["results"][0]["status"] == "accepted"
+
+
+SEND_TARGETS = {
+    "em": "endpoint:1001",
+    "fd": "+61400000003",
+    "c": f"iccid:{ICCID}",
+    "tl": "msisdn:+15551230001",
+}
+
+
+def receipt_call(profile: str, result: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The provider's delivery receipt for a RESULT smscli printed."""
+    if profile == "em":
+        body = {"id": int(result["message_id"]), "status": {"id": 4, "description": "DELIVERED"},
+                "endpoint": {"id": 1001}, "delivery_date": "2026-12-06T10:00:02Z"}  # fmt: skip
+        return "/emnify", {"method": "PATCH", "json": body, "headers": bearer()}
+    if profile == "fd":
+        body = FD_RECEIPT | {"MessageSid": result["message_id"]}
+        return "/fonedynamics?token=" + FD_SECRET, {"json": body}
+    if profile == "c":
+        xml = CSL_RECEIPT.replace("UID000000001", result["reference"])
+        return "/csl", {"content": xml}
+    body = telit_push("mt", "delivered", result["uuid"])
+    return "/telit?token=" + TL_SECRET, {"json": body}
+
+
+@pytest.mark.parametrize("profile", list(SEND_TARGETS))
+def test_a_receipt_reaches_the_row_of_each_providers_id(listening: Listening, profile: str) -> None:
+    sent = listening.run("send", "-p", profile, "-t", SEND_TARGETS[profile], "hello", "--json")
+    assert sent.returncode == 0, sent.stderr
+    [result] = json.loads(sent.stdout)["results"]
+    path, kwargs = receipt_call(profile, result)
+    assert post(listening, path, **kwargs).status_code == 200
+    [event] = [e for e in listening.events() if e["event"] == "receipt"]
+    assert (event["matched"], event["stored"], event["status"]) == (True, True, "delivered")
+    [row] = json.loads(listening.run("log", "--json").stdout)["entries"]
+    assert (row["id"], row["status"]) == (event["history_id"], "delivered")
+    assert post(listening, path, **kwargs).status_code == 200  # a redelivery: nothing new
+    assert [e["stored"] for e in listening.events() if e["event"] == "receipt"] == [True, False]
