@@ -282,4 +282,9 @@ class _Server(ThreadingHTTPServer):
 def make_server(listener: Listener, host: str, port: int) -> ThreadingHTTPServer:
     """The server bound to host:port (OSError when it cannot be)."""
     handler = type("Handler", (_Handler,), {"listener": listener})
+    if ":" in host:  # an IPv6 address (--host ::1)
+        import socket
+
+        server_class = type("Server6", (_Server,), {"address_family": socket.AF_INET6})
+        return server_class((host.strip("[]"), port), handler)  # type: ignore[no-any-return]
     return _Server((host, port), handler)
