@@ -131,6 +131,32 @@ def test_csl_inbox_lists_what_listen_stored(cli: Cli, isolated: Path) -> None:
     assert cli.recorder.requests == []
 
 
+def test_csl_inbox_follow_shows_what_listen_stores_meanwhile(cli: Cli, isolated: Path) -> None:
+    from smscli.history import History
+    from smscli.models import Reply
+
+    args = ["--provider", "csl", "--base-url", base_url("csl"), "--username", "u",
+            "--password", "csl-pass-1", "--api-id", "1"]  # fmt: skip
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:  # meanwhile, `smscli listen` stores a reply
+        sleeps.append(seconds)
+        if len(sleeps) == 1:
+            history = History(history_path(isolated))
+            history.add_replies([Reply("csl", "D-9", "iccid:8944", "ACK: late?", None)])
+            history.close()
+        if len(sleeps) > 2:
+            raise KeyboardInterrupt
+        cli.clock[0] += seconds
+
+    cli.advance = sleep  # type: ignore[method-assign]
+    res = cli("inbox", *args, "--follow", "--jsonl", "--interval", "5")
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [(r["id"], r["text"], r["new"]) for r in lines] == [("D-9", "ACK: late?", True)]
+    assert cli.recorder.requests == []
+
+
 def test_thingspace_stores_each_page_before_acknowledging_it(cli: Cli, isolated: Path) -> None:
     """The queue removes a page when the next is asked for: at every `?next=` request the
     replies of the page it acknowledges are already committed to the history (read by
