@@ -709,3 +709,35 @@ def test_a_receipt_reaches_the_row_of_each_providers_id(listening: Listening, pr
     assert (row["id"], row["status"]) == (event["history_id"], "delivered")
     assert post(listening, path, **kwargs).status_code == 200  # a redelivery: nothing new
     assert [e["stored"] for e in listening.events() if e["event"] == "receipt"] == [True, False]
+
+
+def test_thingspace_status_of_a_batch_shows_each_device_as_it_stands(
+    cli: Any, isolated: Path
+) -> None:
+    """One request to two devices is a row per device; a receipt for one of them (as listen
+    records it) shows on that row only; `status --batch` lists both without asking."""
+    args = ["--provider", "thingspace", "--base-url", "http://sandbox.test/thingspace",
+            "--client-id", "c1", "--client-secret", "s1", "--username", "u1",
+            "--password", "p1"]  # fmt: skip
+    other = "89148000000800139709"
+    sent = cli("send", *args, "-t", f"iccid:{ICCID}", "-t", f"iccid:{other}", "hi", "--json")
+    assert sent.exit_code == 0, sent.output
+    batch = json.loads(sent.stdout)["summary"]["batch"]
+    request_id = json.loads(sent.stdout)["results"][0]["request_id"]
+    history = History(isolated / "data" / "history.sqlite3")
+    rows = history.rows_for(request_id, "thingspace")
+    assert len(rows) == 2
+    [mine] = [r for r in rows if r["target"] == f"iccid:{ICCID}"]
+    assert history.apply_receipt(mine["id"], Status.DELIVERED, provider_status="Delivered",
+                                 date="2026-12-06T10:00:00+00:00")  # fmt: skip
+    history.close()
+    before = len(cli.recorder.requests)
+    creds = args[4:]  # (status takes the credential flags, not --base-url)
+    res = cli("status", "--batch", batch, *creds, "--json")
+    assert res.exit_code == 0, res.output
+    shown = {r["target"]: r["status"] for r in res.json()["results"]}
+    assert shown == {f"iccid:{ICCID}": "delivered", f"iccid:{other}": "accepted"}
+    assert len(cli.recorder.requests) == before  # the history answers, not the API
+    [theirs] = [r for r in rows if r["target"] == f"iccid:{other}"]
+    single = cli("status", f"#{theirs['id']}", *creds)
+    assert single.exit_code == 4 and "smscli listen" in single.stderr

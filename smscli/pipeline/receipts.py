@@ -36,7 +36,8 @@ def recorded_report(
     info: ProviderInfo, history: History, record: Mapping[str, Any], *, waiting: bool
 ) -> StatusReport:
     """What the history says of the message: the receipt listen recorded; without one,
-    its status so far while ``waiting``, else exit 4 explaining where receipts come from."""
+    its status so far while ``waiting`` (or for a batch's rows), else exit 4 explaining
+    where receipts come from."""
     row = row_of(history, record)
     receipt = (row.get("details") or {}).get("receipt") if row is not None else None
     if row is not None and receipt:

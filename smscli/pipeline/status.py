@@ -248,14 +248,15 @@ def ask(
 
     if provider.info.features.receipts_by_callback:
         # Delivery comes only by callback (ThingSpace): the receipt `smscli listen`
-        # recorded is the answer; --wait looks at the history every second.
+        # recorded is the answer; --wait looks at the history every second. A batch shows
+        # each row as it stands; one message without a receipt is exit 4.
         from smscli.pipeline.receipts import HISTORY_POLL, recorded_report
+
+        by_history = deadline is not None or query.batch is not None
 
         poll(
             todo,
-            lambda item: recorded_report(
-                provider.info, history, item.record, waiting=deadline is not None
-            ),
+            lambda item: recorded_report(provider.info, history, item.record, waiting=by_history),
             runtime,
             deadline=deadline,
             steady=HISTORY_POLL,
