@@ -741,3 +741,90 @@ def test_thingspace_status_of_a_batch_shows_each_device_as_it_stands(
     [theirs] = [r for r in rows if r["target"] == f"iccid:{other}"]
     single = cli("status", f"#{theirs['id']}", *creds)
     assert single.exit_code == 4 and "smscli listen" in single.stderr
+
+
+# -- the true end to end: the sandbox pushes, listen records, --wait sees it ------------------
+
+
+def test_thingspace_sandbox_pushes_reach_listen_and_send_wait_delivers(
+    sandbox_process: str, isolated: Path
+) -> None:
+    """No manual POST: the sandbox (registered like ThingSpace, with Verizon's SDK) pushes
+    SMSDeliveryConfirmation and EnhancedConnectivityService to `smscli listen`, and
+    `send --wait` reaches delivered; the device's reply lands in the history too."""
+    from verizon.models.register_callback_request import RegisterCallbackRequest
+
+    from tests.test_i10_thingspace_client import account_name, log_in
+
+    account = account_name()  # (the sandbox process is shared: an account of this test's own)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    env |= {"SMSCLI_CONFIG": str(isolated / "config.toml"),
+            "SMSCLI_DATA_DIR": str(isolated / "data"), "EM_CALLBACK": EM_SECRET}  # fmt: skip
+    write_profiles(isolated, sandbox_process)
+    config = (isolated / "config.toml").read_text()
+    (isolated / "config.toml").write_text(config.replace("0000123456-00001", account))
+    listening = start_listen(isolated, env, "-p", "ts")
+    api, _ = log_in(sandbox_process)
+    services = ("SMSDeliveryConfirmation", "EnhancedConnectivityService")
+    for service in services:
+        request = RegisterCallbackRequest(
+            name=service, url=f"{listening.url}/thingspace", username="smscli", password=TS_SECRET
+        )
+        assert api.connectivity_callbacks.register_callback(account, request).status_code == 200
+    try:
+        sent = listening.run("send", "-p", "ts", "-t", f"iccid:{ICCID}", "status?",
+                             "--wait", "20s", "--json")  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+        [result] = json.loads(sent.stdout)["results"]
+        assert result["status"] == "delivered"
+        status = listening.run("status", result["request_id"], "--json")
+        assert json.loads(status.stdout)["results"][0]["status"] == "delivered"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            replies = [e for e in listening.events() if e["event"] == "reply"]
+            if replies:
+                break
+            time.sleep(0.2)
+        assert [(r["text"], r["target"], r["stored"]) for r in replies] == [
+            ("ACK: status?", f"iccid:{ICCID}", True)
+        ]
+        kinds = [(e["event"], e["matched"]) for e in listening.events() if e["event"] != "reply"]
+        assert ("sent", True) in kinds and ("receipt", True) in kinds
+    finally:
+        for service in services:
+            api.connectivity_callbacks.deregister_callback(account, service)
+        listening.proc.send_signal(signal.SIGTERM)
+        assert listening.proc.wait(timeout=20) == 0
+
+
+def test_csl_sandbox_pushes_reach_listen_and_inbox(sandbox_process: str, isolated: Path) -> None:
+    """CSL's post services (the sandbox's portal stand-in): the receipt and the device's
+    reply reach `smscli listen`; `status` sees the receipt, `inbox -p c` the reply."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSCLI_")}
+    env |= {"SMSCLI_CONFIG": str(isolated / "config.toml"),
+            "SMSCLI_DATA_DIR": str(isolated / "data"), "EM_CALLBACK": EM_SECRET}  # fmt: skip
+    write_profiles(isolated, sandbox_process)
+    listening = start_listen(isolated, env, "-p", "c")
+    portal = f"{sandbox_process}/_sandbox/push/csl"
+    iccid = "8944" + "".join(str(time.time_ns())[-15:])  # a SIM of this test's own
+    put = httpx.put(portal, json={"url": f"{listening.url}/csl", "secret": CSL_SECRET})
+    assert put.status_code == 200, put.text
+    try:
+        sent = listening.run("send", "-p", "c", "-t", f"iccid:{iccid}", "status?", "--json")
+        assert sent.returncode == 0, sent.stderr
+        [result] = json.loads(sent.stdout)["results"]
+        deadline = time.monotonic() + 20
+        kinds: set[str] = set()
+        while kinds != {"receipt", "reply"} and time.monotonic() < deadline:
+            time.sleep(0.2)
+            mine = [e for e in listening.events() if e["target"] == f"iccid:{iccid}"]
+            kinds = {e["event"] for e in mine}
+        [receipt] = [e for e in mine if e["event"] == "receipt"]
+        assert (receipt["message_id"], receipt["matched"], receipt["stored"]) == (
+            result["reference"], True, True)  # fmt: skip
+        inbox = listening.run("inbox", "-p", "c", "--from", f"iccid:{iccid}", "--json")
+        assert [r["text"] for r in json.loads(inbox.stdout)["replies"]] == ["ACK: status?"]
+    finally:
+        httpx.delete(portal)
+        listening.proc.send_signal(signal.SIGTERM)
+        assert listening.proc.wait(timeout=20) == 0
