@@ -841,14 +841,13 @@ class Attempt(NamedTuple):
 @functools.cache
 def writer() -> tuple[str, str]:
     """Who writes this process's rows: (host name, user name). Never fails: a host without
-    a name, or a uid without a passwd entry (a container), still sends."""
+    a name, or a uid without a passwd entry (a container), still sends. The host name is
+    ``platform.node()`` (the same as ``socket.gethostname()``; smscli's client modules do
+    not import socket: tests/test_http_transport.py)."""
     import getpass
-    import socket
+    import platform
 
-    try:
-        host = socket.gethostname() or "unknown"
-    except OSError:
-        host = "unknown"
+    host = platform.node() or "unknown"
     try:
         user = getpass.getuser()
     except (OSError, KeyError, ImportError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
-import socket
+import platform
 import sqlite3
 import stat
 import threading
@@ -115,7 +115,7 @@ def test_a_version_1_history_is_migrated_in_place_keeping_every_row(tmp_path: Pa
     assert [{k: r[k] for k in before[0]} for r in after[:3]] == before  # every row, unchanged
     assert all(r["host"] is None and r["user"] is None for r in after[:3])
     assert after[3]["id"] == new_id == 4
-    assert (after[3]["host"], after[3]["user"]) == (socket.gethostname(), getpass.getuser())
+    assert (after[3]["host"], after[3]["user"]) == (platform.node(), getpass.getuser())
     assert after[3]["dedupe_key"] is None
     assert [r["reply_id"] for r in raw(path, "SELECT * FROM replies")] == ["r1"]
     indexes = {r["name"] for r in raw(path, "SELECT name FROM sqlite_master WHERE type='index'")}
@@ -138,7 +138,7 @@ def test_a_version_1_history_is_migrated_through_the_command_line(cli: Cli, isol
     entries = cli("log", "--json").json()["entries"]
     assert entries[0]["message_id"] == "m-0"  # the old row is kept
     assert (entries[0]["host"], entries[0]["user"]) == (None, None)
-    assert (entries[1]["host"], entries[1]["user"]) == (socket.gethostname(), getpass.getuser())
+    assert (entries[1]["host"], entries[1]["user"]) == (platform.node(), getpass.getuser())
     assert version(path) == [2]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
