@@ -58,8 +58,9 @@ def fields_table() -> str:
     lines = ["| provider | field | flag | environment variable | secret |", "|---|---|---|---|---|"]
     for p in REGISTRY.values():
         for f in p.fields:
+            flag = "— (read by `listen`)" if f.listen_only else f"`{f.flag}`"
             lines.append(
-                f"| {p.slug} | `{f.name}` | `{f.flag}` | `{f.env_var(p.slug)}` | "
+                f"| {p.slug} | `{f.name}` | {flag} | `{f.env_var(p.slug)}` | "
                 f"{'yes' if f.secret else ''} |"
             )
     return "\n".join(lines)

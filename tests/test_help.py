@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from smscli.cli import build_app
 from smscli.commands.root import summary
+from tests.conftest import Cli
 
 
 def _commands() -> Iterator[tuple[str, Any]]:
@@ -98,3 +99,14 @@ def test_help_is_whole_and_aligned(path: str, columns: int) -> None:
         if match and not line.startswith("  Example") and not line.startswith("   "):
             starts.add(match.start(2))
     assert len(starts) <= 1, (path, starts)
+
+
+def test_callback_fields_are_not_send_flags(cli: Cli) -> None:
+    """`callback_secret`/`callback_username` are read by `smscli listen` only: a sending
+    command (or status) does not offer them as flags that would do nothing."""
+    for argv in (["send", "--help"], ["thingspace", "--help"], ["status", "--help"]):
+        shown = cli(*argv)
+        assert shown.exit_code == 0, argv
+        assert "--callback-" not in shown.stdout, argv
+    refused = cli("thingspace", "--callback-secret", "x", "-t", "mdn:5551230001", "hi")
+    assert refused.exit_code == 2

@@ -93,16 +93,19 @@ def provider_command(
     options: Callable[..., None],
     help_text: str,
     run: Callable[[dict[str, Any], dict[str, Any], Any, Any], int],
+    *,
+    listen_fields: bool = False,
 ) -> Callable[..., None]:
     """A command that asks a provider about sent messages (`status`, `cancel`, `reconcile`,
     `inbox`): its own options (``options``' signature, read, not run), then the credential
-    flags of every provider's fields. ``run(kwargs, credentials, runtime, out)`` does the work.
+    flags of every provider's fields (the callback fields too with ``listen_fields``).
+    ``run(kwargs, credentials, runtime, out)`` does the work.
     """
     import inspect
 
     from smscli.commands.sending import credential_parameters, fields_of
 
-    fields = fields_of(None)
+    fields = fields_of(None, listen=listen_fields)
 
     def command(**kwargs: Any) -> None:
         runtime = runtime_of(kwargs["ctx"])

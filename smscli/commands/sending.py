@@ -201,12 +201,16 @@ def credential_parameters(fields: list[CredentialField]) -> list[inspect.Paramet
     return params
 
 
-def fields_of(slug: str | None) -> list[CredentialField]:
+def fields_of(slug: str | None, *, listen: bool = False) -> list[CredentialField]:
+    """The credential fields a command takes as flags: one provider's, or every provider's.
+    The callback fields (``listen_only``) only with ``listen``: a send never uses them, so
+    its help does not offer them."""
     infos = [REGISTRY[slug]] if slug else list(REGISTRY.values())
     seen: dict[str, CredentialField] = {}
     for info in infos:
         for f in info.fields:
-            seen.setdefault(f.name, f)
+            if listen or not f.listen_only:
+                seen.setdefault(f.name, f)
     return list(seen.values())
 
 
