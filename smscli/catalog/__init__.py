@@ -93,6 +93,9 @@ class Features(NamedTuple):
     # Delivery is reported only by callback (ThingSpace): `status` and `--wait` read the
     # receipt `smscli listen` recorded in the history instead of asking the API.
     receipts_by_callback: bool = False
+    # `smscli callbacks register|list|delete`: callback listeners are registered by API
+    # (ThingSpace, emnify); the others are set up in a portal or per message.
+    callbacks: bool = False
 
 
 # The optional secret `smscli listen` checks on a provider's callbacks (issue 11), declared

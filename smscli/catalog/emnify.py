@@ -99,6 +99,7 @@ INFO = ProviderInfo(
         reconcile=True,
         inbox=True,
         inbox_per_device=True,
+        callbacks=True,
     ),
     help=(
         "Send an SMS to emnify endpoints, by endpoint id, ICCID or endpoint name.\n\n"

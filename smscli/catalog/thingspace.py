@@ -100,7 +100,12 @@ INFO = ProviderInfo(
         notes="160 GSM-7 characters or 140 bytes; ≤10,000 devices per request",
     ),
     features=Features(
-        validity=True, binary=True, inbox=True, inbox_queue=True, receipts_by_callback=True
+        validity=True,
+        binary=True,
+        inbox=True,
+        inbox_queue=True,
+        receipts_by_callback=True,
+        callbacks=True,
     ),
     aliases=("verizon",),
     command_aliases=("verizon",),

@@ -136,6 +136,12 @@ def _reconcile() -> Any:
     return make_reconcile_command()
 
 
+def _callbacks() -> Any:
+    from smscli.commands.callbacks import make_app
+
+    return make_app()
+
+
 def _inbox() -> Any:
     from smscli.commands.inbox import make_inbox_command
 
@@ -166,6 +172,7 @@ def entries() -> dict[str, Entry]:
     out["listen"] = _function(listen)._replace(
         context={"allow_interspersed_args": False, "ignore_unknown_options": True}
     )
+    out["callbacks"] = Entry(lazy("smscli.commands.callbacks:HELP"), _callbacks)
     config = lazy("smscli.commands.config:app")
     out["config"] = Entry(lambda: config().info.help or "", config)
     return out

@@ -165,6 +165,43 @@ class Provider:
             f"{self.label} has no API to pull device replies", code="inbox_unsupported"
         )
 
+    # -- callbacks (`smscli callbacks`, issue 11; ``info.features.callbacks``) --------------
+    # Where a provider that registers no callbacks by API has them set up (exit 4 says so).
+    callbacks_elsewhere: ClassVar[str] = "its callbacks are not registered through its API"
+    # The options of `smscli callbacks register` the provider takes (``--service``, …).
+    callback_options: ClassVar[frozenset[str]] = frozenset()
+
+    def callback_warnings(self, url: str) -> list[str]:
+        """What the provider will not like about a listener URL (it is registered anyway)."""
+        return []
+
+    def register_callback(
+        self, session: Session, url: str, options: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Register ``url`` as the listener of the provider's callbacks; what was registered
+        (never a secret). ``options``: ``service`` (ThingSpace), ``service_profile``
+        (emnify)."""
+        raise self.callbacks_unsupported()
+
+    def list_callbacks(self, session: Session) -> list[dict[str, Any]]:
+        """The listeners (and secrets' ids) registered, never a secret value."""
+        raise self.callbacks_unsupported()
+
+    def delete_callback(self, session: Session, ident: str) -> list[dict[str, Any]]:
+        """Remove a registration (a service name, an id); what was removed."""
+        raise self.callbacks_unsupported()
+
+    def callback_hint(self, registered: Sequence[Mapping[str, Any]]) -> str | None:
+        """What is left to do after a registration, if anything."""
+        return None
+
+    @classmethod
+    def callbacks_unsupported(cls) -> InputError:
+        return InputError(
+            f"{cls.info.label} registers no callbacks through its API: {cls.callbacks_elsewhere}",
+            code="callbacks_unsupported",
+        )
+
     def login(self, session: Session) -> None:
         """Perform a real login (doctor); providers without one do a cheap authenticated call."""
 

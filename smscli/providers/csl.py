@@ -618,6 +618,11 @@ class Csl(Provider):
     """CSL SIM Insight: one authenticated XML request per message, no session."""
 
     info = INFO
+    callbacks_elsewhere = (
+        "CSL sets up its SMS Post Services (post_sms, post_delivery_receipt) for you: give "
+        "them the URL of `smscli listen` (…/csl) and the profile's callback_secret as the "
+        "passphrase, through the SIM Insight portal or CSL support"
+    )
 
     @property
     def credentials(self) -> Credentials:

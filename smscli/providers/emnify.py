@@ -937,6 +937,84 @@ def parse_cancel(response: Response, sms_id: str) -> StatusReport:
     raise _refused(what, response)
 
 
+# --------------------------------------------------------------------------- callbacks
+
+# after-the-send.md §1.1: the resources exist at these paths; their bodies are UNCONFIRMED
+# (``{"url", "purpose"}``, ``{"secret", "purpose"}`` → ``{"id", …}``, or an id in Location).
+CALLBACK_KINDS: Final = ("api_callback", "api_secret")
+CALLBACK_PURPOSE: Final = "smscli"
+
+
+def create_request(base_url: str, token: str, kind: str, body: Mapping[str, Any]) -> Request:
+    headers = {**_bearer(token), "Content-Type": "application/json"}
+    return Request("POST", f"{base_url}{API}/{kind}", headers, json=dict(body))
+
+
+def resource_list_request(base_url: str, token: str, kind: str) -> Request:
+    return Request("GET", f"{base_url}{API}/{kind}", _bearer(token))
+
+
+def resource_delete_request(base_url: str, token: str, kind: str, ident: str) -> Request:
+    return Request("DELETE", f"{base_url}{API}/{kind}/{ident}", _bearer(token))
+
+
+def service_profile_request(
+    base_url: str, token: str, profile_id: str, links: Mapping[str, Any]
+) -> Request:
+    """``PATCH /api/v1/service_profile/{id}`` ``{"api_callback": {"id"}, "api_secret":
+    {"id"}}`` (the field names: the service profile schema; the body UNCONFIRMED)."""
+    headers = {**_bearer(token), "Content-Type": "application/json"}
+    return Request(
+        "PATCH", f"{base_url}{API}/service_profile/{profile_id}", headers, json=dict(links)
+    )
+
+
+def parse_resource(response: Response, what: str) -> Any:
+    """A 2xx reply's JSON (None when empty); a refusal: 404 exit 4, 422 and the rest exit 5,
+    a path the API lacks exit 3."""
+    if _check_reply(response, what):
+        body = json_body(response)
+        if body is None and response.header("location"):
+            return {"id": _location_id(response.header("location"))}
+        return body
+    error = api_error(response)
+    if _missing_route(response.status_code, error) and response.status_code != 404:
+        raise wrong_path(INFO, response, what)
+    if response.status_code == 404:
+        raise InputError(
+            f"{LABEL} has no {what} ({error.describe()})",
+            code="unknown_callback",
+            provider_code=error.code,
+        )
+    raise _refused(what, response)
+
+
+def shown_resource(kind: str, item: Any) -> dict[str, Any]:
+    """An api_callback or api_secret as smscli shows it: never a secret value."""
+    data = expect_dict(item)
+    return {
+        "provider": INFO.slug,
+        "kind": kind,
+        "id": _id_text(data.get("id")),
+        "url": _text(data.get("url")) if kind == "api_callback" else None,
+        "purpose": _text(data.get("purpose")),
+    }
+
+
+def callback_ident(ident: str) -> tuple[str, str]:
+    """``ID`` (an api_callback), ``api_callback:ID`` or ``api_secret:ID``."""
+    kind, colon, value = ident.partition(":")
+    if not colon:
+        kind, value = "api_callback", ident
+    if kind not in CALLBACK_KINDS or not _DIGITS.fullmatch(value):
+        raise InputError(
+            f"not an emnify callback id: {ident!r}",
+            hint="give ID (an api_callback) or api_secret:ID, as `smscli callbacks list` shows",
+            code="invalid_id",
+        )
+    return kind, value
+
+
 # --------------------------------------------------------------------------- provider
 
 
@@ -1192,6 +1270,80 @@ class Emnify(Provider):
                 )
 
             yield self._authed(session, attempt)
+
+    # -- callbacks ------------------------------------------------------------------------
+    callback_options = frozenset({"service_profile"})
+
+    def callback_hint(self, registered: Sequence[Mapping[str, Any]]) -> str | None:
+        if any(item.get("service_profile") for item in registered):
+            return None
+        return (
+            "emnify pushes only for endpoints whose service profile has the callback (and "
+            "secret): attach them with --service-profile ID, or in the emnify portal"
+        )
+
+    def register_callback(
+        self, session: Session, url: str, options: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """An api_callback for ``url``; an api_secret with the profile's callback_secret
+        (the callbacks then carry a JWT signed with it); with ``service_profile``, both
+        attached to that service profile (emnify pushes only for service profiles that have
+        them)."""
+
+        profile_id = options.get("service_profile")
+        if profile_id is not None and not _DIGITS.fullmatch(str(profile_id)):
+            raise InputError(
+                f"not an emnify service profile id: {profile_id!r} (a number)",
+                code="invalid_id",
+            )
+
+        def create(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+            def attempt(token: str) -> Any:
+                request = create_request(self.base_url, token, kind, body)
+                return parse_resource(session.call(request), f"the new {kind}")
+
+            shown = shown_resource(kind, self._authed(session, attempt))
+            if kind == "api_callback":
+                shown["url"] = shown["url"] or url
+            return shown
+
+        done = [create("api_callback", {"url": url, "purpose": CALLBACK_PURPOSE})]
+        secret = self.settings.get("callback_secret")
+        if secret:
+            done.append(create("api_secret", {"secret": secret, "purpose": CALLBACK_PURPOSE}))
+        if profile_id:
+            links = {f["kind"]: {"id": _int(f["id"]) or f["id"]} for f in done if f["id"]}
+
+            def attach(token: str) -> Any:
+                request = service_profile_request(self.base_url, token, str(profile_id), links)
+                return parse_resource(session.call(request), f"service profile {profile_id}")
+
+            self._authed(session, attach)
+            for item in done:
+                item["service_profile"] = str(profile_id)
+        return done
+
+    def list_callbacks(self, session: Session) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for kind in CALLBACK_KINDS:
+
+            def attempt(token: str, kind: str = kind) -> Any:
+                request = resource_list_request(self.base_url, token, kind)
+                return parse_resource(session.call(request), f"the {kind} list")
+
+            items = self._authed(session, attempt)
+            found += [shown_resource(kind, i) for i in (items if isinstance(items, list) else [])]
+        return found
+
+    def delete_callback(self, session: Session, ident: str) -> list[dict[str, Any]]:
+        kind, value = callback_ident(ident)
+
+        def attempt(token: str) -> Any:
+            request = resource_delete_request(self.base_url, token, kind, value)
+            return parse_resource(session.call(request), f"{kind} {value}")
+
+        self._authed(session, attempt)
+        return [{"provider": INFO.slug, "kind": kind, "id": value}]
 
     def login(self, session: Session) -> None:
         self._login(session)

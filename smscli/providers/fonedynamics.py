@@ -352,6 +352,10 @@ def parse_received(response: Response, profile: str | None) -> tuple[list[Reply]
 
 class FoneDynamics(Provider):
     info = INFO
+    callbacks_elsewhere = (
+        "its webhooks are given with each message: send with --receipt-webhook (and, from a "
+        "leased number, --reply-webhook) URL/fonedynamics?token=<callback_secret>"
+    )
 
     @property
     def _auth(self) -> tuple[str, str]:

@@ -628,6 +628,11 @@ class Telit(Provider):
     """sms.send through the Telit IoT Portal (TR50)."""
 
     info = INFO
+    callbacks_elsewhere = (
+        "Push SMS is a trigger made in the Telit portal (event sms.activity, action "
+        "http.client POST to URL/telit?token=<callback_secret>); `smscli listen "
+        "--telit-template` prints the body to paste"
+    )
 
     def _smsc(self, message: Message) -> str | None:
         return str(self.settings.get("smsc") or "").strip() or None

@@ -82,7 +82,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final, NoReturn, TypeVar
 
 from smscli.catalog import smart_helps
-from smscli.catalog.thingspace import INFO
+from smscli.catalog.thingspace import CALLBACK_USERNAME, INFO
 from smscli.errors import (
     ConfigError,
     InputError,
@@ -92,6 +92,7 @@ from smscli.errors import (
     ProviderUnavailable,
     SessionExpired,
     SmscliError,
+    UsageError,
 )
 from smscli.models import (
     Encoding,
@@ -109,6 +110,7 @@ from smscli.providers.base import (
     WRONG_PATH_STATUSES,
     Provider,
     Session,
+    expect_dict,
     fresh_login,
     iso_from_text,
     json_body,
@@ -651,6 +653,100 @@ def parse_history(response: Response, profile: str | None) -> HistoryPage:
     return HistoryPage(replies, token, more)
 
 
+# --------------------------------------------------------------------------- callbacks
+
+# The services `smscli callbacks register` registers (providers-thingspace-emnify.md §1.4):
+# delivery confirmations, and "sent to the device" plus the devices' replies.
+CALLBACK_SERVICES: Final = ("SMSDeliveryConfirmation", "EnhancedConnectivityService")
+# Register_Callback_Listener: "Only ports 80, 443, 9001–9006, 50551–50559 and 28200–28220
+# are allowed" (after-the-send.md §1.3).
+CALLBACK_PORTS: Final = (
+    (80, 80), (443, 443), (9001, 9006), (50551, 50559), (28200, 28220),
+)  # fmt: skip
+
+
+def callback_port_warning(url: str) -> str | None:
+    """The documented port rule, as a warning (the sandbox takes any port)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return None
+    if any(low <= port <= high for low, high in CALLBACK_PORTS):
+        return None
+    return (
+        f"ThingSpace sends callbacks only to ports 80, 443, 9001-9006, 50551-50559 and "
+        f"28200-28220, not {port}: the real platform will not reach this URL"
+    )
+
+
+def _callbacks_url(base_url: str, account: str) -> str:
+    from urllib.parse import quote
+
+    return f"{base_url}{M2M_PATH}/callbacks/{quote(account, safe='')}"
+
+
+def register_callback_request(
+    base_url: str, bearer: str, session_token: str, account: str, body: Mapping[str, str]
+) -> Request:
+    """``POST /api/m2m/v1/callbacks/{accountName}`` ``{"name", "url", "username",
+    "password"}`` (the credentials come back in plain text in every callback)."""
+    return Request(
+        "POST",
+        _callbacks_url(base_url, account),
+        headers=_m2m_headers(bearer, session_token),
+        json=dict(body),
+    )
+
+
+def list_callbacks_request(base_url: str, bearer: str, session_token: str, account: str) -> Request:
+    return Request(
+        "GET", _callbacks_url(base_url, account), headers=_m2m_headers(bearer, session_token)
+    )
+
+
+def delete_callback_request(
+    base_url: str, bearer: str, session_token: str, account: str, service: str
+) -> Request:
+    from urllib.parse import quote
+
+    url = f"{_callbacks_url(base_url, account)}/name/{quote(service, safe='')}"
+    return Request("DELETE", url, headers=_m2m_headers(bearer, session_token))
+
+
+def parse_callback_reply(response: Response, what: str) -> Any:
+    """The JSON of a 2xx reply to a callbacks call; a refusal raises as every M2M call's."""
+    error = read_error(response)
+    if not 200 <= response.status_code < 300:
+        refused = _token_refusal(response, error)
+        if refused is not None:
+            raise refused
+        if response.status_code in WRONG_PATH_STATUSES and error is None:
+            raise wrong_path(INFO, response, what)
+        raise_for_transport_status(response, label=LABEL, sends_message=False)
+        raise _refusal(response, error, what)
+    return json_body(response)
+
+
+def listed_callbacks(data: Any, account: str) -> list[dict[str, Any]]:
+    """``[{"accountName", "serviceName", "url", "username", "password"}]`` without the
+    password (the docs say GET returns it; smscli never shows it)."""
+    items = data if isinstance(data, list) else []
+    return [
+        {
+            "provider": INFO.slug,
+            "account_name": _text(item.get("accountName")) or account,
+            "service": _text(item.get("serviceName")),
+            "url": _text(item.get("url")),
+            "username": _text(item.get("username")),
+        }
+        for item in items
+        if isinstance(item, dict)
+    ]
+
+
 # --------------------------------------------------------------------------- the provider
 
 
@@ -795,6 +891,87 @@ class ThingSpace(Provider):
             if page.next_token is None or (not page.replies and not page.more):
                 return
             token = page.next_token
+
+    # -- callbacks ----------------------------------------------------------------------
+    callback_options = frozenset({"service"})
+
+    def callback_warnings(self, url: str) -> list[str]:
+        warning = callback_port_warning(url)
+        return [warning] if warning else []
+
+    def register_callback(
+        self, session: Session, url: str, options: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Each service (default both of ``CALLBACK_SERVICES``) with the profile's
+        ``callback_username`` (default "smscli") and ``callback_secret`` as the password
+        ThingSpace echoes in every callback (`smscli listen` checks them)."""
+        account = self._callback_account()
+        service = options.get("service")
+        if service:
+            known = {s.lower(): s for s in CALLBACK_SERVICES}
+            if str(service).lower() not in known:
+                raise UsageError(
+                    f"--service must be {' or '.join(CALLBACK_SERVICES)}, not {service!r}",
+                    hint="without --service both are registered",
+                    code="invalid_option",
+                )
+            service = known[str(service).lower()]
+        services = (service,) if service else CALLBACK_SERVICES
+        username = self.settings.get("callback_username") or CALLBACK_USERNAME
+        password = self.settings.get("callback_secret")
+        body = {"url": url, "username": username}
+        if password:
+            body["password"] = password
+        done = []
+        for name in services:
+
+            def attempt(bearer: str, session_token: str, name: str = name) -> Any:
+                request = register_callback_request(
+                    self.base_url, bearer, session_token, account, {"name": name, **body}
+                )
+                return parse_callback_reply(session.call(request), f"the {name} callback")
+
+            reply = expect_dict(self._authorized(session, attempt))
+            done.append(
+                {
+                    "provider": INFO.slug,
+                    "account_name": _text(reply.get("accountName")) or account,
+                    "service": _text(reply.get("serviceName")) or name,
+                    "url": url,
+                    "username": username,
+                }
+            )
+        return done
+
+    def list_callbacks(self, session: Session) -> list[dict[str, Any]]:
+        account = self._callback_account()
+
+        def attempt(bearer: str, session_token: str) -> Any:
+            request = list_callbacks_request(self.base_url, bearer, session_token, account)
+            return parse_callback_reply(session.call(request), "the callback list")
+
+        return listed_callbacks(self._authorized(session, attempt), account)
+
+    def delete_callback(self, session: Session, ident: str) -> list[dict[str, Any]]:
+        account = self._callback_account()
+
+        def attempt(bearer: str, session_token: str) -> Any:
+            request = delete_callback_request(self.base_url, bearer, session_token, account, ident)
+            return parse_callback_reply(session.call(request), f"the removal of {ident}")
+
+        reply = expect_dict(self._authorized(session, attempt))
+        service = _text(reply.get("serviceName")) or ident
+        return [{"provider": INFO.slug, "account_name": account, "service": service}]
+
+    def _callback_account(self) -> str:
+        account = self.settings.get("account_name")
+        if not account:
+            raise ConfigError(
+                f"{LABEL} registers callback listeners per billing account: set the "
+                "profile's account_name (or --account-name)",
+                code="credential_missing",
+            )
+        return account
 
     def login(self, session: Session) -> None:
         bearer = self._fetch_bearer(session)
