@@ -54,6 +54,7 @@ from typing import Any, Final
 
 import httpx
 
+from smscli.listen.events import TELIT_TEMPLATE
 from smscli.sandbox.base import (
     REFUSED_SECRET,
     Emulator,
@@ -107,16 +108,9 @@ _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 ORG_ID: Final = "5a4d5c0e1b2c3d4e5f607182"
 ORG_KEY: Final = "SANDBOX"
 SERVER_ID: Final = "smscli-sandbox"
-# smscli's template for a ``sms.activity`` trigger's ``http.client`` action (the body of a
-# Push SMS is whatever the user templates; `smscli listen --telit-template` prints this one).
-# The sandbox renders exactly it, JSON-escaping each variable (whether Telit escapes them is
-# UNCONFIRMED).
-TELIT_TEMPLATE: Final = (
-    '{"smscli":"telit-push/1","uuid":"$(event.uuid)","type":"$(event.type)",'
-    '"status":"$(event.status)","from":"$(event.from)","to":"$(event.to)",'
-    '"body":"$(event.body)","ts":"$(event.ts)","iccid":"$(event.conn.iccid)",'
-    '"msisdn":"$(event.conn.msisdn)"}'
-)
+# The body of a Push SMS is whatever the user templates: the sandbox renders smscli's
+# template (``TELIT_TEMPLATE``, which `smscli listen --telit-template` prints) exactly,
+# JSON-escaping each variable (whether Telit escapes them is UNCONFIRMED).
 _VARIABLE: Final = re.compile(r"\$\(([a-z.]+)\)")
 
 
