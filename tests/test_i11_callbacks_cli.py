@@ -227,3 +227,13 @@ def test_a_callback_secret_given_by_reference_is_registered(cli: Cli, isolated: 
         "username": "hooks",
         "password": "pw-from-env",
     }
+
+
+def test_the_callback_secret_flag_is_registered_and_never_shown(cli: Cli) -> None:
+    done = cli("callbacks", "register", "--provider", "emnify", "--application-token", "t",
+               "--base-url", "http://sandbox.test/emnify", "--callback-secret", "flag-secret",
+               "--url", "https://h.example/emnify", "-v")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "flag-secret" not in done.output  # the -v trace of the POST included
+    emulator: Any = cli.sandbox.emulator("emnify")
+    assert [s["secret"] for s in emulator.api_secrets.values()] == ["flag-secret"]

@@ -174,6 +174,8 @@ def make_app() -> typer.Typer:
         ("list", _list_options, LIST_HELP),
         ("delete", _delete_options, DELETE_HELP),
     ):
-        command = provider_command(name, options, help_text, _runner(name))
+        # The callback fields too (--callback-secret, --callback-username): registering a
+        # listener sends them.
+        command = provider_command(name, options, help_text, _runner(name), listen_fields=True)
         app.command(name, cls=SmscliCommand)(command)
     return app
