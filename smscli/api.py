@@ -183,6 +183,7 @@ class Client:
         base_url: str | None = None,
         timeout: float | None = None,
         history: bool = True,
+        history_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -196,6 +197,9 @@ class Client:
         self.base_url = base_url
         self.timeout = timeout
         self.history = history
+        # A PostgreSQL history shared by several hosts or workers (over SMSCLI_HISTORY_URL
+        # and the config's history_url); its password in the URL or history_password.
+        self.history_url = history_url
         self.transport = transport
         self.clock = clock
         self.sleep = sleep
@@ -322,6 +326,7 @@ class Client:
             base_url=self.base_url,
             credentials=credentials,
             extra=message_extra,
+            history_url=self.history_url,
         )
         out = Collector(on_result)
         return _report(out, run_send(opts, self._runtime(), out))
@@ -360,6 +365,7 @@ class Client:
             provider=self.provider,
             base_url=self.base_url,
             history=self.history,
+            history_url=self.history_url,
         )
         return collect(query, self._runtime(), Collector())
 
@@ -417,6 +423,7 @@ class Client:
             timeout=timeout if timeout is not None else self.timeout,
             config=self.config,
             credentials=dict(self.credentials or {}),
+            history_url=self.history_url,
         )
         code, settled = settle(query, self._runtime(), out)
         return ReconcileReport(
@@ -449,6 +456,7 @@ class Client:
             timeout=timeout if timeout is not None else self.timeout,
             config=self.config,
             credentials=dict(self.credentials or {}),
+            history_url=self.history_url,
         )
         return ExitCode(run_status(query, self._runtime(), out)), out
 
@@ -501,6 +509,7 @@ def send(
     credentials: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
     history: bool = True,
+    history_url: str | None = None,
     concurrency: int = 4,
     rate: float | None = None,
     resume: str | None = None,
@@ -518,7 +527,9 @@ def send(
     reply (``"30s"``, seconds, or ``True`` for 2 minutes; ``SendResult.reply``); ``extra``
     holds the provider's own options named like its subcommand's flags
     (``{"delivery_receipt": False}``, ``{"group": "fleet"}``); ``on_result`` is called
-    with each RESULT once it is in the history (from the calling thread).
+    with each RESULT once it is in the history (from the calling thread); ``history_url``
+    (``"postgresql://…"``) records in a PostgreSQL history shared by several hosts, where
+    ``idempotency_key`` holds across all of them (README "Running on several hosts").
 
     Returns a :class:`SendReport`. Raises ``smscli.errors.SmscliError`` (its subclass tells
     what failed; ``.exit_code`` is the CLI's) when the run stops as a whole; per-target
@@ -531,6 +542,7 @@ def send(
         config=config,
         base_url=base_url,
         history=history,
+        history_url=history_url,
     )
     return client.send(
         text,

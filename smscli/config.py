@@ -39,7 +39,15 @@ COMMON_KEYS: dict[str, str] = {
     "smart": "true: replace look-alike characters (--smart) by default",
     "rate": "messages per second for many targets",
 }
-TOP_KEYS = ("default_profile", "profiles", "history", "history_body")
+TOP_KEYS = (
+    "default_profile",
+    "profiles",
+    "history",
+    "history_body",
+    "history_url",
+    "history_password",
+)
+HISTORY_URL_ENV = "SMSCLI_HISTORY_URL"
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
@@ -123,6 +131,24 @@ class Config:
                 code="config_invalid",
             )
         return value
+
+    @property
+    def history_url(self) -> str | None:
+        """The PostgreSQL history's URL: ``SMSCLI_HISTORY_URL`` over ``history_url``; None:
+        the SQLite history. Checked here (the environment's value too); never shown with
+        its password."""
+        env = os.environ.get(HISTORY_URL_ENV)
+        if env:
+            problem = history_url_problem(env)
+            if problem is not None:
+                raise ConfigError(f"{HISTORY_URL_ENV}: {problem}", code="config_invalid")
+            return env
+        value = self.data.get("history_url")
+        return value if isinstance(value, str) and value else None
+
+    def history_password(self) -> str | None:
+        """``history_password`` resolved (a secret reference is read now), or None."""
+        return resolve_value(self.data.get("history_password"), "history_password")
 
     @property
     def history_body(self) -> str:
@@ -238,7 +264,27 @@ def problems(data: Mapping[str, Any]) -> list[str]:
     body_mode = data.get("history_body")
     if body_mode is not None and body_mode not in HISTORY_BODIES:
         found.append(f'history_body: must be "full", "hash" or "none", not {_shown(body_mode)}')
+    if "history_url" in data:
+        url = data["history_url"]
+        problem = (
+            history_url_problem(url)
+            if isinstance(url, str)
+            else f"must be a postgresql://user@host:5432/database URL, not {_shown(url)}"
+        )
+        if problem is not None:
+            found.append(f"history_url: {problem}")
+    if "history_password" in data:
+        problem = _field_problem(data["history_password"])
+        if problem is not None:
+            found.append(f"history_password: {problem}")
     return found
+
+
+def history_url_problem(url: str) -> str | None:
+    """What is wrong with a history URL (never quoting it: it may hold a password)."""
+    from smscli.history.postgres import url_problem
+
+    return url_problem(url)
 
 
 def profile_problems(name: str, body: Any) -> list[str]:

@@ -24,6 +24,10 @@ from smscli.pipeline import Runtime
 from smscli.sandbox.server import Sandbox
 
 SCRIPT = str(Path(sys.executable).with_name("smscli"))
+# Read before any test runs (the `isolated` fixture removes every SMSCLI_* variable).
+POSTGRES_URL = os.environ.get("SMSCLI_TEST_POSTGRES_URL")
+POSTGRES_OFF = os.environ.get("SMSCLI_TEST_POSTGRES", "").lower() == "off"
+POSTGRES_OFF_REASON = "the PostgreSQL tests are turned off: SMSCLI_TEST_POSTGRES=off"
 # Every RESULT carries these keys (SPEC §4), null when the provider does not say.
 RESULT_KEYS = {
     "provider",
@@ -223,11 +227,75 @@ def sandbox_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the tests: ``SMSCLI_TEST_POSTGRES_URL`` (`.ci/run` starts one),
+    else one started here (tests/pg_server.py) for the session. None can be started: every
+    PostgreSQL test FAILS, saying why; only ``SMSCLI_TEST_POSTGRES=off`` skips them."""
+    if POSTGRES_OFF:
+        pytest.skip(POSTGRES_OFF_REASON)
+    if POSTGRES_URL:
+        yield POSTGRES_URL
+        return
+    from tests import pg_server
+
+    directory = pg_server.temp_dir()
+    try:
+        url = pg_server.start(directory)
+    except (pg_server.Unavailable, OSError, KeyError, subprocess.SubprocessError) as exc:
+        pg_server.stop(directory)
+        pytest.fail(
+            f"cannot start a PostgreSQL server for the tests: {exc}. Install the server "
+            "(initdb, pg_ctl), or set SMSCLI_TEST_POSTGRES_URL=postgresql://… to one, or "
+            "SMSCLI_TEST_POSTGRES=off to skip the PostgreSQL tests",
+            pytrace=False,
+        )
+    try:
+        yield url
+    finally:
+        pg_server.stop(directory)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A history_url of a fresh, empty schema on the test server (its ``search_path`` in
+    the URL's options), dropped after the test."""
+    import secrets
+
+    import psycopg
+
+    schema = "t_" + secrets.token_hex(6)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    joiner = "&" if "?" in postgres_server else "?"
+    yield f"{postgres_server}{joiner}options=-csearch_path%3D{schema}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+STORES = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Any]:
+    """Both history stores, one behaviour: a factory of History objects on one fresh
+    database (each call: another process's connection to it)."""
+    from smscli.history import History
+
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        return lambda **kw: History(None, url=url, **kw)
+    path = tmp_path / "data" / "history.sqlite3"
+    return lambda **kw: History(path, **kw)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A skipped test fails the run: this suite skips nothing, so a skip means a broken
-    environment (a missing tool, an unreachable sandbox) that must not pass as green."""
+    environment (a missing tool, an unreachable sandbox) that must not pass as green. The
+    one exception: the PostgreSQL tests, turned off on purpose (SMSCLI_TEST_POSTGRES=off)."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+    skips = reporter.stats.get("skipped", []) if reporter is not None else []
+    skipped = sum(1 for r in skips if POSTGRES_OFF_REASON not in str(r.longrepr))
     if skipped and exitstatus == 0:
         if reporter is not None:
             reporter.write_line(f"{skipped} test(s) were skipped; failing the run", red=True)

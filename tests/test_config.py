@@ -157,7 +157,8 @@ def test_load_unknown_top_level_key_is_an_error(tmp_path: Path) -> None:
     error = _config_error(load, path)
     assert "defualt_profile: unknown key" in error.message
     assert load(path, check=False).problems == [
-        "defualt_profile: unknown key (known: default_profile, profiles, history, history_body)"
+        "defualt_profile: unknown key (known: default_profile, profiles, history, history_body,"
+        " history_url, history_password)"
     ]
 
 

@@ -1,13 +1,13 @@
-"""smscli.history: the SQLite journal, written before a send and updated after (SPEC §6)."""
+"""smscli.history: the journal, written before a send and updated after (SPEC §6). Every test
+that is not about the SQLite file runs against both stores (the `store` fixture: SQLite and
+PostgreSQL, one behaviour)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def history(db_path: Path) -> Iterator[History]:
-    h = History(db_path)
+def history(store: Callable[..., History]) -> Iterator[History]:
+    h = store()
     yield h
     h.close()
 
@@ -58,11 +58,13 @@ def _result(**overrides: Any) -> SendResult:
     return SendResult(**fields)
 
 
-def _raw_rows(path: Path) -> list[dict[str, Any]]:
-    """The table as another process sees it (no History object, no cache)."""
-    with contextlib.closing(sqlite3.connect(path)) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM sends ORDER BY id")]
+def _raw_rows(store: Callable[..., History]) -> list[dict[str, Any]]:
+    """The table as another process sees it (its own connection, the rows as stored)."""
+    h = store()
+    try:
+        return [dict(r) for r in h._db().execute("SELECT * FROM sends ORDER BY id").fetchall()]
+    finally:
+        h.close()
 
 
 # --------------------------------------------------------------------------- start / finish
@@ -72,9 +74,11 @@ def test_default_path_follows_smscli_data_dir(isolated: Path) -> None:
     assert default_path() == isolated / "data" / "history.sqlite3"
 
 
-def test_start_writes_an_unknown_row_before_anything_else(history: History, db_path: Path) -> None:
+def test_start_writes_an_unknown_row_before_anything_else(
+    history: History, store: Callable[..., History]
+) -> None:
     row_id = _start(history, batch="b1", idempotency_key="k1")
-    rows = _raw_rows(db_path)
+    rows = _raw_rows(store)
     assert len(rows) == 1
     row = rows[0]
     assert row["id"] == row_id
@@ -126,10 +130,12 @@ def test_finish_records_the_result_and_json_round_trips(history: History) -> Non
     assert row_to_result(row) == dataclasses.replace(result, reference="ref-1")
 
 
-def test_finish_without_extras_stores_nulls(history: History, db_path: Path) -> None:
+def test_finish_without_extras_stores_nulls(
+    history: History, store: Callable[..., History]
+) -> None:
     row_id = _start(history)
     history.finish(row_id, _result(status=Status.FAILED, reference="ref-2"))
-    raw = _raw_rows(db_path)[0]
+    raw = _raw_rows(store)[0]
     assert raw["status"] == "failed"
     assert raw["parts"] is None
     assert raw["error"] is None
@@ -140,10 +146,12 @@ def test_finish_without_extras_stores_nulls(history: History, db_path: Path) -> 
     assert row["details"] == {}
 
 
-def test_finish_with_no_row_id_changes_nothing(history: History, db_path: Path) -> None:
+def test_finish_with_no_row_id_changes_nothing(
+    history: History, store: Callable[..., History]
+) -> None:
     _start(history)
     history.finish(None, _result(message_id="m"))
-    assert _raw_rows(db_path)[0]["status"] == "unknown"
+    assert _raw_rows(store)[0]["status"] == "unknown"
 
 
 def test_set_status_keeps_details_when_none_given(history: History) -> None:
@@ -369,28 +377,30 @@ def test_stored_body_modes() -> None:
     ],
     ids=["full", "hash", "none"],
 )
-def test_history_body_mode(db_path: Path, mode: str, expected: str | None) -> None:
-    h = History(db_path, body_mode=mode)
+def test_history_body_mode(store: Callable[..., History], mode: str, expected: str | None) -> None:
+    h = store(body_mode=mode)
     try:
         _start(h, text="secret plan")
     finally:
         h.close()
-    assert _raw_rows(db_path)[0]["body"] == expected
+    assert _raw_rows(store)[0]["body"] == expected
 
 
-def test_db_file_is_private(history: History, db_path: Path) -> None:
+def test_db_file_is_private(db_path: Path) -> None:
+    history = History(db_path)
     _start(history)
+    history.close()
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
 
 
-def test_reopened_history_sees_earlier_rows(db_path: Path) -> None:
-    first = History(db_path)
+def test_reopened_history_sees_earlier_rows(store: Callable[..., History]) -> None:
+    first = store()
     try:
         _start(first, target="endpoint:7")
     finally:
         first.close()
-    second = History(db_path)
+    second = store()
     try:
         row = second.last()
     finally:
@@ -434,10 +444,12 @@ def _claim(h: History, key: str = "K", target: str = "endpoint:1", claim: bool =
 
 
 @pytest.mark.parametrize("status", ["unknown", "accepted", "delivered"])
-def test_a_held_idempotency_key_is_not_claimed_twice(db_path: Path, status: str) -> None:
+def test_a_held_idempotency_key_is_not_claimed_twice(
+    store: Callable[..., History], status: str
+) -> None:
     from smscli.history import Taken
 
-    first, second = History(db_path), History(db_path)  # two processes, one history
+    first, second = store(), store()  # two processes, one history
     try:
         row_id = _claim(first)
         assert isinstance(row_id, int)
@@ -446,7 +458,7 @@ def test_a_held_idempotency_key_is_not_claimed_twice(db_path: Path, status: str)
         taken = _claim(second)
         assert isinstance(taken, Taken)
         assert taken.row["id"] == row_id and taken.row["status"] == status
-        assert len(_raw_rows(db_path)) == 1  # nothing written for the loser
+        assert len(_raw_rows(store)) == 1  # nothing written for the loser
         assert isinstance(_claim(second, target="endpoint:2"), int)  # another target
         assert isinstance(_claim(second, key="K2"), int)  # another key
         assert isinstance(_claim(second, claim=False), int)  # --force
@@ -455,11 +467,62 @@ def test_a_held_idempotency_key_is_not_claimed_twice(db_path: Path, status: str)
         second.close()
 
 
-def test_a_refused_send_holds_no_key(db_path: Path) -> None:
-    h = History(db_path)
+def test_a_refused_send_holds_no_key(store: Callable[..., History]) -> None:
+    h = store()
     try:
         row_id = _claim(h)
         h.finish(row_id, _result(status=Status.REJECTED))
         assert isinstance(_claim(h), int)  # sending again is what the user asks for
     finally:
         h.close()
+
+
+def test_a_claim_racing_an_uncommitted_claim_loses(store: Callable[..., History]) -> None:
+    """Another process's claim is inserted but not committed yet when this one claims:
+    this one waits (SQLite: for the write lock; PostgreSQL: on the unique index
+    ``sends_claim``, its check having seen nothing), then finds that row: Taken, nothing
+    written. On PostgreSQL this is the unique constraint at work, not the check."""
+    import threading
+    import time
+
+    from smscli.history import _INSERT, Attempt, Taken
+
+    first, second = store(), store()
+    attempt = Attempt("emnify", None, "http://x", "endpoint:1", "hi", 1, "gsm7", None, "b1",
+                      "K", True)  # fmt: skip
+    got: list[Any] = []
+    try:
+        first.open()
+        second.open()
+        db = first._db()
+        with db.transaction():
+            row_id = db.insert(_INSERT, attempt.values("full"))
+            racer = threading.Thread(target=lambda: got.append(second.record(started=[attempt])))
+            racer.start()
+            time.sleep(0.5)
+            assert racer.is_alive()  # waiting for the first transaction
+        racer.join(30)
+        [taken] = got[0]
+        assert isinstance(taken, Taken) and taken.row["id"] == row_id
+        assert len(_raw_rows(store)) == 1
+    finally:
+        first.close()
+        second.close()
+
+
+def test_receipts_and_rows_for_on_both_stores(history: History) -> None:
+    """`smscli listen`'s two history calls (issue 11) behave alike on both stores."""
+    row_id = _start(history)
+    history.finish(row_id, _result(message_id="m-9", parts=["p-1", "p-2"]))
+    assert [r["id"] for r in history.rows_for("p-2", "emnify")] == [row_id]
+    assert [r["id"] for r in history.rows_for("m-9", "emnify")] == [row_id]
+    assert history.rows_for("m-9", "telit") == []
+    assert history.apply_receipt(row_id, Status.DELIVERED, provider_status="X", date=None,
+                                 part="p-1")  # fmt: skip
+    row = history.find(f"#{row_id}")
+    assert row is not None and row["status"] == "accepted"  # one part of two
+    assert history.apply_receipt(row_id, Status.DELIVERED, provider_status="X", date="d",
+                                 part="p-2")  # fmt: skip
+    row = history.find(f"#{row_id}")
+    assert row is not None and row["status"] == "delivered"
+    assert not history.apply_receipt(row_id, Status.SENT, provider_status=None, date=None)

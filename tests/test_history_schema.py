@@ -91,9 +91,9 @@ def test_a_new_history_is_created_at_the_current_version(tmp_path: Path) -> None
     path = tmp_path / "h.sqlite3"
     h = History(path)
     start(h)
-    assert h.migrated == (0, SCHEMA_VERSION) == (0, 2)
+    assert h.migrated == (0, SCHEMA_VERSION) == (0, 3)
     h.close()
-    assert version(path) == [2]
+    assert version(path) == [SCHEMA_VERSION]
     assert {"host", "user", "dedupe_key"} <= set(columns(path, "sends"))
     assert columns(path, "locks") == ["name", "host", "user", "pid", "since"]
     reopened = History(path)
@@ -108,9 +108,9 @@ def test_a_version_1_history_is_migrated_in_place_keeping_every_row(tmp_path: Pa
     before = raw(path, "SELECT * FROM sends ORDER BY id")
     h = History(path)
     new_id = start(h)
-    assert h.migrated == (1, 2)
+    assert h.migrated == (1, SCHEMA_VERSION)
     h.close()
-    assert version(path) == [2]
+    assert version(path) == [SCHEMA_VERSION]
     after = raw(path, "SELECT * FROM sends ORDER BY id")
     assert [{k: r[k] for k in before[0]} for r in after[:3]] == before  # every row, unchanged
     assert all(r["host"] is None and r["user"] is None for r in after[:3])
@@ -139,7 +139,7 @@ def test_a_version_1_history_is_migrated_through_the_command_line(cli: Cli, isol
     assert entries[0]["message_id"] == "m-0"  # the old row is kept
     assert (entries[0]["host"], entries[0]["user"]) == (None, None)
     assert (entries[1]["host"], entries[1]["user"]) == (platform.node(), getpass.getuser())
-    assert version(path) == [2]
+    assert version(path) == [SCHEMA_VERSION]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -154,7 +154,7 @@ def test_a_history_before_issue_11_gets_every_table(tmp_path: Path) -> None:
         db.commit()
     h = History(path)
     start(h)
-    assert h.migrated == (1, 2)
+    assert h.migrated == (1, SCHEMA_VERSION)
     assert h.replies() == [] and len(h.query()) == 2
     h.close()
 
@@ -183,8 +183,8 @@ def test_writers_opening_an_old_history_at_once_migrate_it_once(tmp_path: Path) 
     for t in threads:
         t.join(60)
     assert not errors
-    assert sorted(results, key=str) == [(1, 2)] + [None] * 5
-    assert version(path) == [2]
+    assert sorted(results, key=str) == [(1, SCHEMA_VERSION)] + [None] * 5
+    assert version(path) == [SCHEMA_VERSION]
     assert len(raw(path, "SELECT id FROM sends")) == 3 + 6
 
 
@@ -233,8 +233,41 @@ def test_a_version_1_history_is_read_read_only_with_no_writer_columns(tmp_path: 
     path = tmp_path / "h.sqlite3"
     v1_database(path, rows=1)
     reader = History(path)
-    reader._conn = reader._open_read_only(path, "is on a read-only file system")
+    reader._store = reader._open_read_only(path, "is on a read-only file system")
     [row] = reader.query()
     assert (row["host"], row["user"], row["dedupe_key"]) == (None, None, None)
     reader.close()
     assert "host" not in columns(path, "sends")  # reading never migrates
+
+
+def test_history_migrate_on_the_sqlite_history(cli: Cli, isolated: Path) -> None:
+    path = db_path(isolated)
+    v1_database(path, rows=2)
+    done = cli("history", "migrate", "--json")
+    assert done.exit_code == 0, done.output
+    doc = done.json()
+    assert (doc["store"], doc["where"], doc["from"], doc["to"], doc["migrated"]) == (
+        "sqlite",
+        str(path),
+        1,
+        SCHEMA_VERSION,
+        True,
+    )
+    again = cli("history", "migrate")
+    assert again.exit_code == 0 and "current (nothing to do)" in again.stdout
+    assert len(raw(path, "SELECT id FROM sends")) == 2
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_history_migrate_of_a_newer_or_disabled_history_is_exit_3(cli: Cli, isolated: Path) -> None:
+    path = db_path(isolated)
+    History(path).open()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE schema_version SET version=99")
+        db.commit()
+    newer = cli("history", "migrate", "--json")
+    assert newer.exit_code == 3 and newer.json()["error"]["code"] == "history_read_only"
+    assert version(path) == [99]
+    (isolated / "config.toml").write_text("history = false\n")
+    off = cli("history", "migrate")
+    assert off.exit_code == 3 and "turned off" in off.stderr

@@ -242,7 +242,8 @@ provider = "nokia"
 """
 
 BROKEN_PROBLEMS = [
-    "colour: unknown key (known: default_profile, profiles, history, history_body)",
+    "colour: unknown key (known: default_profile, profiles, history, history_body, history_url,"
+    " history_password)",
     "profiles.fleet.base_url: 'htp://127.0.0.1:8025/emnify' cannot be used: the scheme must "
     "be http:// or https://",
     "profiles.fleet.rate: must be a number of messages per second (0 or more), not 'fast'",

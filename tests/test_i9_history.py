@@ -306,7 +306,7 @@ def test_a_read_only_history_opens_with_sqlite_read_only_modes(tmp_path: Path) -
                  text="hi", segments=1, encoding="gsm7", reference=None)  # fmt: skip
     writer.close()
     reader = History(path)
-    reader._conn = reader._open_read_only(path, "is on a read-only file system")
+    reader._store = reader._open_read_only(path, "is on a read-only file system")
     assert [r["target"] for r in reader.query()] == ["endpoint:1"]
     assert reader.find("#1") is not None and not reader.writable
     with pytest.raises(ConfigError, match="is on a read-only file system") as err:

@@ -24,6 +24,7 @@ HEAVY = (
     "rich.markdown",
     "markdown_it",
     "pygments",
+    "psycopg",  # the PostgreSQL history only (issue 12)
 )
 
 # What the console script runs (smscli.cli:main), then the modules it loaded.
@@ -133,3 +134,11 @@ def test_a_real_send_goes_through_httpx_and_builds_no_tls_context(
     assert "speed probe over httpx" in texts  # it really sent
     for name in ("httpx", "httpcore", "h11", "smscli.http_transport"):
         assert name in loaded, name
+
+
+def test_the_sqlite_history_never_imports_psycopg() -> None:
+    """psycopg is imported only when a postgresql:// history_url is used."""
+    loaded = modules_after("log", "--json")
+    assert "smscli.history" in loaded
+    assert not any(m == "psycopg" or m.startswith("psycopg.") for m in loaded)
+    assert "smscli.history.postgres" not in loaded

@@ -58,6 +58,13 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
         profiles[name] = body
     if profiles:
         shown["profiles"] = profiles
+    url = shown.get("history_url")
+    if isinstance(url, str):
+        from smscli.history.postgres import shown_url
+
+        shown["history_url"] = shown_url(url)
+    if "history_password" in shown and not isinstance(shown["history_password"], dict):
+        shown["history_password"] = "***"
     return shown
 
 
@@ -372,7 +379,8 @@ def set_value(
         str,
         typer.Argument(
             metavar="KEY",
-            help="The key: default_profile, history, history_body or profiles.NAME.FIELD.",
+            help="The key: default_profile, history, history_body, history_url, "
+            "history_password or profiles.NAME.FIELD.",
         ),
     ],
     value: Annotated[
@@ -407,8 +415,8 @@ def set_value(
             data["profiles"] = profiles
         else:
             raise UsageError(
-                f"unknown key {key!r}: use default_profile, history, history_body "
-                "or profiles.NAME.FIELD"
+                f"unknown key {key!r}: use default_profile, history, history_body, "
+                "history_url, history_password or profiles.NAME.FIELD"
             )
         remaining = _write_checked(
             cfg, data, key, *(["profiles." + parts[1]] if len(parts) == 3 else [])

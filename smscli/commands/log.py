@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from smscli.commands.common import ConfigOpt, JsonOpt, execute, output_mode
+
+if TYPE_CHECKING:
+    from smscli.history import History
+    from smscli.output import Output
 
 
 def log(
@@ -32,6 +36,12 @@ def log(
             "--since", metavar="WHEN", help="Only sends since this time: 2h, 3d or ISO 8601."
         ),
     ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", metavar="HOST", help="Only sends written on this host (a shared history)."
+        ),
+    ] = None,
     replies: Annotated[
         bool,
         typer.Option(
@@ -53,18 +63,27 @@ def log(
 
         assert isinstance(out, Output)
         from smscli.errors import UsageError
-        from smscli.models import Status, printed_id
+        from smscli.models import Status
 
         words = {s.value for s in Status if s is not Status.SKIPPED}  # never in the history
         bad = [s for s in status or () if s not in words]
         if bad:
             raise UsageError(f"--status {bad[0]!r}: one of {', '.join(sorted(words))}")
         cfg = config_mod.load(config_mod.config_path(config))
-        history = open_history(cfg)
+        history = open_history(cfg, redactor=out.redactor)
+        try:
+            return show(out, history)
+        finally:
+            history.close()
+
+    def show(out: Output, history: History) -> int:
+        from smscli.errors import UsageError
+        from smscli.models import printed_id
+
         if not history.enabled:
             out.warning("the history is turned off (history = false in the config)")
         if replies:
-            if status or batch:
+            if status or batch or host:
                 raise UsageError("--replies goes with -n, --to, --provider and --since only")
             found = history.replies(
                 provider=provider, since=_since(since) if since else None, limit=n
@@ -95,17 +114,23 @@ def log(
             status=status or (),
             batch=batch,
             since=_since(since) if since else None,
+            host=host,
         )
         if out.mode == "json":
             out.json({"entries": rows})
             return 0
         columns = ["#", "created", "provider", "target", "status", "message id", "error"]
+        # A shared history (several hosts write it): which host wrote each row.
+        hosts = len({r["host"] for r in rows if r["host"]}) > 1
+        if hosts:
+            columns.insert(2, "host")
         out.table(
             columns,
             (
                 [
                     r["id"],
                     r["created_at"],
+                    *([r["host"] or ""] if hosts else []),
                     r["provider"],
                     r["target"],
                     r["status"],

@@ -173,6 +173,8 @@ def entries() -> dict[str, Entry]:
         context={"allow_interspersed_args": False, "ignore_unknown_options": True}
     )
     out["callbacks"] = Entry(lazy("smscli.commands.callbacks:HELP"), _callbacks)
+    history = lazy("smscli.commands.history:app")
+    out["history"] = Entry(lambda: history().info.help or "", history)
     config = lazy("smscli.commands.config:app")
     out["config"] = Entry(lambda: config().info.help or "", config)
     return out

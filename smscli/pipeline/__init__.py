@@ -87,6 +87,7 @@ class SendOptions(NamedTuple):
     base_url: str | None = None
     credentials: Mapping[str, str | None] = EMPTY
     extra: Mapping[str, Any] = EMPTY
+    history_url: str | None = None  # the Python API's history_url= (over the config's)
 
 
 def run_send(opts: SendOptions, runtime: Runtime, out: Reporter) -> ExitCode:

@@ -41,7 +41,7 @@ def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
         choice = config_mod.choose(cfg, query.profile, query.provider)
     if choice is not None and not choice.info.features.cancel:
         raise _unsupported(choice.info.label)  # before the history, before any I/O
-    history = open_history(cfg, redactor=out.redactor)
+    history = open_history(cfg, redactor=out.redactor, url=query.history_url)
     try:
         [record] = which_records(query, history, out, choice, command="cancel")
         info = get_info(record["provider"])
@@ -78,7 +78,8 @@ def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
                 history.set_status(record["id"], Status.CANCELED, result.details)
             elif history.enabled:
                 out.warning(
-                    f"the history at {history.path} {history.read_only}: the cancel is not recorded"
+                    f"the history at {history.where} {history.read_only}: "
+                    "the cancel is not recorded"
                 )
         else:
             result.details["history"] = "none (canceled by id)"

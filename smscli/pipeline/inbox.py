@@ -60,6 +60,7 @@ class InboxQuery:
     credentials: Mapping[str, str | None] = field(default_factory=dict)
     profile: str | None = None
     provider: str | None = None
+    history_url: str | None = None  # the Python API's history_url= (over the config's)
     base_url: str | None = None
     history: bool = True  # False: the Python API's Client(history=False)
 
@@ -112,7 +113,7 @@ def _prepare(query: InboxQuery, out: Any) -> _Prepared:
 
     provider = load(info)(settings)
     if query.history:
-        history = open_history(cfg, redactor=out.redactor)
+        history = open_history(cfg, redactor=out.redactor, url=query.history_url)
     else:
         from smscli.history import History
 

@@ -49,6 +49,7 @@ class ReconcileQuery:
     verbose: bool = False
     config: str | None = None
     credentials: Mapping[str, str | None] = field(default_factory=dict)
+    history_url: str | None = None  # the Python API's history_url= (over the config's)
 
 
 @dataclass
@@ -80,7 +81,7 @@ def settle(
     """Reconcile the rows the query names; the exit code (0 all settled, 7 some unknown)
     and each row's before → after (the CLI prints them, the Python API returns them)."""
     cfg = config_mod.load(config_mod.config_path(query.config))
-    history = open_history(cfg, redactor=out.redactor)
+    history = open_history(cfg, redactor=out.redactor, url=query.history_url)
     try:
         rows = which_rows(query, history)
         todo = [r for r in rows if r["status"] == Status.UNKNOWN.value]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from smscli.errors import UsageError
+from smscli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from smscli import config as config_mod
@@ -22,15 +22,34 @@ if TYPE_CHECKING:
 
 
 def open_history(
-    cfg: config_mod.Config, opts: SendOptions | None = None, *, redactor: Redactor | None = None
+    cfg: config_mod.Config,
+    opts: SendOptions | None = None,
+    *,
+    redactor: Redactor | None = None,
+    url: str | None = None,
 ) -> History:
-    """The history of this config (a disabled one when it, or --no-history, turns it off).
-    What it stores of a provider's replies passes through ``redactor`` (the run's)."""
+    """The history of this config (a disabled one when it, or --no-history, turns it off):
+    the SQLite file, or the PostgreSQL database of ``url`` (the Python API's), else of
+    ``SMSCLI_HISTORY_URL``, else of ``history_url``. Nothing is opened yet (a dry run never
+    connects); ``history_password`` is resolved when it is. What it stores of a provider's
+    replies passes through ``redactor`` (the run's)."""
+    from smscli import config as config_mod
     from smscli import history
 
     enabled = cfg.history_enabled and (opts is None or opts.history)
-    path = history.default_path() if enabled else None
-    return history.History(path, cfg.history_body, redactor=redactor)
+    if not enabled:
+        return history.History(None, cfg.history_body, redactor=redactor)
+    given = url or (opts.history_url if opts is not None else None)
+    if given:
+        problem = config_mod.history_url_problem(given)
+        if problem is not None:
+            raise ConfigError(f"history_url: {problem}", code="config_invalid")
+    url = given or cfg.history_url
+    if url:
+        return history.History(
+            None, cfg.history_body, redactor=redactor, url=url, password=cfg.history_password
+        )
+    return history.History(history.default_path(), cfg.history_body, redactor=redactor)
 
 
 def open_session(settings: Settings, runtime: Runtime, out: Reporter, verbose: bool) -> HttpSession:

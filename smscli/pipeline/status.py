@@ -46,6 +46,7 @@ class StatusQuery:
     profile: str | None = None  # -p: its credentials (and provider)
     provider: str | None = None  # --provider: credentials from flags/env
     target: str | None = None  # -t: where a message the history does not hold was sent
+    history_url: str | None = None  # the Python API's history_url= (over the config's)
 
 
 def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
@@ -57,7 +58,7 @@ def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
     choice = None
     if query.profile is not None or query.provider is not None:
         choice = config_mod.choose(cfg, query.profile, query.provider)
-    history = open_history(cfg, redactor=out.redactor)
+    history = open_history(cfg, redactor=out.redactor, url=query.history_url)
     try:
         records = which_records(query, history, out, choice)
         settings = settings_for_query(query, records[0], cfg, choice, out)
@@ -238,7 +239,7 @@ def ask(
     recorded = [r["id"] for r in records if r["id"] is not None]
     if recorded and history.enabled and not history.writable:
         out.warning(
-            f"the history at {history.path} {history.read_only}: what the provider says "
+            f"the history at {history.where} {history.read_only}: what the provider says "
             "now is shown, not recorded"
         )
 

@@ -1,8 +1,14 @@
-"""The local history: one SQLite row per send attempt, written BEFORE the request goes out.
+"""The history: one row per send attempt, written BEFORE the request goes out.
 
 A row starts as ``unknown`` and is updated with the provider's answer, so a crash, a kill
 or a lost connection leaves an ``unknown`` row behind, never nothing. Idempotency keys and
 batches are looked up here.
+
+Two stores, one set of behaviour: SQLite (the default, a file in the user data directory;
+``SQLiteStore`` below) and PostgreSQL (``history_url``, shared by several hosts;
+``smscli.history.postgres``). The SQL is written once, with ``?`` parameters; a store
+supplies the few differences (its auto-increment key, how a write transaction starts, how
+a new row's id comes back, how a JSON list is searched).
 """
 
 from __future__ import annotations
@@ -15,22 +21,23 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 from smscli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     import sqlite3
+    from contextlib import AbstractContextManager
 from smscli.models import Reply, SendResult, Status
 from smscli.redaction import Redactor
 
 # The schema, as the steps that build it: step n brings a database from version n-1 to n.
 # Written once for every store: ``{id}`` is the store's auto-increment primary key. A
 # database records its version in ``schema_version`` (one row); a writer that opens an older
-# one applies the missing steps in order, in one transaction (_migrate); a newer one is only
+# one applies the missing steps in order, in one transaction (migrate); a newer one is only
 # read, never downgraded. A column named ``user`` is a reserved word in PostgreSQL: it is
 # always written quoted, ``"user"`` (SQLite takes the quotes too).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _STEPS: tuple[tuple[str, ...], ...] = (
     # 1: the schema of every smscli before versioning. IF NOT EXISTS: an unversioned database
     # of any older smscli (one without ``replies``, before issue 11) gets what it lacks.
@@ -88,10 +95,20 @@ _STEPS: tuple[tuple[str, ...], ...] = (
         'CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, host TEXT, "user" TEXT,'
         " pid INTEGER, since TEXT)",
     ),
+    # 3 (issue 12): the idempotency claim as a unique constraint, so that it holds across
+    # hosts on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises one file's writers; other
+    # hosts' transactions need the index). ``claim`` is the idempotency key of a row that
+    # claimed it (a send with --idempotency-key, not --force); a forced send keeps its key
+    # in ``idempotency_key`` (found by later runs) but takes no claim, so it never collides.
+    # Rows of older versions have no claim: the index cannot fail on them.
+    (
+        "ALTER TABLE sends ADD COLUMN claim TEXT",
+        "CREATE UNIQUE INDEX IF NOT EXISTS sends_claim ON sends (claim, target)"
+        " WHERE claim IS NOT NULL AND status NOT IN ('failed', 'expired', 'rejected', 'not-sent')",
+    ),
 )
-_SQLITE_ID = "INTEGER PRIMARY KEY AUTOINCREMENT"
 # Columns a row of an older schema (a database only read) lacks: read as NULL.
-_V2_COLUMNS = ("host", "user", "dedupe_key")
+_NEW_COLUMNS = ("host", "user", "dedupe_key", "claim")
 _JSON_COLUMNS = ("parts", "error", "details")
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another process's (SQLite's busy timeout)
 _STATUSES = tuple(s.value for s in Status)
@@ -138,19 +155,119 @@ def stored_body(text: str, mode: str) -> str | None:
     return text
 
 
+class Store(Protocol):
+    """What the history needs of a database (SQLiteStore; postgres.PostgresStore)."""
+
+    kind: str  # "sqlite" or "postgresql"
+    error: type[Exception]  # what its driver raises
+    id_column: str  # the schema's auto-increment primary key
+    part_match: str  # SQL: the row's ``parts`` (a JSON list) holds the parameter
+    for_update: str  # SQL after a SELECT in a write transaction: lock the rows it reads
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...  # a cursor of rows
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any: ...
+
+    def insert(self, sql: str, params: Sequence[Any]) -> int | None:
+        """INSERT one row (ON CONFLICT DO NOTHING): its id, None when it was not inserted."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction: committed at the end, rolled back on an exception."""
+        ...
+
+    def migration(self) -> AbstractContextManager[Any]:
+        """A transaction that only one process at a time runs (schema changes)."""
+        ...
+
+    def stored_version(self) -> int | None:
+        """The version in ``schema_version``; None without that table."""
+        ...
+
+    def has_table(self, name: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteStore:
+    """The embedded default: a file, one writer at a time (BEGIN IMMEDIATE takes the write
+    lock; SQLite's busy timeout waits for other processes')."""
+
+    kind = "sqlite"
+    id_column = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    part_match = "EXISTS (SELECT 1 FROM json_each(sends.parts) WHERE json_each.value = ?)"
+    for_update = ""  # (BEGIN IMMEDIATE holds the whole database)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        import sqlite3
+
+        self.conn = conn
+        self.error: type[Exception] = sqlite3.Error
+        # The connection's own methods: no layer between the bulk path and SQLite.
+        self.execute = conn.execute
+        self.executemany = conn.executemany
+
+    def insert(self, sql: str, params: Sequence[Any]) -> int | None:
+        cursor = self.conn.execute(sql, params)
+        return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        db = self.conn
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def migration(self) -> AbstractContextManager[None]:
+        return self.transaction()
+
+    def stored_version(self) -> int | None:
+        try:
+            row = self.conn.execute("SELECT version FROM schema_version").fetchone()
+        except self.error as exc:
+            if "no such table" not in str(exc):
+                raise
+            return None
+        return int(row[0]) if row is not None else None
+
+    def has_table(self, name: str) -> bool:
+        found = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+        ).fetchone()
+        return found is not None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 class History:
-    """The journal. ``History(None)`` is a disabled history that records nothing."""
+    """The journal. ``History(None)`` is a disabled history that records nothing;
+    ``History(None, url="postgresql://…")`` is a PostgreSQL one."""
 
     def __init__(
-        self, path: Path | None, body_mode: str = "full", *, redactor: Redactor | None = None
+        self,
+        path: Path | None,
+        body_mode: str = "full",
+        *,
+        redactor: Redactor | None = None,
+        url: str | None = None,
+        password: Callable[[], str | None] | None = None,
     ) -> None:
         self.path = path
+        # A PostgreSQL history: its URL, and the password (resolved only when it is opened).
+        self.url = url
+        self._password = password
         self.body_mode = body_mode
         # A RESULT's error and details quote the provider: what is stored of them is
         # scrubbed (the run's secrets, and credential fields by name) — `smscli log` runs
         # later, in a process that knows no secrets.
         self.redactor = redactor if redactor is not None else Redactor()
-        self._conn: sqlite3.Connection | None = None
+        self._store: Store | None = None
         # Why the history was opened read-only ("is on a read-only file system"), if it was,
         # and what to do about it when that is not the file's permissions.
         self.read_only: str | None = None
@@ -162,33 +279,52 @@ class History:
 
     @property
     def enabled(self) -> bool:
-        return self.path is not None
+        return self.path is not None or self.url is not None
 
-    def _db(self) -> sqlite3.Connection:
+    @property
+    def where(self) -> str:
+        """The history as messages name it: its file, or its URL without a password."""
+        if self.url is not None:
+            from smscli.history.postgres import shown_url
+
+            return shown_url(self.url)
+        return str(self.path)
+
+    @property
+    def kind(self) -> str:
+        return "postgresql" if self.url is not None else "sqlite"
+
+    def _db(self) -> Store:
+        if self._store is None:
+            if self.url is not None:
+                from smscli.history.postgres import open_store
+
+                self._store = open_store(self, self.url, self._password)
+            else:
+                self._store = self._open_sqlite()
+        return self._store
+
+    def _open_sqlite(self) -> Store:
         import sqlite3  # here, not at the top: a dry run or `check` never opens the history
 
-        if self._conn is None:
-            assert self.path is not None
-            # A history on a read-only file system (a backup, a container's image) or in a
-            # directory this user may not write can still be read (`log`, `status`); a send
-            # says it cannot be recorded (require_writable).
-            why = _unwritable(self.path)
-            try:
-                if why is None:
-                    conn = self._open_for_writing(self.path)
-                else:
-                    conn = self._open_read_only(self.path, why)
-            except NewerSchema as exc:
-                self.read_only_hint = exc.hint
-                conn = self._open_read_only(self.path, str(exc))
-            except (OSError, sqlite3.Error) as exc:
-                if _busy(exc):
-                    raise self._write_error(exc) from None
-                conn = self._open_read_only(self.path, f"cannot be opened for writing ({exc})")
-            self._conn = conn
-        return self._conn
+        assert self.path is not None
+        # A history on a read-only file system (a backup, a container's image) or in a
+        # directory this user may not write can still be read (`log`, `status`); a send
+        # says it cannot be recorded (require_writable).
+        why = _unwritable(self.path)
+        try:
+            if why is None:
+                return self._open_for_writing(self.path)
+            return self._open_read_only(self.path, why)
+        except NewerSchema as exc:
+            self.read_only_hint = exc.hint
+            return self._open_read_only(self.path, str(exc))
+        except (OSError, sqlite3.Error) as exc:
+            if _busy(exc):
+                raise self._write_error(exc) from None
+            return self._open_read_only(self.path, f"cannot be opened for writing ({exc})")
 
-    def _open_for_writing(self, path: Path) -> sqlite3.Connection:
+    def _open_for_writing(self, path: Path) -> Store:
         """The history, created if need be, with every one of its files 0600: the
         database is made 0600 BEFORE SQLite opens it, because SQLite gives the ``-wal``
         and ``-shm`` files it creates the database's mode (a database created by
@@ -212,13 +348,14 @@ class History:
             # WAL + NORMAL: a commit survives a crash of smscli (the rows that matter);
             # only a power loss may lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
-            self.migrated = _migrate(conn)
+            store = SQLiteStore(conn)
+            self.migrated = migrate(store)
         except BaseException:
             conn.close()
             raise
-        return conn
+        return store
 
-    def _open_read_only(self, path: Path, why: str) -> sqlite3.Connection:
+    def _open_read_only(self, path: Path, why: str) -> Store:
         """The history opened for reading only: ``mode=ro`` (it sees what other processes
         write), else ``immutable=1`` (a WAL database in a directory where SQLite cannot
         create its ``-shm`` file opens only so; rows still in an uncheckpointed ``-wal``
@@ -246,17 +383,29 @@ class History:
                 if "no such table" in str(exc):
                     break  # an empty database file: no rows
                 continue
-            return conn
+            return SQLiteStore(conn)
         if not path.exists() or "no such table" in str(last):
             conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            _migrate(conn)
-            return conn
+            store = SQLiteStore(conn)
+            migrate(store)
+            return store
         raise ConfigError(
             f"cannot open the history at {path}: it {why}, and reading it failed: {last}",
             hint="check the file and its directory (or point SMSCLI_DATA_DIR elsewhere)",
             code="history_unavailable",
         )
+
+    def open(self) -> tuple[int, int] | None:
+        """Open (create, migrate) the history now; the (from, to) schema versions when that
+        migrated it (`smscli history migrate`)."""
+        if self.enabled:
+            self._db()
+        return self.migrated
+
+    def schema_version(self) -> int:
+        """The schema version of the (opened) database."""
+        return _current_version(self._db())
 
     @property
     def writable(self) -> bool:
@@ -271,7 +420,7 @@ class History:
         self._db()
         if self.read_only is not None:
             raise ConfigError(
-                f"cannot record this send, so nothing was sent: the history at {self.path} "
+                f"cannot record this send, so nothing was sent: the history at {self.where} "
                 f"{self.read_only}",
                 hint=self.read_only_hint
                 or "make its directory writable or set SMSCLI_DATA_DIR to a writable one; "
@@ -280,17 +429,27 @@ class History:
             )
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for ONE write statement: in autocommit mode a single statement is
-        its own atomic transaction, and SQLite's busy timeout (30 s) waits for other
-        processes' writes."""
+    def _writer(self) -> Store:
+        """The store, for a write: refused at once when it is only read (SQLite would
+        refuse too; PostgreSQL would not know it should)."""
+        store = self._db()
+        if self.read_only is not None:
+            raise self._write_error(None)
+        return store
+
+    def _fetch(self, sql: str, args: Sequence[Any] = (), *, one: bool = False) -> Any:
+        """The rows of a query (or the first, or None, with ``one``)."""
         with self._lock:
-            yield self._db()
+            store = self._db()
+            try:
+                cursor = store.execute(sql, args)
+                return cursor.fetchone() if one else cursor.fetchall()
+            except store.error as exc:
+                raise self._read_error(exc) from None
 
     def start(
         self,
@@ -344,9 +503,12 @@ class History:
         An attempt with ``claim`` set (``--idempotency-key`` without ``--force``) gets its row
         only if no other row holds its key and target (accepted, on its way, or unknown):
         otherwise its place in the list is ``Taken`` with that row, and nothing is written
-        for it. The check and the insert share the transaction, and BEGIN IMMEDIATE takes
-        the database's write lock first, so of several processes claiming one key at once
-        exactly one gets the row (and sends).
+        for it. The check and the insert share the transaction. On SQLite, BEGIN IMMEDIATE
+        takes the database's write lock first; on PostgreSQL, where other hosts write at
+        the same time, the unique index ``sends_claim`` refuses a second claim (INSERT … ON
+        CONFLICT DO NOTHING waits for the other transaction, then inserts nothing). Either
+        way, of several processes claiming one key at once exactly one gets the row (and
+        sends).
 
         A bulk run writes one of these per round instead of two statements per target: a
         commit costs more than the statements in it."""
@@ -359,44 +521,37 @@ class History:
             return []
         body_mode = self.body_mode
         with self._lock:
-            db = self._db()
+            store = self._writer()
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with store.transaction():
                     if updates:
-                        db.executemany(_UPDATE, updates)
+                        store.executemany(_UPDATE, updates)
                     if deletes:
-                        db.executemany("DELETE FROM sends WHERE id=?", deletes)
+                        store.executemany("DELETE FROM sends WHERE id=?", deletes)
                     ids: list[int | Taken | None] = []
                     for a in started:
-                        held = None
                         if a.claim:
-                            held = db.execute(_HELD, (a.idempotency_key, a.target)).fetchone()
-                        if held is not None:
-                            ids.append(Taken(_row(held)))
+                            ids.append(_claim(store, a, body_mode))
                         else:
-                            ids.append(db.execute(_INSERT, a.values(body_mode)).lastrowid)
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-            except _sqlite_error() as exc:
+                            ids.append(store.insert(_INSERT, a.values(body_mode)))
+            except store.error as exc:
                 raise self._write_error(exc) from None
         return ids
 
-    def _write_error(self, exc: BaseException) -> ConfigError:
+    def _write_error(self, exc: BaseException | None) -> ConfigError:
         """Why the history could not record. Never "use --no-history": that turns
         --idempotency-key and --resume off (they refuse to run without the history)."""
         if self.read_only is not None:
             return ConfigError(
-                f"cannot write the history at {self.path}: it {self.read_only}",
+                f"cannot write the history at {self.where}: it {self.read_only}",
                 hint=self.read_only_hint
                 or "make its directory writable, or set SMSCLI_DATA_DIR to a writable directory",
                 code="history_read_only",
             )
-        text = str(exc)
-        if _busy(exc):
+        text = self._scrub(str(exc))
+        if self.url is not None:
+            hint = "check that the database is reachable and this user may write it"
+        elif _busy(exc):
             hint = (
                 f"another smscli process kept the history busy for {BUSY_TIMEOUT:.0f} s; "
                 "run the command again when it has finished"
@@ -404,22 +559,40 @@ class History:
         else:
             hint = "free disk space or fix the permissions of the history's directory"
         return ConfigError(
-            f"cannot write the history at {self.path}: {text}",
+            f"cannot write the history at {self.where}: {text}",
             hint=hint,
             code="history_unavailable",
         )
 
+    def _read_error(self, exc: BaseException) -> ConfigError:
+        return ConfigError(
+            f"cannot read the history at {self.where}: {self._scrub(str(exc))}",
+            hint="check that the database is reachable"
+            if self.url is not None
+            else "check the history file (or point SMSCLI_DATA_DIR elsewhere)",
+            code="history_unavailable",
+        )
+
+    def _scrub(self, text: str) -> str:
+        """A driver's error text without the URL's password (psycopg may quote the DSN)."""
+        if self.url is not None:
+            from smscli.history.postgres import scrub
+
+            text = scrub(text, self.url)
+        return self.redactor.text(text.strip())
+
     def set_status(self, row_id: int, status: Status, details: dict[str, Any] | None) -> None:
         if not self.enabled:
             return
-        with self._write() as db:
+        with self._lock:
+            store = self._writer()
             try:
-                db.execute(
+                store.execute(
                     "UPDATE sends SET updated_at=?, status=?, details=COALESCE(?, details)"
                     " WHERE id=?",
                     (_now(), status.value, _dumps(self.redactor.data(details)), row_id),
                 )
-            except _sqlite_error() as exc:
+            except store.error as exc:
                 raise self._write_error(exc) from None
 
     def reconciled(
@@ -428,16 +601,17 @@ class History:
         """`smscli reconcile`: an ``unknown`` row's status (and the provider's id) as found."""
         if not self.enabled:
             return
-        with self._write() as db:
+        with self._lock:
+            store = self._writer()
             try:
-                db.execute(
+                store.execute(
                     "UPDATE sends SET updated_at=?, status=?, message_id=COALESCE(?, message_id),"
                     " error=CASE WHEN ? THEN NULL ELSE error END, details=?"
                     " WHERE id=? AND status=?",
                     (_now(), status.value, message_id, status.is_success,
                      _dumps(self.redactor.data(details)), row_id, Status.UNKNOWN.value),
                 )  # fmt: skip
-            except _sqlite_error() as exc:
+            except store.error as exc:
                 raise self._write_error(exc) from None
 
     def apply_receipt(
@@ -459,29 +633,26 @@ class History:
         if not self.enabled:
             return False
         with self._lock:
-            db = self._db()
+            store = self._writer()
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    row = db.execute(
-                        "SELECT status, details, parts FROM sends WHERE id=?", (row_id,)
+                with store.transaction():
+                    # FOR UPDATE on PostgreSQL (another host's listen may take a receipt of
+                    # the same message at once); SQLite's BEGIN IMMEDIATE already serialises.
+                    row = store.execute(
+                        f"SELECT status, details, parts FROM sends WHERE id=?{store.for_update}",
+                        (row_id,),
                     ).fetchone()
                     changed = False
                     if row is not None:
                         update = _receipt_update(dict(row), status, provider_status, date, part)
                         if update is not None:
                             new_status, details = update
-                            db.execute(
+                            store.execute(
                                 "UPDATE sends SET updated_at=?, status=?, details=? WHERE id=?",
                                 (_now(), new_status, _dumps(self.redactor.data(details)), row_id),
                             )
                             changed = True
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-            except _sqlite_error() as exc:
+            except store.error as exc:
                 raise self._write_error(exc) from None
         return changed
 
@@ -492,18 +663,12 @@ class History:
         is one row per device, all with its requestId."""
         if not self.enabled or not ident:
             return []
-        with self._lock:
-            rows = (
-                self._db()
-                .execute(
-                    "SELECT * FROM sends WHERE provider=? AND (message_id=? OR uuid=?"
-                    " OR request_id=? OR reference=? OR EXISTS (SELECT 1 FROM"
-                    " json_each(sends.parts) WHERE json_each.value = ?))"
-                    " ORDER BY id DESC LIMIT 10000",
-                    (provider, ident, ident, ident, ident, ident),
-                )
-                .fetchall()
-            )
+        rows = self._fetch(
+            "SELECT * FROM sends WHERE provider=? AND (message_id=? OR uuid=?"
+            f" OR request_id=? OR reference=? OR {self._db().part_match})"
+            " ORDER BY id DESC LIMIT 10000",
+            (provider, ident, ident, ident, ident, ident),
+        )
         return [_row(r) for r in rows]
 
     def find(self, ident: str, provider: str | None = None) -> dict[str, Any] | None:
@@ -513,44 +678,41 @@ class History:
         emnify's ids are numbers). ``provider``: only that provider's rows."""
         if not self.enabled:
             return None
-        db = self._db()
         only = " AND provider=?" if provider else ""
         extra: tuple[str, ...] = (provider,) if provider else ()
+        by_id = f"SELECT * FROM sends WHERE id=?{only}"
         if ident.startswith("#") and _digits(ident[1:]):
             row_id = _row_id(ident[1:])
             if row_id is None:
                 return None
-            row = db.execute(f"SELECT * FROM sends WHERE id=?{only}", (row_id, *extra)).fetchone()
+            row = self._fetch(by_id, (row_id, *extra), one=True)
             return _row(row) if row is not None else None
-        row = db.execute(
+        row = self._fetch(
             "SELECT * FROM sends WHERE (message_id=? OR uuid=? OR request_id=?"
-            " OR EXISTS (SELECT 1 FROM json_each(sends.parts) WHERE json_each.value = ?))"
-            f"{only} ORDER BY id DESC LIMIT 1",
+            f" OR {self._db().part_match}){only} ORDER BY id DESC LIMIT 1",
             (ident, ident, ident, ident, *extra),
-        ).fetchone()
+            one=True,
+        )
         if row is None:
-            row = db.execute(
+            row = self._fetch(
                 f"SELECT * FROM sends WHERE reference=?{only} ORDER BY id DESC LIMIT 1",
                 (ident, *extra),
-            ).fetchone()
+                one=True,
+            )
         row_id = _row_id(ident)
         if row is None and row_id is not None:
-            row = db.execute(f"SELECT * FROM sends WHERE id=?{only}", (row_id, *extra)).fetchone()
+            row = self._fetch(by_id, (row_id, *extra), one=True)
         return _row(row) if row is not None else None
 
     def in_batch(self, batch: str, target: str) -> dict[str, Any] | None:
         """The latest row for ``target`` in ``batch`` (for --resume)."""
         if not self.enabled:
             return None
-        with self._lock:
-            row = (
-                self._db()
-                .execute(
-                    "SELECT * FROM sends WHERE batch=? AND target=? ORDER BY id DESC LIMIT 1",
-                    (batch, target),
-                )
-                .fetchone()
-            )
+        row = self._fetch(
+            "SELECT * FROM sends WHERE batch=? AND target=? ORDER BY id DESC LIMIT 1",
+            (batch, target),
+            one=True,
+        )
         return _row(row) if row is not None else None
 
     def last(self, provider: str | None = None) -> dict[str, Any] | None:
@@ -558,14 +720,12 @@ class History:
         if not self.enabled:
             return None
         if provider is None:
-            row = self._db().execute("SELECT * FROM sends ORDER BY id DESC LIMIT 1").fetchone()
+            row = self._fetch("SELECT * FROM sends ORDER BY id DESC LIMIT 1", one=True)
         else:
-            row = (
-                self._db()
-                .execute(
-                    "SELECT * FROM sends WHERE provider=? ORDER BY id DESC LIMIT 1", (provider,)
-                )
-                .fetchone()
+            row = self._fetch(
+                "SELECT * FROM sends WHERE provider=? ORDER BY id DESC LIMIT 1",
+                (provider,),
+                one=True,
             )
         return _row(row) if row is not None else None
 
@@ -575,16 +735,11 @@ class History:
                 "--idempotency-key needs the history; it is turned off",
                 code="history_disabled",
             )
-        with self._lock:
-            row = (
-                self._db()
-                .execute(
-                    "SELECT * FROM sends WHERE idempotency_key=? AND target=?"
-                    " ORDER BY id DESC LIMIT 1",
-                    (key, target),
-                )
-                .fetchone()
-            )
+        row = self._fetch(
+            "SELECT * FROM sends WHERE idempotency_key=? AND target=? ORDER BY id DESC LIMIT 1",
+            (key, target),
+            one=True,
+        )
         return _row(row) if row is not None else None
 
     def query(
@@ -596,8 +751,10 @@ class History:
         status: Sequence[str] = (),
         batch: str | None = None,
         since: str | None = None,
+        host: str | None = None,
     ) -> list[dict[str, Any]]:
         """Rows matching every filter, the newest ``limit`` of them, oldest first.
+        ``host``: the rows written on that host (exactly its name).
 
         ``since`` is an ISO 8601 time (UTC, as stored): rows created at or after it."""
         if not self.enabled:
@@ -623,12 +780,15 @@ class History:
         if since:
             where.append("created_at >= ?")
             args.append(since)
+        if host:
+            where.append("host=?")
+            args.append(host)
         sql = "SELECT * FROM sends"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(min(limit, _MAX_INTEGER))  # `log -n 99999999999999999999`: every row
-        rows = self._db().execute(sql, args).fetchall()
+        rows = self._fetch(sql, args)
         return [_row(r) for r in reversed(rows)]
 
     # -- replies (issue 11) ------------------------------------------------------------------
@@ -640,26 +800,21 @@ class History:
             return [False] * len(replies)
         scrub = self.redactor.data
         with self._lock:
-            db = self._db()
+            store = self._writer()
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
+                with store.transaction():
                     new = []
                     for r in replies:
-                        cursor = db.execute(
-                            "INSERT OR IGNORE INTO replies (stored_at, provider, profile,"
-                            " reply_id, sender, text, date, details) VALUES (?,?,?,?,?,?,?,?)",
+                        cursor = store.execute(
+                            "INSERT INTO replies (stored_at, provider, profile, reply_id,"
+                            " sender, text, date, details) VALUES (?,?,?,?,?,?,?,?)"
+                            " ON CONFLICT DO NOTHING",
                             (_now(), r.provider, r.profile, r.reply_id, r.sender,
                              stored_body(r.text, self.body_mode), r.date,
                              _dumps(scrub(dict(r.details)) or None)),
                         )  # fmt: skip
                         new.append(cursor.rowcount == 1)
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
-            except _sqlite_error() as exc:
+            except store.error as exc:
                 raise self._write_error(exc) from None
         return new
 
@@ -692,12 +847,13 @@ class History:
         sql = "SELECT * FROM replies" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY COALESCE(date, stored_at) DESC, id DESC"
         with self._lock:
+            store = self._db()
             try:
-                rows = self._db().execute(sql, args).fetchall()
-            except _sqlite_error() as exc:
+                rows = store.execute(sql, args).fetchall()
+            except store.error as exc:
                 if "no such table" in str(exc):
                     return []  # an older smscli's history, opened read-only
-                raise
+                raise self._read_error(exc) from None
         found = []
         for row in rows:
             data = dict(row)
@@ -803,8 +959,8 @@ def _row_id(text: str) -> int | None:
 
 _INSERT = (
     "INSERT INTO sends (created_at, updated_at, batch, provider, profile, base_url, target,"
-    ' status, reference, segments, encoding, idempotency_key, body, host, "user", dedupe_key)'
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    ' status, reference, segments, encoding, idempotency_key, body, host, "user", dedupe_key,'
+    " claim) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
 )
 _UPDATE = (
     "UPDATE sends SET updated_at=?, status=?, message_id=?, request_id=?, uuid=?,"
@@ -835,7 +991,7 @@ class Attempt(NamedTuple):
         return (now, now, self.batch, self.provider, self.profile, self.base_url, self.target,
                 Status.UNKNOWN.value, self.reference, self.segments, self.encoding,
                 self.idempotency_key, stored_body(self.text, body_mode), host, user,
-                self.dedupe_key)  # fmt: skip
+                self.dedupe_key, self.idempotency_key if self.claim else None)  # fmt: skip
 
 
 @functools.cache
@@ -868,58 +1024,64 @@ class NewerSchema(Exception):
         self.hint = "upgrade smscli on this host (pip install -U smscli) to write this history"
 
 
-def _stored_version(db: Any, unversioned: Callable[[], int]) -> int:
-    """The version a database records; ``unversioned()`` for one without the table."""
-    try:
-        row = db.execute("SELECT version FROM schema_version").fetchone()
-    except _sqlite_error() as exc:
-        if "no such table" not in str(exc):
-            raise
-        return unversioned()
-    return int(row[0]) if row is not None else unversioned()
+def _current_version(store: Store) -> int:
+    """The version a database is at: the one it records, else (no ``schema_version``) 1
+    when it has ``sends`` (every smscli before versioning), 0 when it is empty."""
+    found = store.stored_version()
+    if found is not None:
+        return found
+    return 1 if store.has_table("sends") else 0
 
 
-def _migrate(db: sqlite3.Connection) -> tuple[int, int] | None:
-    """Bring an SQLite database to SCHEMA_VERSION: the missing steps in order, in ONE
-    transaction (BEGIN IMMEDIATE: another process opening it at the same time waits, then
-    finds it done). Returns (from, to) when it changed something, None when it was current.
-    A database of a newer version raises NewerSchema (nothing is changed)."""
-
-    def unversioned() -> int:
-        # Before versioning every smscli had version 1's tables (or some of them: the steps
-        # of version 1 are IF NOT EXISTS and run again); a database without `sends` is new.
-        found = db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='sends'"
-        ).fetchone()
-        return 1 if found is not None else 0
-
-    version = _stored_version(db, unversioned)  # the fast path: one read, no lock
+def migrate(store: Store) -> tuple[int, int] | None:
+    """Bring a database to SCHEMA_VERSION: the missing steps in order, in ONE transaction
+    that one process at a time runs (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory
+    transaction lock, so two hosts do not race): another process opening it at the same
+    time waits, then finds it done. Returns (from, to) when it changed something, None when
+    it was current. A database of a newer version raises NewerSchema (nothing changed)."""
+    version = _current_version(store)  # the fast path: a read, no lock
     if version == SCHEMA_VERSION:
         return None
     if version > SCHEMA_VERSION:
         raise NewerSchema(version)
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        found = _stored_version(db, lambda: -1)
+    with store.migration():
+        found = store.stored_version()
         if found == SCHEMA_VERSION:  # another process migrated it while this one waited
-            db.execute("COMMIT")
             return None
-        if found > SCHEMA_VERSION:
+        if found is not None and found > SCHEMA_VERSION:
             raise NewerSchema(found)
-        version = unversioned() if found < 0 else found
-        first = 0 if found < 0 else found  # (unversioned: version 1's steps again)
-        for step in _STEPS[first:]:
+        version = _current_version(store)
+        # Unversioned: version 1's steps run again (they are IF NOT EXISTS: a history of an
+        # smscli before issue 11 lacks ``replies``).
+        for step in _STEPS[found or 0 :]:
             for statement in step:
-                db.execute(statement.format(id=_SQLITE_ID))
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        db.execute("DELETE FROM schema_version")
-        db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+                store.execute(statement.format(id=store.id_column))
+        store.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        store.execute("DELETE FROM schema_version")
+        store.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
     return version, SCHEMA_VERSION
+
+
+def _claim(store: Store, attempt: Attempt, body_mode: str) -> int | Taken:
+    """Insert an attempt's row unless another row holds its idempotency key and target
+    (inside the caller's transaction). The check finds any row holding it (a forced one
+    too); the unique index ``sends_claim`` catches another host's claim that the check
+    could not see yet: its INSERT waits for that transaction and inserts nothing, and the
+    check run again sees that row."""
+    held_args = (attempt.idempotency_key, attempt.target)
+    for _ in range(3):
+        held = store.execute(_HELD, held_args).fetchone()
+        if held is not None:
+            return Taken(_row(held))
+        row_id = store.insert(_INSERT, attempt.values(body_mode))
+        if row_id is not None:
+            return row_id
+    # The claiming row was settled as failed between the insert and the check, three
+    # times over: report the newest claim (never send: the claim was contested).
+    row = store.execute(
+        "SELECT * FROM sends WHERE claim=? AND target=? ORDER BY id DESC LIMIT 1", held_args
+    ).fetchone()
+    return Taken(_row(row))
 
 
 def _finish_values(row_id: int, result: SendResult, scrub: Callable[[Any], Any]) -> tuple[Any, ...]:
@@ -929,24 +1091,20 @@ def _finish_values(row_id: int, result: SendResult, scrub: Callable[[Any], Any])
             _dumps(scrub(result.details) or None), row_id)  # fmt: skip
 
 
-def _busy(exc: BaseException) -> bool:
+def _busy(exc: BaseException | None) -> bool:
     """SQLite gave up waiting for another process's lock ("database is locked")."""
-    return isinstance(exc, _sqlite_error()) and ("locked" in str(exc) or "busy" in str(exc))
-
-
-def _sqlite_error() -> type[Exception]:
     import sqlite3
 
-    return sqlite3.Error
+    return isinstance(exc, sqlite3.Error) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def _row(row: sqlite3.Row) -> dict[str, Any]:
+def _row(row: Any) -> dict[str, Any]:
     data = dict(row)
-    for column in _V2_COLUMNS:  # a row of an older schema, only read
+    for column in _NEW_COLUMNS:  # a row of an older schema, only read
         data.setdefault(column, None)
     if data.get("status") not in _STATUSES:
         # Written by another version of smscli, or by hand: read as `unknown`, the one
