@@ -299,7 +299,9 @@ class Output:
                 r.encoding or "",
             ]
             if has_details:
-                row.append(", ".join(f"{k}={v}" for k, v in r.details.items() if v is not None))
+                row.append(
+                    ", ".join(f"{k}={_shown(v)}" for k, v in r.details.items() if v is not None)
+                )
             if has_reply:
                 row.append((r.reply or {}).get("text") or ("(none)" if r.reply == {} else ""))
             rows.append(row)
@@ -625,3 +627,11 @@ if TYPE_CHECKING:
     def _reports(out: Output) -> Reporter:
         """mypy: the renderer implements every event of the reporting interface."""
         return out
+
+
+def _shown(value: Any) -> str:
+    """A details value in a table cell: text as it is, a nested object or list as compact
+    JSON (not Python's repr, ``{'status': …}``)."""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return str(value)

@@ -301,3 +301,19 @@ def test_stdout_that_cannot_be_written_is_one_error_line_not_a_bug(tmp_path: Pat
         )
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip() == "error: cannot write to stdout: No space left on device"
+
+
+def test_a_nested_detail_shows_as_json_not_python_repr(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status` of a ThingSpace message shows the receipt listen recorded: a nested object
+    in the details cell reads as compact JSON."""
+    monkeypatch.setenv("COLUMNS", "400")
+    receipt = {"status": "delivered", "provider_status": "Delivered"}
+    result = SendResult(provider="thingspace", profile=None, target="mdn:5551230001",
+                        status=Status.DELIVERED, details={"receipt": receipt, "ids": ["a"]})  # fmt: skip
+    Output("human").results([result], {"total": 1, "accepted": 1, "failed": 0, "skipped": 0})
+    shown = capsys.readouterr().out
+    assert 'receipt={"status":"delivered","provider_status":"Delivered"}' in shown, shown
+    assert 'ids=["a"]' in shown
+    assert "{'status'" not in shown
