@@ -11,6 +11,7 @@ line on stderr (or the JSON error object) and its exit code, in one place::
     │   └── LoginRefused            5          credentials refused (never retried)
     ├── ProviderUnavailable         6          not handed over (DNS, connect, TLS, 429)
     ├── OutcomeUnknown              7          may have been processed: check before re-running
+    ├── LockHeld                    11         --lock-strict: another run holds the lock
     └── Interrupted                 130        Ctrl-C
 
 Exit codes 8 (delivery failed), 9 (some targets not accepted) and 10 (--wait timed out) are
@@ -41,6 +42,7 @@ class ExitCode(IntEnum):
     DELIVERY_FAILED = 8
     PARTIAL = 9
     WAIT_TIMEOUT = 10
+    LOCKED = 11
     INTERRUPTED = 130
 
 
@@ -68,6 +70,11 @@ EXIT_CODE_MEANINGS: dict[ExitCode, tuple[str, str]] = {
     ExitCode.WAIT_TIMEOUT: (
         "--wait: no final status before the timeout; --await-reply: no reply in time",
         "—",
+    ),
+    ExitCode.LOCKED: (
+        "--lock NAME --lock-strict: another run holds NAME; nothing was done (without "
+        "--lock-strict that run exits 0 with a `skipped:` line)",
+        "at the next scheduled run",
     ),
     ExitCode.INTERRUPTED: (
         "interrupted (Ctrl-C); in-flight requests finish and are recorded first",
@@ -136,6 +143,13 @@ class ProviderUnavailable(SmscliError):
 class OutcomeUnknown(SmscliError):
     exit_code = ExitCode.UNKNOWN
     default_code = "outcome_unknown"
+
+
+class LockHeld(SmscliError):
+    """``--lock NAME --lock-strict``: another run holds NAME (exit 11); nothing was done."""
+
+    exit_code = ExitCode.LOCKED
+    default_code = "lock_held"
 
 
 class Interrupted(SmscliError):

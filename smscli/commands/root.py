@@ -17,6 +17,7 @@ import inspect
 import json
 import sys
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import typer
@@ -36,6 +37,7 @@ class SmscliGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         argv = expand_optional_values(list(sys.argv[1:] if args is None else args))
+        token = ARGV.set(tuple(argv))
         try:
             code = super().main(
                 args=argv,
@@ -52,6 +54,8 @@ class SmscliGroup(TyperGroup):
             if not isinstance(exc, TyperException):
                 raise
             code = _usage_error(exc, argv)
+        finally:
+            ARGV.reset(token)
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)
@@ -85,12 +89,32 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+# The command line being run (after expand_optional_values), for the root options: the
+# root callback runs before the command's own options (--json) are parsed.
+ARGV: ContextVar[tuple[str, ...]] = ContextVar("smscli_argv", default=())
+
+LOCK_HELP = (
+    "Run the command only if no other run holding NAME is running; otherwise exit 0 with a "
+    "`skipped:` line."
+)
+
+
 def root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
+    lock: str | None = typer.Option(None, "--lock", metavar="NAME", help=LOCK_HELP),
+    lock_strict: bool = typer.Option(
+        False, "--lock-strict", help="With --lock: exit 11 instead of 0 when NAME is held."
+    ),
 ) -> None:
     """Send SMS from a terminal or a script; see `smscli COMMAND --help`."""
+    if lock is None and not lock_strict:
+        return
+    from smscli.commands.locking import hold
+
+    hold(ctx, lock, lock_strict, ARGV.get())
 
 
 class Entry(NamedTuple):
