@@ -25,6 +25,7 @@ and ``SendReport.exit_code`` is 9 (some accepted) as with the CLI.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,9 @@ class SendReport:
     exit_code: ExitCode  # what `smscli send` would have exited with (SPEC §5)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # hints, --smart replacements
+    # ``lock=NAME`` was held by another run: who holds it ({"name", "host", "user", "pid",
+    # "since"}); nothing was sent (no RESULTs, exit code 0, as `smscli --lock`).
+    lock: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -250,6 +254,10 @@ class Client:
         at: str | None = None,
         ref: str | None = None,
         idempotency_key: str | None = None,
+        dedupe_window: str | float | None = None,
+        dedupe_key: str | None = None,
+        lock: str | None = None,
+        lock_strict: bool = False,
         force: bool = False,
         wait: Wait = None,
         await_reply: Wait = None,
@@ -299,6 +307,8 @@ class Client:
             if extra:
                 message_extra = _provider_extra(info, extra)
 
+        if isinstance(dedupe_window, bool):
+            raise UsageError("dedupe_window must be a duration string or seconds, not a bool")
         opts = SendOptions(
             provider=self.provider,
             profile=self.profile,
@@ -314,6 +324,8 @@ class Client:
             at=at,
             ref=ref,
             idempotency_key=idempotency_key,
+            dedupe_window=_wait_arg(dedupe_window, "dedupe_window"),
+            dedupe_key=dedupe_key,
             force=force,
             wait=_wait_arg(wait),
             await_reply=_wait_arg(await_reply, "await_reply"),
@@ -329,7 +341,11 @@ class Client:
             history_url=self.history_url,
         )
         out = Collector(on_result)
-        return _report(out, run_send(opts, self._runtime(), out))
+        if lock is None:
+            if lock_strict:
+                raise UsageError("lock_strict needs lock=NAME")
+            return _report(out, run_send(opts, self._runtime(), out))
+        return _locked(lock, lock_strict, out, lambda: run_send(opts, self._runtime(), out))
 
     def inbox(
         self,
@@ -461,6 +477,25 @@ class Client:
         return ExitCode(run_status(query, self._runtime(), out)), out
 
 
+def _locked(name: str, strict: bool, out: Collector, run: Callable[[], int]) -> SendReport:
+    """``lock=NAME``: the run, holding the lock; or, when another run holds it, nothing
+    sent: a report with ``lock`` set (exit code 0), or ``LockHeld`` (exit 11) if strict."""
+    from smscli.errors import LockHeld
+    from smscli.locks import check_name, file_lock
+
+    lock = file_lock()
+    holder = lock.acquire(check_name(name))
+    if holder is None:
+        try:
+            return _report(out, run())
+        finally:
+            lock.release()
+    if strict:
+        raise LockHeld(f"lock {holder.describe()}")
+    out.note(f"skipped: {holder.describe()}")
+    return dataclasses.replace(_report(out, ExitCode.OK), lock=holder.to_json())
+
+
 def _report(out: Collector, code: int) -> SendReport:
     return SendReport(
         results=out.results_seen or [],
@@ -501,6 +536,10 @@ def send(
     at: str | None = None,
     ref: str | None = None,
     idempotency_key: str | None = None,
+    dedupe_window: str | float | None = None,
+    dedupe_key: str | None = None,
+    lock: str | None = None,
+    lock_strict: bool = False,
     force: bool = False,
     wait: Wait = None,
     await_reply: Wait = None,
@@ -531,6 +570,15 @@ def send(
     (``"postgresql://…"``) records in a PostgreSQL history shared by several hosts, where
     ``idempotency_key`` holds across all of them (README "Running on several hosts").
 
+    For job systems that may run a task twice (Celery, RQ, cron on several hosts):
+    ``idempotency_key`` sends at most once per key and target (``--idempotency-key``: a
+    retry of the task gets the first run's RESULT); ``dedupe_window`` (``"30m"`` or
+    seconds) with ``dedupe_key`` (``--dedupe-key``, default
+    ``"{provider}:{to}:{text_hash}"``) does not send the same text to the same target again
+    within the window (the RESULT is ``deduped``, not a failure); ``lock`` (``--lock NAME``)
+    runs the send only when no other run holds NAME (else nothing is sent and
+    ``SendReport.lock`` says who holds it; ``lock_strict=True`` raises ``LockHeld``, exit 11).
+
     Returns a :class:`SendReport`. Raises ``smscli.errors.SmscliError`` (its subclass tells
     what failed; ``.exit_code`` is the CLI's) when the run stops as a whole; per-target
     failures of a multi-target run are RESULTs with ``error`` set instead.
@@ -555,6 +603,10 @@ def send(
         at=at,
         ref=ref,
         idempotency_key=idempotency_key,
+        dedupe_window=dedupe_window,
+        dedupe_key=dedupe_key,
+        lock=lock,
+        lock_strict=lock_strict,
         force=force,
         wait=wait,
         await_reply=await_reply,

@@ -240,6 +240,8 @@ class Job(NamedTuple):
     targets: list[Target]
     message: Message
     row: int  # 1-based position in the input, for messages
+    # Each target's dedupe key (--dedupe-window): rendered from its --to-file row.
+    keys: dict[Target, str] | None = None
 
 
 @dataclass

@@ -38,6 +38,10 @@ COMMON_KEYS: dict[str, str] = {
     "max_segments": "refuse messages longer than this many segments",
     "smart": "true: replace look-alike characters (--smart) by default",
     "rate": "messages per second for many targets",
+    "dedupe_window": (
+        "default --dedupe-window: the same text is not sent to the same target again "
+        'within it ("30m")'
+    ),
 }
 TOP_KEYS = (
     "default_profile",
@@ -342,6 +346,23 @@ def _common_problem(key: str, value: Any, info: ProviderInfo | None) -> str | No
         return f"must be a whole number of segments (1 or more), not {_shown(value)}"
     if key == "smart" and not isinstance(value, bool):
         return f"must be true or false, not {_shown(value)}"
+    if key == "dedupe_window":
+        return _duration_problem(value)
+    return None
+
+
+def _duration_problem(value: Any) -> str | None:
+    """Why a duration setting (``dedupe_window = "30m"``) cannot be used, or None: the same
+    reading as the command line's (smscli.timeparse)."""
+    from smscli.errors import UsageError
+    from smscli.timeparse import DURATION_HINT, parse_duration
+
+    if not isinstance(value, str):
+        return f"must be a duration in quotes ({DURATION_HINT}), not {_shown(value)}"
+    try:
+        parse_duration(value)
+    except UsageError as err:
+        return f"{err.message.removeprefix('invalid duration ')} ({DURATION_HINT})"
     return None
 
 
@@ -750,6 +771,12 @@ def common(choice: ProfileChoice, key: str) -> Any:
         value = body.get(key)
         if value is not None and not isinstance(value, bool):
             raise ConfigError(f"{where}.smart must be true or false", code="config_invalid")
+        return value
+    if key == "dedupe_window":
+        value = body.get(key)
+        problem = None if value is None else _duration_problem(value)
+        if problem:
+            raise ConfigError(f"{where}.dedupe_window {problem}", code="config_invalid")
         return value
     raise KeyError(key)
 

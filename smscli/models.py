@@ -48,6 +48,10 @@ class Status(StrEnum):
     # Not sent: the target failed a local check and --skip-invalid left it out. Only a
     # RESULT says it; the history never holds a skipped row (nothing was attempted).
     SKIPPED = "skipped"
+    # Not sent: the dedupe window (--dedupe-window) found the same key sent within it. The
+    # history keeps the row (``details.deduped_of`` points at the earlier send); not a
+    # failure (exit 0), not final, never sent again by --resume within the window.
+    DEDUPED = "deduped"
 
     @property
     def is_final(self) -> bool:

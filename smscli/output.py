@@ -46,6 +46,7 @@ _STATUS_STYLE = {
     "canceled": "red",
     "not-sent": "dim",
     "skipped": "dim",
+    "deduped": "dim",
 }
 
 

@@ -564,6 +564,7 @@ def test_common_keys_are_accepted_and_typed() -> None:
         "max_segments": 3,
         "smart": True,
         "rate": 2,
+        "dedupe_window": "30m",
     }
     assert set(body) - {"application_token", "callback_secret"} == set(COMMON_KEYS) - {"provider"}
     settings = resolve_settings(_choice("emnify", body), {})

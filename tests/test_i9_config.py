@@ -248,7 +248,7 @@ BROKEN_PROBLEMS = [
     "be http:// or https://",
     "profiles.fleet.rate: must be a number of messages per second (0 or more), not 'fast'",
     "profiles.fleet.tiemout: unknown key for emnify (known: provider, base_url, sender, "
-    "timeout, max_segments, smart, rate, application_token, callback_secret)",
+    "timeout, max_segments, smart, rate, dedupe_window, application_token, callback_secret)",
     "profiles.au.token: a secret reference needs exactly one of env, file or command: "
     '{env = "VAR"}, {file = "PATH"} or {command = ["argv", ...]}',
     # Fone Dynamics' own sender rule (catalog), the one a send applies

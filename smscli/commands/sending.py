@@ -101,8 +101,14 @@ SHARED: tuple[SharedOption, ...] = (
        SND, metavar="REF"),
     _s("idempotency_key", OPT_STR, "--idempotency-key", "Never send twice under this key.", SND,
        metavar="KEY"),
-    _s("force", bool, "--force", "Send even if an earlier attempt's outcome is unknown.", SND,
-       default=False),
+    _s("dedupe_window", OPT_STR, "--dedupe-window", "Do not send the same text to the same "
+       "target again within this time (30m, 2h); the skipped send is recorded as deduped.",
+       SND, metavar="DURATION"),
+    _s("dedupe_key", OPT_STR, "--dedupe-key", "What counts as the same send for "
+       "--dedupe-window: {to}, {text_hash}, {provider}, {profile}, {column} of --to-file "
+       "(default {provider}:{to}:{text_hash}).", SND, metavar="TEMPLATE"),
+    _s("force", bool, "--force", "Send even if an earlier attempt's outcome is unknown, or "
+       "the dedupe window holds it.", SND, default=False),
     _s("wait", OPT_STR, "--wait", "After acceptance, wait for delivery (--wait or --wait=10m).",
        SND, metavar="DURATION", show_default=False),
     _s("await_reply", OPT_STR, "--await-reply", "After acceptance, wait for each target's "

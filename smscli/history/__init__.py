@@ -482,7 +482,7 @@ class History:
                 )
             ]
         )
-        assert not isinstance(row_id, Taken)  # (it claims no idempotency key)
+        assert not isinstance(row_id, Taken | Deduped)  # (it claims no key, has no window)
         return row_id
 
     def finish(self, row_id: int | None, result: SendResult) -> None:
@@ -495,7 +495,7 @@ class History:
         finished: Sequence[tuple[int | None, SendResult]] = (),
         abandoned: Sequence[int | None] = (),
         started: Sequence[Attempt] = (),
-    ) -> list[int | Taken | None]:
+    ) -> list[int | Taken | Deduped | None]:
         """One transaction: the answers that came back, the rows of requests that never went
         out (deleted: nothing was sent), and rows for the requests about to go out (as
         ``unknown``). Returns the new rows' ids, in order.
@@ -509,6 +509,12 @@ class History:
         CONFLICT DO NOTHING waits for the other transaction, then inserts nothing). Either
         way, of several processes claiming one key at once exactly one gets the row (and
         sends).
+
+        An attempt with ``dedupe_since`` set (a dedupe window in force, no ``--force``) is
+        sent only if no row with its ``dedupe_key`` created since then holds it (``DEDUPE_HELD``):
+        otherwise a ``deduped`` row pointing at that one is written in its place (in the
+        same transaction: of ten runs at once, one sends) and its place in the list is
+        ``Deduped``.
 
         A bulk run writes one of these per round instead of two statements per target: a
         commit costs more than the statements in it."""
@@ -528,9 +534,17 @@ class History:
                         store.executemany(_UPDATE, updates)
                     if deletes:
                         store.executemany("DELETE FROM sends WHERE id=?", deletes)
-                    ids: list[int | Taken | None] = []
+                    ids: list[int | Taken | Deduped | None] = []
                     for a in started:
                         if a.claim:
+                            held = store.execute(_HELD, (a.idempotency_key, a.target)).fetchone()
+                            if held is not None:
+                                ids.append(Taken(_row(held)))
+                                continue
+                        deduped = _dedupe(store, a, body_mode)
+                        if deduped is not None:
+                            ids.append(deduped)
+                        elif a.claim:
                             ids.append(_claim(store, a, body_mode))
                         else:
                             ids.append(store.insert(_INSERT, a.values(body_mode)))
@@ -702,6 +716,15 @@ class History:
         row_id = _row_id(ident)
         if row is None and row_id is not None:
             row = self._fetch(by_id, (row_id, *extra), one=True)
+        return _row(row) if row is not None else None
+
+    def dedupe_holder(self, key: str, since: str) -> dict[str, Any] | None:
+        """The row holding dedupe ``key`` since ``since`` (--dry-run: what would be
+        deduped), or None. A history that does not exist yet holds nothing (and is not
+        created: a dry run writes nothing)."""
+        if not self.enabled or (self.url is None and not (self.path and self.path.exists())):
+            return None
+        row = self._fetch(DEDUPE_HELD, (key, since), one=True)
         return _row(row) if row is not None else None
 
     def in_batch(self, batch: str, target: str) -> dict[str, Any] | None:
@@ -931,6 +954,38 @@ class Taken(NamedTuple):
     row: dict[str, Any]
 
 
+class Deduped(NamedTuple):
+    """An attempt's dedupe key was sent within the window (``row``): not sent; its own row
+    (``row_id``) is recorded as ``deduped`` with ``details.deduped_of``."""
+
+    row: dict[str, Any]
+    row_id: int
+
+
+# The row that holds a dedupe key within the window (the window's start: an ISO 8601 UTC
+# time as ``created_at`` stores it): one accepted or further, on its way or unknown (a
+# status smscli does not know reads as unknown: it holds too). A refused or failed send, a
+# `not-sent` one (reconcile), a canceled one (stopped before delivery) and a `deduped` row
+# (nothing was sent) hold nothing. Plain SQL: the PostgreSQL store runs it as it is (with
+# its own placeholders), in the transaction that writes the attempt's row.
+_MARK_DEDUPED = "UPDATE sends SET status='deduped', details=? WHERE id=?"
+# PostgreSQL: serialise the dedupe check of one key across hosts, until the transaction ends.
+DEDUPE_SERIALIZE = "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))"
+
+
+def deduped_details(earlier: dict[str, Any]) -> dict[str, Any]:
+    """``details`` of a ``deduped`` row (and RESULT): the earlier send it points at."""
+    return {"deduped_of": {"id": earlier["id"], "message_id": earlier.get("message_id"),
+                           "created_at": earlier.get("created_at")}}  # fmt: skip
+
+
+DEDUPE_HELD = (
+    "SELECT * FROM sends WHERE dedupe_key=? AND created_at >= ?"
+    " AND status NOT IN ('failed', 'expired', 'rejected', 'not-sent', 'canceled', 'deduped')"
+    " ORDER BY id DESC LIMIT 1"
+)
+
+
 # The row holding a key for a target: one accepted (or further), on its way or unknown. A
 # refused or failed one holds nothing: sending again is what the user asks for then. A
 # status smscli does not know (a newer version's, a hand edit) holds it too: unknown. A
@@ -984,6 +1039,14 @@ class Attempt(NamedTuple):
     idempotency_key: str | None = None
     claim: bool = False  # the key must not be held by another row (see History.record)
     dedupe_key: str | None = None  # the dedupe window's key of this send, if one is in force
+    # The dedupe window's start (ISO 8601 UTC, as ``created_at``): not sent if a row holds
+    # ``dedupe_key`` since then (see History.record). None: not checked (--force).
+    dedupe_since: str | None = None
+
+    def deduped(self) -> Attempt:
+        """This attempt as the row of a ``deduped`` one: it holds no idempotency key
+        (nothing was sent under it)."""
+        return self._replace(idempotency_key=None, claim=False, dedupe_since=None)
 
     def values(self, body_mode: str) -> tuple[Any, ...]:
         now = _now()
@@ -1060,6 +1123,26 @@ def migrate(store: Store) -> tuple[int, int] | None:
         store.execute("DELETE FROM schema_version")
         store.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
     return version, SCHEMA_VERSION
+
+
+def _dedupe(store: Store, attempt: Attempt, body_mode: str) -> Deduped | None:
+    """An attempt the dedupe window holds back (inside the caller's transaction): its row
+    written as ``deduped``, pointing at the row that holds its key; None when nothing holds
+    it (or no window is in force). On SQLite the transaction already holds the database's
+    write lock; on PostgreSQL a transaction-scoped advisory lock on the key makes a second
+    host wait for the first one's commit, and the check, run after it, sees its row."""
+    if attempt.dedupe_since is None or attempt.dedupe_key is None:
+        return None
+    if store.kind == "postgresql":
+        store.execute(DEDUPE_SERIALIZE, ("smscli-dedupe:" + attempt.dedupe_key,))
+    earlier = store.execute(DEDUPE_HELD, (attempt.dedupe_key, attempt.dedupe_since)).fetchone()
+    if earlier is None:
+        return None
+    row = _row(earlier)
+    new_id = store.insert(_INSERT, attempt.deduped().values(body_mode))
+    assert new_id is not None  # (it claims no key: nothing conflicts)
+    store.execute(_MARK_DEDUPED, (_dumps(deduped_details(row)), new_id))
+    return Deduped(row, new_id)
 
 
 def _claim(store: Store, attempt: Attempt, body_mode: str) -> int | Taken:

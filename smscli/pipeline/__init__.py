@@ -70,6 +70,8 @@ class SendOptions(NamedTuple):
     at: str | None = None
     ref: str | None = None
     idempotency_key: str | None = None
+    dedupe_window: str | None = None
+    dedupe_key: str | None = None
     force: bool = False
     wait: str | None = None
     await_reply: str | None = None  # "default" for a bare --await-reply

@@ -1,9 +1,9 @@
 """One exit code for a run (SPEC §5), from its RESULTs or, for a large run whose RESULTs
 were streamed and not kept, from its counts. Pure functions: no I/O.
 
-A ``skipped`` RESULT (an invalid target left out by --skip-invalid) is neither accepted nor
-failed: the exit code is that of the targets that were sendable (README "Decisions: the
-command line")."""
+A ``skipped`` RESULT (an invalid target left out by --skip-invalid) or a ``deduped`` one (the
+dedupe window) is neither accepted nor failed: the exit code is that of the targets that
+were sent (README "Decisions: the command line")."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from collections.abc import Mapping, Sequence
 
 from smscli.errors import ExitCode
 from smscli.models import SendResult, Status
+
+# RESULTs of targets that were not sent on purpose: left out by --skip-invalid, or deduped
+# by the dedupe window. Counted as skipped; neither accepted nor failed.
+NOT_ATTEMPTED = frozenset({Status.SKIPPED, Status.DEDUPED})
 
 
 def summary_of(
@@ -22,7 +26,7 @@ def summary_of(
     a RESULT among ``results`` (those --resume found already accepted); ``skipped``
     RESULTs (--skip-invalid) count there too, never as failed."""
     accepted = sum(1 for r in results if r.status.is_success)
-    left_out = sum(1 for r in results if r.status is Status.SKIPPED)
+    left_out = sum(1 for r in results if r.status in NOT_ATTEMPTED)
     summary = {"total": len(results) + skipped, "accepted": accepted,
                "failed": len(results) - accepted - left_out,
                "skipped": skipped + left_out}  # fmt: skip
@@ -46,7 +50,7 @@ def exit_code_from_counts(accepted: int, failure_codes: Mapping[int, int]) -> Ex
 
 def exit_code_of(results: Sequence[SendResult], *, waited: bool = False) -> ExitCode:
     """One exit code for a run (SPEC §5); ``waited``: after --wait, delivery decides."""
-    results = [r for r in results if r.status is not Status.SKIPPED]
+    results = [r for r in results if r.status not in NOT_ATTEMPTED]
     if not results:
         return ExitCode.OK
     if waited:

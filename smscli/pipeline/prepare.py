@@ -9,7 +9,7 @@ stops the run with exit 3/4 and nothing sent, unless --skip-invalid.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
@@ -43,6 +43,7 @@ class Prepared:
     wait: float | None  # --wait, in seconds
     source: RowSource
     await_reply: float | None = None  # --await-reply, in seconds
+    dedupe: Dedupe | None = None  # the dedupe window in force, if any
 
 
 # -- the message ---------------------------------------------------------------------------
@@ -178,8 +179,109 @@ class MessageMaker:
         return build_message(opts, self.info, self.sender, check, self.values)
 
 
+# -- the dedupe window ---------------------------------------------------------------------
+DEFAULT_DEDUPE_KEY = "{provider}:{to}:{text_hash}"
+# The placeholders of --dedupe-key that are not --to-file columns (they win over a column
+# of the same name: {to} is the normalised target, not the file's cell).
+DEDUPE_FIELDS = ("to", "text_hash", "provider", "profile")
+
+
+class Dedupe(NamedTuple):
+    """The dedupe window in force: --dedupe-window (or the profile's ``dedupe_window``) in
+    seconds, and the --dedupe-key template."""
+
+    window: float
+    key: str = DEFAULT_DEDUPE_KEY
+    source: str = "--dedupe-window"  # where the window came from, for messages
+
+    def render(
+        self,
+        target: Target,
+        message: Message,
+        provider: str,
+        profile: str | None,
+        row: Mapping[str, str] | None = None,
+    ) -> str:
+        """This target's key: the template with its row's cells and the fixed fields."""
+        import hashlib
+
+        values = dict(row or {})
+        values.update(
+            to=str(target),
+            text_hash=hashlib.sha256(message.text.encode("utf-8")).hexdigest(),
+            provider=provider,
+            profile=profile or "",
+        )
+        return self.key.format_map(values)
+
+    def since(self, now: datetime) -> str:
+        """The window's start as ``created_at`` stores times (ISO 8601 UTC, seconds)."""
+        from datetime import timedelta
+
+        return (now - timedelta(seconds=self.window)).isoformat(timespec="seconds")
+
+    @property
+    def same_text(self) -> bool:
+        """Whether the key is "this text to this target" (the default's meaning)."""
+        return "{to}" in self.key and "{text_hash}" in self.key
+
+
+def dedupe_of(
+    opts: SendOptions, choice: config_mod.ProfileChoice, source: RowSource
+) -> Dedupe | None:
+    """The dedupe window in force (--dedupe-window, else the profile's ``dedupe_window``),
+    or None. A --dedupe-key whose {column} the --to-file has not is an input error (exit 4,
+    as for --template); a bad window or key, or a key without a window, a usage error."""
+    from smscli.bulk import template_fields
+    from smscli.timeparse import parse_duration
+
+    raw, where = opts.dedupe_window, "--dedupe-window"
+    if raw is None:
+        raw, where = config_mod.common(choice, "dedupe_window"), "dedupe_window"
+    if raw is None:
+        if opts.dedupe_key is not None:
+            raise UsageError(
+                "--dedupe-key needs a dedupe window: --dedupe-window DURATION (or "
+                "dedupe_window in the profile)",
+                code="dedupe_key_without_window",
+            )
+        return None
+    window = parse_duration(raw, where)
+    key = opts.dedupe_key if opts.dedupe_key is not None else DEFAULT_DEDUPE_KEY
+    try:
+        fields = template_fields(key)
+    except InputError as err:
+        raise UsageError(
+            err.message.replace("--template", "--dedupe-key", 1), code="bad_dedupe_key"
+        ) from None
+    if not fields:
+        raise UsageError(
+            f"--dedupe-key {key!r} has no placeholder: every send would share one key",
+            hint="e.g. --dedupe-key '{to}:{text_hash}' or a --to-file column: '{group}'",
+            code="bad_dedupe_key",
+        )
+    columns = [f for f in fields if f not in DEDUPE_FIELDS]
+    if columns:
+        have = source.columns() if opts.to_file is not None else None
+        missing = [c for c in columns if c not in (have or [])]
+        if missing:
+            names = ", ".join("{" + m + "}" for m in missing)
+            known = ", ".join("{" + f + "}" for f in DEDUPE_FIELDS)
+            raise InputError(
+                f"--dedupe-key uses {names}, but "
+                + (
+                    f"the targets have only these columns: {', '.join(have)}"
+                    if have
+                    else "there is no --to-file CSV with such a column"
+                ),
+                hint=f"the placeholders are {known} and the columns of a --to-file CSV",
+                code="dedupe_key_column_missing",
+            )
+    return Dedupe(window, key, where)
+
+
 # -- the targets ---------------------------------------------------------------------------
-Row = tuple[int, str, Target | None, Message | None, SmscliError | None]
+Row = tuple[int, str, Target | None, Message | None, SmscliError | None, str | None]
 # Invalid targets listed one by one in the error that refuses a run; the rest are counted.
 LISTED_PROBLEMS = 100
 
@@ -208,7 +310,9 @@ class CheckedRows:
         base_message: Message | None,
         body: str,
         out: Reporter,
+        dedupe: Dedupe | None = None,
     ) -> None:
+        self.dedupe = dedupe
         self.opts = opts
         self.source = source
         self.provider = provider
@@ -219,7 +323,8 @@ class CheckedRows:
         self.duplicates: set[int] = set()
 
     def __call__(self, report: bool) -> Iterator[Row]:
-        """(row, raw, target, message, error) for every row, duplicates dropped."""
+        """(row, raw, target, message, error, dedupe key) for every row, duplicates
+        dropped (the key only when a dedupe window is in force, on the second pass)."""
         from smscli.bulk import DistinctTargets
 
         seen = DistinctTargets() if report else None
@@ -255,12 +360,16 @@ class CheckedRows:
                 self._check(message, target)
             except InputError as err:
                 err.message = f"target {n} ({raw}): {err.message}"
-                yield n, raw, None, None, err
+                yield n, raw, None, None, err, None
                 continue
             if report:
                 for w in warnings:
                     self.out.warning(f"target {n}: {w}")
-            yield n, raw, target, message, None
+            key = None
+            if self.dedupe is not None and not report:
+                settings = self.provider.settings
+                key = self.dedupe.render(target, message, settings.slug, settings.profile, row)
+            yield n, raw, target, message, None, key
 
     def _check(self, message: Message, target: Target) -> None:
         """The provider's checks of this message to this target. One that fails the same
@@ -368,10 +477,18 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
             choice, opts.credentials, base_url=opts.base_url, sandbox=opts.sandbox
         )
         settings = with_timeout(settings, opts.timeout)
+        dedupe = dedupe_of(opts, choice, source)
         provider = load(info)(settings)
-        rows = CheckedRows(opts, source, provider, make_message, base_message, body, out)
-        plan = _plan(opts, info, settings, provider, rows, base_message)
+        rows = CheckedRows(opts, source, provider, make_message, base_message, body, out, dedupe)
+        plan = _plan(opts, info, settings, provider, rows, base_message, dedupe)
         history = open_history(cfg, opts, redactor=out.redactor)
+        if dedupe is not None and not history.enabled:
+            error = UsageError if dedupe.source == "--dedupe-window" else ConfigError
+            raise error(
+                f"{dedupe.source} needs the history; it is turned off (--no-history or "
+                "history = false)",
+                code="history_disabled",
+            )
     except BaseException:
         source.close()  # a spooled stdin; once prepared, the run closes it
         raise
@@ -392,7 +509,9 @@ def prepare(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.
             hint="turn the history on (history = true), or send without --wait",
             code="no_history",
         )
-    return Prepared(info, settings, provider, plan, history, values.wait, source, await_reply)
+    return Prepared(
+        info, settings, provider, plan, history, values.wait, source, await_reply, dedupe
+    )
 
 
 def _check_stdin(opts: SendOptions) -> None:
@@ -420,6 +539,7 @@ def _plan(
     provider: Provider,
     rows: CheckedRows,
     base_message: Message | None,
+    dedupe: Dedupe | None = None,
 ) -> Plan:
     """The first pass over the rows (count, report, refuse), and how to build the jobs."""
     from smscli.bulk import Job, Plan
@@ -427,7 +547,7 @@ def _plan(
     plan = Plan(total=0)
     invalid_rows: set[int] = set()
     problems: list[SmscliError] = []  # the first LISTED_PROBLEMS, to refuse the run with
-    for n, raw, _target, _message, err in rows(report=True):
+    for n, raw, _target, _message, err, _key in rows(report=True):
         if err is not None:
             if opts.skip_invalid:
                 plan.invalid.append(_invalid(info.slug, settings.profile, raw, err))
@@ -450,7 +570,12 @@ def _plan(
         provider.check_message(base_message, implicit)
         plan.total = 1
         plan.requests = 1
-        plan.build = lambda: iter([Job(implicit, base_message, 1)])
+        keys = None
+        if dedupe is not None:
+            keys = {
+                t: dedupe.render(t, base_message, settings.slug, settings.profile) for t in implicit
+            }
+        plan.build = lambda: iter([Job(implicit, base_message, 1, keys)])
         return plan
     size = info.limits.max_targets_per_request if not opts.template else 1
     plan.requests = -(-plan.total // size)  # jobs, at most: one per `size` targets
@@ -459,8 +584,9 @@ def _plan(
         """The second pass: the same rows, checked again; one the first pass found
         valid and this one does not means the --to-file changed in between."""
         group: list[Target] = []
+        keys: dict[Target, str] | None = {} if dedupe is not None else None
         sent = 0
-        for n, raw, target, message, err in rows(report=False):
+        for n, raw, target, message, err, key in rows(report=False):
             if err is not None or target is None or message is None:
                 if n in invalid_rows:
                     continue  # --skip-invalid reported it already
@@ -476,15 +602,18 @@ def _plan(
                     code="file_changed",
                 )
             if size == 1:
-                yield Job([target], message, n)
+                yield Job([target], message, n, {target: key} if key is not None else None)
                 continue
             group.append(target)
+            if keys is not None and key is not None:
+                keys[target] = key
             if len(group) >= size:
-                yield Job(group, message, n)
+                yield Job(group, message, n, keys)
                 group = []
+                keys = {} if dedupe is not None else None
         if group:
             assert base_message is not None
-            yield Job(group, base_message, 0)
+            yield Job(group, base_message, 0, keys)
 
     plan.build = build
     return plan

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from smscli.errors import SmscliError
-from smscli.models import SendResult, Target
+from smscli.models import SendResult, Status, Target
 
 if TYPE_CHECKING:
     from smscli.bulk import Job
-    from smscli.history import Attempt, History, Taken
+    from smscli.history import Attempt, Deduped, History, Taken
 
 
 class RateLimiter:
@@ -86,7 +86,7 @@ class Triage(NamedTuple):
 _KNOWN_PER_ROUND = 500  # RESULTs of earlier runs (a resume) reported per round, at most
 
 
-def _never_taken(job: Job, target: Target, row: dict[str, Any]) -> SendResult:
+def _never_taken(job: Job, target: Target, held: Taken | Deduped) -> SendResult:
     raise AssertionError("an attempt claimed an idempotency key without a `taken` handler")
 
 
@@ -137,12 +137,13 @@ class Runner:
         max_targets: int | None = None,
         inline: bool = False,
         on_stop: Callable[[], None] = lambda: None,
-        taken: Callable[[Job, Target, dict[str, Any]], SendResult] | None = None,
+        taken: Callable[[Job, Target, Taken | Deduped], SendResult] | None = None,
         say: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.send = send
         self.say = say  # a line for the user at once (a first Ctrl-C: what it waits for)
-        # A target whose idempotency key another run holds: its RESULT, without sending.
+        # A target whose idempotency key another run holds, or that the dedupe window holds
+        # back: its RESULT, without sending.
         self.taken = taken or _never_taken
         self.on_stop = on_stop  # the first signal: end exchanges stuck in flight (cancel)
         self.history = history
@@ -282,7 +283,7 @@ class Runner:
             lost = self._journal(answered, fresh)
             self._answered = []  # recorded
             if lost:
-                known += [self.taken(d.job, target, held.row) for d, target, held in lost]
+                known += [self.taken(d.job, target, held) for d, target, held in lost]
                 fresh = [d for d in fresh if d.targets]
             if not self.inline:
                 for dispatch in fresh:
@@ -353,11 +354,12 @@ class Runner:
 
     def _journal(
         self, answered: list[Dispatch], fresh: list[Dispatch]
-    ) -> list[tuple[Dispatch, Target, Taken]]:
+    ) -> list[tuple[Dispatch, Target, Taken | Deduped]]:
         """One history transaction: answers, rows of requests never sent, rows of new jobs.
         Returns the targets of new jobs that another run claimed first (their idempotency
-        key is held): they are taken out of their jobs and not sent."""
-        from smscli.history import Taken
+        key is held) or that the dedupe window holds back (recorded as ``deduped``): they
+        are taken out of their jobs and not sent."""
+        from smscli.history import Deduped, Taken
 
         for dispatch in answered:
             if dispatch.error is not None and self._error is None:
@@ -375,14 +377,15 @@ class Runner:
             started=started,
         )
         position = 0
-        lost: list[tuple[Dispatch, Target, Taken]] = []
+        lost: list[tuple[Dispatch, Target, Taken | Deduped]] = []
         for dispatch in fresh:
             rows = ids[position : position + len(dispatch.targets)]
             position += len(dispatch.targets)
             pairs = list(zip(dispatch.targets, rows, strict=True))
-            lost += [(dispatch, t, r) for t, r in pairs if isinstance(r, Taken)]
-            dispatch.targets = [t for t, r in pairs if not isinstance(r, Taken)]
-            dispatch.rows = [r for _, r in pairs if not isinstance(r, Taken)]
+            lost += [(dispatch, t, r) for t, r in pairs if isinstance(r, Taken | Deduped)]
+            kept = [(t, r) for t, r in pairs if not isinstance(r, Taken | Deduped)]
+            dispatch.targets = [t for t, _ in kept]
+            dispatch.rows = [r for _, r in kept]
         return lost
 
     def _report(self, answered: list[Dispatch], known: list[SendResult]) -> None:
@@ -390,8 +393,11 @@ class Runner:
         counts = self.outcome.counts
         for r in results:
             counts["total"] += 1
-            counts["accepted" if r.status.is_success else "failed"] += 1
-            if not r.status.is_success:
+            if r.status is Status.DEDUPED:  # not sent on purpose: neither accepted nor failed
+                counts["skipped"] += 1
+            else:
+                counts["accepted" if r.status.is_success else "failed"] += 1
+            if not r.status.is_success and r.status is not Status.DEDUPED:
                 code = int((r.error or {}).get("exit_code", 7))
                 self.outcome.failure_codes[code] = self.outcome.failure_codes.get(code, 0) + 1
             if self.keep_results:

@@ -33,7 +33,7 @@ from smscli.report import stdout_failure
 
 if TYPE_CHECKING:
     from smscli.bulk import Job
-    from smscli.history import Attempt
+    from smscli.history import Attempt, Deduped, Taken
     from smscli.http_client import HttpSession
     from smscli.pipeline import Runtime, SendOptions
     from smscli.report import Reporter
@@ -76,6 +76,7 @@ def _run(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Con
     try:
         hide_secrets(prep.settings, out)
         if opts.dry_run:
+            _dry_run_dedupe(prep, opts, out)
             out.dry_run_requests(dry_run_requests(prep))
             return ExitCode.OK
         from smscli.bulk import confirm
@@ -129,6 +130,44 @@ def dry_run_requests(prep: Prepared) -> list[Request]:
     return requests
 
 
+def _dry_run_dedupe(prep: Prepared, opts: SendOptions, out: Reporter) -> None:
+    """--dry-run with a dedupe window: which targets the window would hold back now."""
+    if prep.dedupe is None or opts.force:
+        return
+    from datetime import UTC, datetime
+
+    since = prep.dedupe.since(datetime.now(UTC))
+    for job in prep.plan.build():
+        for target, key in (job.keys or {}).items():
+            row = prep.history.dedupe_holder(key, since)
+            if row is not None:
+                out.note(f"dry run: {_deduped_line(prep, target, row)}")
+
+
+def _deduped_line(prep: Prepared, target: Target, row: dict[str, Any]) -> str:
+    """``deduped: … not sent again`` for a target the dedupe window holds back."""
+    assert prep.dedupe is not None
+    if prep.dedupe.same_text and row.get("target") == str(target):
+        what = f"{target} was sent the same text at {row.get('created_at')} (#{row['id']})"
+    else:
+        what = (
+            f"{target}: its --dedupe-key was sent at {row.get('created_at')} "
+            f"(#{row['id']}, to {row.get('target')})"
+        )
+    return f"deduped: {what}; not sent again (within {prep.dedupe.source}; --force sends)"
+
+
+def deduped_result(
+    prep: Prepared, message: Message, target: Target, held: Deduped, out: Reporter
+) -> SendResult:
+    """The RESULT of a target the dedupe window held back (its ``deduped`` row is written)."""
+    from smscli.history import deduped_details
+
+    out.note(_deduped_line(prep, target, held.row))
+    details = {**deduped_details(held.row), "history_id": held.row_id}
+    return prep.provider.result(target, Status.DEDUPED, message, details=details)
+
+
 def _explain_interruption(prep: Prepared, outcome: SendOutcome, out: Reporter) -> None:
     if outcome.stopped_by:
         out.note(f"stopped: {outcome.stopped_by}")
@@ -176,7 +215,7 @@ def _undelivered(results: Sequence[SendResult], code: ExitCode, batch: str | Non
     """Why a --wait run exits 8 or 10, in one line (the RESULTs hold the details)."""
     counts: dict[str, int] = {}
     for r in results:
-        if r.status not in (Status.DELIVERED, Status.SKIPPED):  # skipped: never sent
+        if r.status not in (Status.DELIVERED, Status.SKIPPED, Status.DEDUPED):  # never sent
             counts[r.status.value] = counts.get(r.status.value, 0) + 1
     which = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     if code is ExitCode.WAIT_TIMEOUT:
@@ -239,11 +278,16 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
         return Triage(send, known, skipped)
 
     def attempt(job: Job, target: Target) -> Attempt:
-        return _attempt(prep, opts, batch, job.message, target)
+        return _attempt(prep, opts, batch, job.message, target, job.keys)
 
-    def taken(job: Job, target: Target, row: dict[str, Any]) -> SendResult:
-        """Another run claimed this target's idempotency key first: its outcome, not ours."""
-        return earlier.claimed_elsewhere(prep, opts, target, row, out, single=single)
+    def taken(job: Job, target: Target, held: Taken | Deduped) -> SendResult:
+        """Another run claimed this target's idempotency key first: its outcome, not ours.
+        Or the dedupe window holds it back: a ``deduped`` RESULT (not a failure)."""
+        from smscli.history import Deduped
+
+        if isinstance(held, Deduped):
+            return deduped_result(prep, job.message, target, held, out)
+        return earlier.claimed_elsewhere(prep, opts, target, held.row, out, single=single)
 
     def send(job: Job, targets: list[Target]) -> list[SendResult]:
         """The request(s) of one job, and every failure as a RESULT (scrubbed of the run's
@@ -317,11 +361,24 @@ def send_all(prep: Prepared, session: HttpSession, out: Reporter, opts: SendOpti
 
 
 def _attempt(
-    prep: Prepared, opts: SendOptions, batch: str, message: Message, target: Target
+    prep: Prepared,
+    opts: SendOptions,
+    batch: str,
+    message: Message,
+    target: Target,
+    job_keys: dict[Target, str] | None = None,
 ) -> Attempt:
-    """What a target's history row records before its request goes out."""
+    """What a target's history row records before its request goes out: with a dedupe
+    window, its key (stored on every row, so later runs find it) and the window's start
+    (not with --force: the key is stored, not checked)."""
     from smscli.history import Attempt
 
+    key = job_keys.get(target) if job_keys else None
+    since = None
+    if key is not None and prep.dedupe is not None and not opts.force:
+        from datetime import UTC, datetime
+
+        since = prep.dedupe.since(datetime.now(UTC))
     return Attempt(
         provider=prep.info.slug,
         profile=prep.settings.profile,
@@ -334,6 +391,8 @@ def _attempt(
         batch=batch,
         idempotency_key=opts.idempotency_key,
         claim=opts.idempotency_key is not None and not opts.force,
+        dedupe_key=key,
+        dedupe_since=since,
     )
 
 
