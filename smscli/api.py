@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import httpx
 
     from smscli.catalog import ProviderInfo
+    from smscli.history import History
     from smscli.models import Request
     from smscli.pipeline import Runtime
     from smscli.report import CheckLine
@@ -222,6 +223,17 @@ class Client:
             runtime = runtime._replace(sleep=self.sleep)
         return runtime
 
+    def _history(self) -> History:
+        """This client's history, not opened yet (where ``lock=`` lives)."""
+        from smscli import config as config_mod
+        from smscli.history import History
+        from smscli.pipeline.sessions import open_history
+
+        if not self.history:
+            return History(None)
+        cfg = config_mod.load(config_mod.config_path(self.config))
+        return open_history(cfg, url=self.history_url)
+
     def _provider_info(self) -> ProviderInfo:
         """The provider this client's profile/provider resolves to (as `send` would)."""
         from smscli import config as config_mod
@@ -345,7 +357,9 @@ class Client:
             if lock_strict:
                 raise UsageError("lock_strict needs lock=NAME")
             return _report(out, run_send(opts, self._runtime(), out))
-        return _locked(lock, lock_strict, out, lambda: run_send(opts, self._runtime(), out))
+        return _locked(
+            lock, lock_strict, out, self._history, lambda: run_send(opts, self._runtime(), out)
+        )
 
     def inbox(
         self,
@@ -477,13 +491,20 @@ class Client:
         return ExitCode(run_status(query, self._runtime(), out)), out
 
 
-def _locked(name: str, strict: bool, out: Collector, run: Callable[[], int]) -> SendReport:
+def _locked(
+    name: str,
+    strict: bool,
+    out: Collector,
+    history: Callable[[], History],
+    run: Callable[[], int],
+) -> SendReport:
     """``lock=NAME``: the run, holding the lock; or, when another run holds it, nothing
-    sent: a report with ``lock`` set (exit code 0), or ``LockHeld`` (exit 11) if strict."""
+    sent: a report with ``lock`` set (exit code 0), or ``LockHeld`` (exit 11) if strict.
+    The lock lives where the history is kept (``locks.lock_for``)."""
     from smscli.errors import LockHeld
-    from smscli.locks import check_name, file_lock
+    from smscli.locks import check_name, lock_for
 
-    lock = file_lock()
+    lock = lock_for(history)
     holder = lock.acquire(check_name(name))
     if holder is None:
         try:

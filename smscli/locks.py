@@ -28,9 +28,12 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from smscli.errors import UsageError
+
+if TYPE_CHECKING:
+    from smscli.history import History
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")
 # How long a run that found the lock held waits for the holder's name to appear in the lock
@@ -256,3 +259,28 @@ def file_lock() -> FileLock:
     from smscli.history import default_path
 
     return FileLock(default_path().parent / "locks")
+
+
+def lock_for(history: Callable[[], History]) -> Lock:
+    """The lock of the store the history is kept in: the PostgreSQL database every host
+    shares (an advisory lock in a session of its own, opened from ``history()``, a new
+    unopened History each time), else a lock file beside the SQLite history (also when the
+    history is turned off)."""
+    if history().url is None:
+        return file_lock()
+    return PgLock(lambda: _HistorySession(history()))
+
+
+class _HistorySession:
+    """A PostgreSQL history's store as the session of a lock: opened (the schema created or
+    migrated: the ``locks`` table is there), closed with the history."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.store = history.session()
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        return self.store.execute(sql, params)
+
+    def close(self) -> None:
+        self.history.close()

@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -122,12 +123,14 @@ def test_a_lock_held_by_this_process_blocks_a_second_holder(tmp_path: Path) -> N
 
 
 # -- real processes ----------------------------------------------------------------------------
-def _start(url: str, text: str, *root: str) -> subprocess.Popen[str]:
+def _start(
+    url: str, text: str, *root: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     argv = [SCRIPT, *root, "emnify", "--base-url", f"{url}/emnify", "--application-token",
             "t", "--to-file", "-", text]  # fmt: skip
     return subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=dict(os.environ),
+        text=True, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
@@ -136,11 +139,14 @@ def _received(url: str, text: str) -> int:
     return sum(1 for m in messages if m["text"] == text)
 
 
-def _race(url: str, *root: str) -> tuple[list[int], list[str], int]:
+def _race(
+    url: str, *root: str, env: Callable[[int], dict[str, str]] = lambda i: {}
+) -> tuple[list[int], list[str], int]:
     """Ten runs at once; the one left once the others have ended is the holder: it gets
-    its target then. Returns the losers' exit codes and stderr, and the holder's code."""
+    its target then. Returns the losers' exit codes and stderr, and the holder's code.
+    ``env(i)``: the environment of run i on top of the test's."""
     text = f"locked {secrets.token_hex(4)}"
-    procs = [_start(url, text, *root) for _ in range(PROCESSES)]
+    procs = [_start(url, text, *root, env=env(i)) for i in range(PROCESSES)]
     try:
         deadline = time.monotonic() + 60
         while sum(p.poll() is not None for p in procs) < PROCESSES - 1:

@@ -4,7 +4,7 @@ given back when it ends (the root context closes); a process that dies loses it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from smscli.commands.common import execute, output_mode
@@ -16,18 +16,19 @@ def hold(ctx: Any, name: str | None, strict: bool, argv: Sequence[str]) -> None:
     ``skipped: …`` on stderr (and ``{"skipped": true, "lock": …}`` on stdout with --json),
     or exit 11 with --lock-strict. A bad NAME (or --lock-strict alone) is a usage error,
     exit 2."""
-    from smscli.locks import check_name, file_lock
+    from smscli.locks import check_name, lock_for
 
     mode = "json" if "--json" in argv else "human"
-    lock = file_lock()
     try:
         if name is None:
             raise UsageError("--lock-strict needs --lock NAME")
+        check_name(name)
+        lock = lock_for(_history_of(argv))
         try:
-            holder = lock.acquire(check_name(name))
+            holder = lock.acquire(name)
         except OSError as exc:
             raise ConfigError(
-                f"cannot take --lock {name}: {lock.directory}: {exc.strerror or exc}",
+                f"cannot take --lock {name}: {exc.filename or ''}: {exc.strerror or exc}",
                 hint="make the data directory writable (or set SMSCLI_DATA_DIR)",
                 code="lock_unavailable",
             ) from None
@@ -46,6 +47,23 @@ def hold(ctx: Any, name: str | None, strict: bool, argv: Sequence[str]) -> None:
         return 0
 
     execute(lambda: output_mode(json=mode == "json"), skipped)
+
+
+def _history_of(argv: Sequence[str]) -> Callable[[], Any]:
+    """A factory of the command's history (not opened): where the lock lives. The config
+    is the command's ``--config PATH`` (read from its arguments: the root options are read
+    first), else SMSCLI_CONFIG or the user's."""
+    from smscli import config as config_mod
+    from smscli.pipeline.sessions import open_history
+
+    explicit = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            explicit = argv[i + 1]
+        elif arg.startswith("--config="):
+            explicit = arg.partition("=")[2]
+    cfg = config_mod.load(config_mod.config_path(explicit))
+    return lambda: open_history(cfg)
 
 
 def _end(mode: str, err: SmscliError) -> NoReturn:

@@ -433,6 +433,12 @@ class History:
             self._store.close()
             self._store = None
 
+    def session(self) -> Store:
+        """The store, opened for writing (created or migrated): for what lives as long as
+        its session, like a PostgreSQL advisory lock (``smscli --lock``)."""
+        with self._lock:
+            return self._writer()
+
     def _writer(self) -> Store:
         """The store, for a write: refused at once when it is only read (SQLite would
         refuse too; PostgreSQL would not know it should)."""
