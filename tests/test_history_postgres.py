@@ -271,3 +271,45 @@ def test_the_python_api_takes_history_url(postgres_url: str) -> None:
     assert first.results[0].message_id == again.results[0].message_id
     assert len(raw(postgres_url, "SELECT id FROM sends")) == 1
     assert client.status("#1").message_id == first.results[0].message_id
+
+
+def test_hosts_opening_an_empty_database_at_once_create_its_schema_once(
+    postgres_url: str,
+) -> None:
+    """Ten "hosts" open a database with no smscli schema at the same moment: one creates
+    it, the others wait and find it done (none fails with "column … already exists")."""
+    import threading
+
+    from smscli.errors import ConfigError
+    from smscli.history import SCHEMA_VERSION, History
+
+    def one_round() -> tuple[list[str], list[object]]:
+        raw(postgres_url, "DROP TABLE IF EXISTS sends, replies, locks, schema_version")
+        gate = threading.Barrier(10)
+        failures: list[str] = []
+        changed: list[object] = []
+
+        def open_it() -> None:
+            history = History(None, url=postgres_url)
+            gate.wait(timeout=30)
+            try:
+                history.require_writable()
+                changed.append(history.migrated)
+            except ConfigError as exc:
+                failures.append(str(exc))
+            finally:
+                history.close()
+
+        threads = [threading.Thread(target=open_it) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        return failures, changed
+
+    for _ in range(3):  # a fresh schema each round
+        failures, changed = one_round()
+        assert failures == []
+        assert sum(1 for c in changed if c is not None) == 1, changed
+        [row] = raw(postgres_url, "SELECT version FROM schema_version")
+        assert row["version"] == SCHEMA_VERSION

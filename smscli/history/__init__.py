@@ -1104,9 +1104,9 @@ def _current_version(store: Store) -> int:
 
 def migrate(store: Store) -> tuple[int, int] | None:
     """Bring a database to SCHEMA_VERSION: the missing steps in order, in ONE transaction
-    that one process at a time runs (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory
-    transaction lock, so two hosts do not race): another process opening it at the same
-    time waits, then finds it done. Returns (from, to) when it changed something, None when
+    that one process at a time runs (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock
+    taken before the transaction, so two hosts do not race): another process opening it at
+    the same time waits, then finds it done. Returns (from, to) when it changed something, None when
     it was current. A database of a newer version raises NewerSchema (nothing changed)."""
     version = _current_version(store)  # the fast path: a read, no lock
     if version == SCHEMA_VERSION:

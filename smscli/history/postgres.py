@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -108,9 +108,18 @@ class PostgresStore:
 
     @contextmanager
     def migration(self) -> Iterator[None]:
-        with self.conn.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            yield
+        """One process at a time migrates. The lock is taken in a statement of its own
+        (autocommit), BEFORE the migration's transaction begins: a transaction that waited
+        for an advisory lock inside itself may still see the catalog as it was when it began
+        (no `schema_version` yet) and run the steps again ("column … already exists"). A
+        session lock is released when the connection ends, also if the process dies."""
+        self.conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            with self.conn.transaction():
+                yield
+        finally:
+            with suppress(self.error):  # (a broken connection: its end releases the lock)
+                self.conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
 
     def stored_version(self) -> int | None:
         if not self.has_table("schema_version"):
