@@ -8,11 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from smscli.commands.common import (
-    ConfigOpt,
     JsonOpt,
     QuietOpt,
-    TimeoutOpt,
-    VerboseOpt,
     provider_command,
 )
 
@@ -78,9 +75,6 @@ def _register_options(
     base_url: BaseUrlOption = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
 ) -> None:
     """The options of `callbacks register` (its signature is read, not run)."""
 
@@ -92,9 +86,6 @@ def _list_options(
     base_url: BaseUrlOption = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
 ) -> None:
     """The options of `callbacks list`."""
 
@@ -115,9 +106,6 @@ def _delete_options(
     base_url: BaseUrlOption = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
 ) -> None:
     """The options of `callbacks delete`."""
 

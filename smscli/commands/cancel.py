@@ -8,11 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from smscli.commands.common import (
-    ConfigOpt,
     JsonOpt,
     QuietOpt,
-    TimeoutOpt,
-    VerboseOpt,
     provider_command,
 )
 
@@ -58,9 +55,6 @@ def _options(
     ] = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
 ) -> None:
     """The options `cancel` shares with no other command (its signature is read, not run)."""
 

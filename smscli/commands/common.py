@@ -97,7 +97,8 @@ def provider_command(
     listen_fields: bool = False,
 ) -> Callable[..., None]:
     """A command that asks a provider about sent messages (`status`, `cancel`, `reconcile`,
-    `inbox`): its own options (``options``' signature, read, not run), then the credential
+    `inbox`, `callbacks …`): its own options (``options``' signature, read, not run), then
+    ``--verbose``, ``--timeout`` and ``--config`` (_shared_options), then the credential
     flags of every provider's fields (the callback fields too with ``listen_fields``).
     ``run(kwargs, credentials, runtime, out)`` does the work.
     """
@@ -116,7 +117,15 @@ def provider_command(
     command.__name__ = command.__qualname__ = name
     command.__doc__ = help_text
     base = list(inspect.signature(options, eval_str=True).parameters.values())
+    shared = list(inspect.signature(_shared_options, eval_str=True).parameters.values())
+    assert not {p.name for p in base} & {p.name for p in shared}, name
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*base, *credential_parameters(fields)]
+        [*base, *shared, *credential_parameters(fields)]
     )
     return command
+
+
+def _shared_options(
+    verbose: VerboseOpt = False, timeout: TimeoutOpt = None, config: ConfigOpt = None
+) -> None:
+    """The options every provider_command() takes after its own (the signature is read)."""

@@ -8,10 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from smscli.commands.common import (
-    ConfigOpt,
     JsonOpt,
-    TimeoutOpt,
-    VerboseOpt,
     provider_command,
 )
 
@@ -62,9 +59,6 @@ def _options(
     json: JsonOpt = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON reply per line.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the replies' texts.")] = False,
-    verbose: VerboseOpt = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
 ) -> None:
     """The options `inbox` shares with no other command (its signature is read, not run)."""
 

@@ -8,10 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from smscli.commands.common import (
-    ConfigOpt,
     JsonOpt,
-    TimeoutOpt,
-    VerboseOpt,
     provider_command,
 )
 
@@ -32,9 +29,6 @@ def _options(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only `#N STATUS` per row (its new status).")
     ] = False,
-    verbose: VerboseOpt = False,
-    timeout: TimeoutOpt = None,
-    config: ConfigOpt = None,
 ) -> None:
     """The options `reconcile` shares with no other command (its signature is read, not run)."""
 
