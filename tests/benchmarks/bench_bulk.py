@@ -157,6 +157,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="default: smscli's")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
+    if args.memory_targets and args.memory_targets <= args.targets:
+        parser.error("--memory-targets must be larger than --targets (or 0 to skip it)")
 
     home = Path(tempfile.mkdtemp(prefix="smscli-bench-bulk-"))
     env = isolated_env(home)
