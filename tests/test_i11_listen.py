@@ -828,3 +828,51 @@ def test_csl_sandbox_pushes_reach_listen_and_inbox(sandbox_process: str, isolate
         httpx.delete(portal)
         listening.proc.send_signal(signal.SIGTERM)
         assert listening.proc.wait(timeout=20) == 0
+
+
+@pytest.fixture
+def tiny_listener(tmp_path: Path) -> Iterator[tuple[int, list[str]]]:
+    """listen's server in-process with no routes and a 0.5 s request timeout; yields its
+    port and what it warned."""
+    import threading
+
+    from smscli.listen.server import Listener, make_server
+    from smscli.redaction import Redactor
+
+    warned: list[str] = []
+    listener = Listener(routes={}, history=History(tmp_path / "h.sqlite3"), redactor=Redactor(),
+                        write=lambda line: None, warn=warned.append)  # fmt: skip
+    server = make_server(listener, "127.0.0.1", 0, request_timeout=0.5)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server.server_address[1], warned
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_stalled_client_is_dropped_not_waited_on_forever(
+    tiny_listener: tuple[int, list[str]],
+) -> None:
+    port, _ = tiny_listener
+    for request in (b"POST /csl HTTP/1.1\r\nHost: x\r\n",  # headers never end
+                    b"POST /csl HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc"):  # body stalls  # fmt: skip
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(request)
+            began = time.monotonic()
+            assert client.recv(1024) == b""  # closed by listen, no answer
+            assert time.monotonic() - began < 5
+
+
+def test_a_body_shorter_than_its_length_is_400_and_not_recorded(
+    tiny_listener: tuple[int, list[str]],
+) -> None:
+    port, warned = tiny_listener
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"POST /csl HTTP/1.1\r\nContent-Length: 100\r\n\r\n<post_sms>")
+        client.shutdown(socket.SHUT_WR)
+        answer = client.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert warned == ["listen: 400 POST /csl: the body ended after 10 of 100 bytes\n"]

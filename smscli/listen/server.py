@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 EXEC_TIMEOUT: Final = 30.0  # seconds an --exec command may run per event (killed after)
 EXEC_DRAIN: Final = 10.0  # seconds a stopping listen waits for --exec events still queued
 LISTEN_BACKLOG: Final = 128
+# Seconds a connection may sit idle or stall mid-request (headers, a body shorter than its
+# Content-Length, an idle keep-alive) before listen closes it: a stalled client never
+# holds a thread for good. Nothing it sent is recorded.
+REQUEST_TIMEOUT: Final = 30.0
 
 
 def _put(stream: Any, line: str) -> None:
@@ -238,6 +242,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(413, {"error": f"the body is larger than {MAX_BODY} bytes"}, close=True)
             return
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:  # the client closed the connection early: never recorded
+            self.listener.warn(
+                f"listen: 400 {self.command} {incoming_path}: the body ended after "
+                f"{len(body)} of {length} bytes\n"
+            )
+            self._answer(400, {"error": "the body is shorter than its Content-Length"},
+                         close=True)  # fmt: skip
+            return
         incoming = Incoming(
             method=self.command,
             path=incoming_path,
@@ -279,9 +291,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
-def make_server(listener: Listener, host: str, port: int) -> ThreadingHTTPServer:
-    """The server bound to host:port (OSError when it cannot be)."""
-    handler = type("Handler", (_Handler,), {"listener": listener})
+def make_server(
+    listener: Listener, host: str, port: int, *, request_timeout: float = REQUEST_TIMEOUT
+) -> ThreadingHTTPServer:
+    """The server bound to host:port (OSError when it cannot be). ``request_timeout``: the
+    socket timeout of each connection (StreamRequestHandler.timeout)."""
+    handler = type("Handler", (_Handler,), {"listener": listener, "timeout": request_timeout})
     if ":" in host:  # an IPv6 address (--host ::1)
         import socket
 
