@@ -364,3 +364,23 @@ def test_telit_smsc_on_the_command_line_needs_an_msisdn_target(
     else:
         params = json.loads(res.json()["requests"][-1]["body"])["1"]["params"]
         assert "smsc" not in params
+
+
+def test_a_providers_own_option_on_send_names_the_command_that_takes_it(
+    offline_cli: Cli,
+) -> None:
+    res = offline_cli("send", "-p", "fd", "-t", "+61488023555", "--receipt-webhook", "x", "hi")
+    assert res.exit_code == 2
+    assert res.stderr.splitlines() == [
+        "error: No such option: --receipt-webhook",
+        "hint: --receipt-webhook is an option of the provider's own command: "
+        "`smscli fonedynamics` (with -p PROFILE)",
+    ]
+    # Another provider's command: the hint names the provider whose option it is.
+    other = offline_cli("fonedynamics", "--dcs", "4", "hi")
+    assert other.exit_code == 2
+    assert other.stderr.splitlines()[1] == (
+        "hint: --dcs is an option of the provider's own command: `smscli emnify` (with -p PROFILE)"
+    )
+    wrong = offline_cli("emnify", "--receipt-webhook", "x", "hi")
+    assert "`smscli fonedynamics`" in wrong.stderr

@@ -74,13 +74,30 @@ def _usage_error(exc: Exception, argv: Sequence[str]) -> int:
     ctx = getattr(exc, "ctx", None)
     command = ctx.command_path if ctx is not None else "smscli"
     code = int(getattr(exc, "exit_code", 2))
-    hint = f"see `{command} --help`"
+    hint = _provider_option_hint(getattr(exc, "option_name", None), command) or (
+        f"see `{command} --help`"
+    )
     if "--json" in argv:
         error = {"code": "usage_error", "message": message, "hint": hint, "exit_code": code}
         sys.stdout.write(json.dumps({"error": error}) + "\n")
     else:
         sys.stderr.write(f"error: {message}\nhint: {hint}\n")
     return code
+
+
+def _provider_option_hint(flag: str | None, command: str) -> str | None:
+    """`smscli send -p fd --receipt-webhook URL`: a provider's own option given to a command
+    that does not take it (`send`, `status`, …) names the provider command that does."""
+    if not flag or not flag.startswith("--"):
+        return None
+    from smscli.catalog import REGISTRY
+
+    owners = [slug for slug, info in REGISTRY.items()
+              if any(flag in o.flags.split("/") for o in info.options)]  # fmt: skip
+    if not owners or command.split()[-1] in owners:
+        return None
+    commands = " or ".join(f"`smscli {slug}`" for slug in owners)
+    return f"{flag} is an option of the provider's own command: {commands} (with -p PROFILE)"
 
 
 def _version(value: bool) -> None:
