@@ -210,6 +210,9 @@ def test_a_bad_dedupe_window_in_the_profile_is_a_config_error(
         (["--dedupe-window", "1m", "--dedupe-key", "fixed"], 2, "has no placeholder"),
         (["--dedupe-window", "1m", "--dedupe-key", "{to"], 2, "--dedupe-key:"),
         (["--dedupe-window", "1m", "--dedupe-key", "{group}"], 4, "uses {group}"),
+        (["--dedupe-window", "1m", "--dedupe-key", "{text_hash:x}"], 2, "no format spec"),
+        (["--dedupe-window", "1m", "--dedupe-key", "{to!r}"], 2, "({to!r})"),
+        (["--dedupe-window", "1m", "--dedupe-key", "{to:{to}}"], 2, "no format spec"),
         (["--dedupe-window", "1m", "--no-history"], 2, "needs the history"),
     ],
 )
@@ -280,6 +283,8 @@ def test_the_python_api_takes_a_dedupe_window_and_key() -> None:
     assert len(sandbox.messages()) == 2
     with pytest.raises(UsageError):
         client.send("x", to="endpoint:1001", dedupe_window=True)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="no format spec"):  # (it was a bare ValueError)
+        client.send("x", to="endpoint:1001", dedupe_window="5m", dedupe_key="{to:q}")
 
 
 def test_the_python_api_takes_a_lock(isolated: Path) -> None:

@@ -254,6 +254,18 @@ def dedupe_of(
         raise UsageError(
             err.message.replace("--template", "--dedupe-key", 1), code="bad_dedupe_key"
         ) from None
+    import string
+
+    styled = [f"{{{name}{'!' + conv if conv else ''}{':' + spec if spec else ''}}}"
+              for _, name, spec, conv in string.Formatter().parse(key)
+              if name is not None and (spec or conv)]  # fmt: skip
+    if styled:  # ({to:x} raised ValueError at render time: an internal error, exit 1)
+        raise UsageError(
+            f"--dedupe-key {key!r}: a placeholder takes no format spec or conversion "
+            f"({', '.join(styled)})",
+            hint="write plain placeholders, e.g. --dedupe-key '{to}:{text_hash}'",
+            code="bad_dedupe_key",
+        )
     if not fields:
         raise UsageError(
             f"--dedupe-key {key!r} has no placeholder: every send would share one key",
