@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -876,3 +877,43 @@ def test_a_body_shorter_than_its_length_is_400_and_not_recorded(
         answer = client.recv(4096)
     assert answer.startswith(b"HTTP/1.1 400 "), answer
     assert warned == ["listen: 400 POST /csl: the body ended after 10 of 100 bytes\n"]
+
+
+def test_a_reply_without_a_readable_date_is_dated_and_keyed_when_it_came() -> None:
+    """A device answering "OK" twice, in callbacks without a timestamp, is two replies (the
+    second was dropped as a redelivery); an unreadable date is never stored as given."""
+    undated = {k: v for k, v in TS_REPLY.items() if k != "timestamp"}
+    [first] = parse("thingspace", incoming("POST", undated), ROUTES["thingspace"])[1]
+    time.sleep(1.1)
+    [second] = parse("thingspace", incoming("POST", undated), ROUTES["thingspace"])[1]
+    assert first.reply is not None and second.reply is not None
+    assert first.reply.reply_id != second.reply.reply_id
+    assert first.reply.date is not None and first.reply.date.startswith("20")
+    for key, bad in (("timestamp", "2026-13-45T99:00:00Z"), ("timestamp", "nonsense")):
+        [event] = parse("thingspace", incoming("POST", TS_REPLY | {key: bad}),
+                        ROUTES["thingspace"])[1]  # fmt: skip
+        assert event.reply is not None and event.reply.date != bad
+        datetime.fromisoformat(str(event.reply.date))
+    csl = CSL_MO.replace("06/12/2026 10:00:00", "31/02/2026 10:00:00")
+    [event] = parse("csl", incoming("POST", csl), ROUTES["csl"])[1]
+    assert event.reply is not None
+    datetime.fromisoformat(str(event.reply.date))
+    [receipt] = parse("emnify", incoming("PATCH", EM_RECEIPT | {"delivery_date": "nonsense"},
+                                         headers=bearer()), ROUTES["emnify"])[1]  # fmt: skip
+    assert receipt.date != "nonsense"
+
+
+def test_a_reply_without_its_device_is_400() -> None:
+    cases = [
+        ("emnify", incoming("POST", EM_MO | {"endpoint": None, "source_address": None},
+                            headers=bearer())),
+        ("csl", incoming("POST", f"<post_sms><passphrase>{CSL_SECRET}</passphrase></post_sms>")),
+        ("telit", incoming("POST", telit_push() | {"from": "", "iccid": "", "msisdn": ""},
+                           query={"token": TL_SECRET})),
+        ("telit", incoming("POST", telit_push() | {"from": "$(event.from)", "iccid": "",
+                                                   "msisdn": ""}, query={"token": TL_SECRET})),
+    ]  # fmt: skip
+    for slug, request in cases:
+        with pytest.raises(Problem) as refused:
+            parse(slug, request, ROUTES[slug])
+        assert refused.value.status == 400, slug

@@ -18,6 +18,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qs
 
@@ -122,8 +123,26 @@ def date_of(value: Any) -> str | None:
     try:
         number = float(text)
     except ValueError:
-        return iso_from_text(text)
+        return checked_date(iso_from_text(text))
     return date_of(number)
+
+
+def checked_date(value: str | None) -> str | None:
+    """A date only if it is one: a provider's date that cannot be read (``nonsense``,
+    ``2026-13-45``) is None, and the caller dates the event when it came (listen does):
+    a string kept as the provider wrote it would sort and compare (`--since`) wrongly."""
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
+
+
+def arrival_stamp() -> str:
+    """Now, as the date of an event that carries none of its own (to the second)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def json_object(incoming: Incoming) -> dict[str, Any]:
@@ -293,12 +312,15 @@ def thingspace(incoming: Incoming, routes: Sequence[Route]) -> tuple[Route, list
     if isinstance(message, str):
         sender = devices[0] if devices else "device:"
         stamp = text_of(data.get("timestamp"))
+        date = date_of(stamp)
+        if date is None:  # none, or unreadable: dated (and keyed) by when it came, so a
+            stamp = date = arrival_stamp()  # second "OK" from the device is not dropped
         reply = Reply(
             provider="thingspace",
             reply_id=content_id(sender, stamp, message),  # as `inbox` keys the same reply
             sender=sender,
             text=message,
-            date=date_of(stamp),
+            date=date,
             profile=route.profile,
         )
         return route, [Event("reply", "thingspace", target=sender, date=reply.date, reply=reply)]
@@ -475,11 +497,14 @@ def csl(incoming: Incoming, routes: Sequence[Route]) -> tuple[Route, list[Event]
     )
     iccid = fields.get("iccid") or ""
     stamp = fields.get("timestamp")
+    when = checked_date(iso_from_csl(stamp))
     if root in ("postsms", "sms"):
         text = fields.get("messagetext") or fields.get("message") or ""
+        if when is None:  # (as ThingSpace's: dated and keyed by when it came)
+            stamp = when = arrival_stamp()
         reply = Reply(
             provider="csl", reply_id=fields.get("apidid") or content_id(iccid, stamp, text),
-            sender=f"iccid:{iccid}", text=text, date=iso_from_csl(stamp), profile=route.profile,
+            sender=f"iccid:{iccid}", text=text, date=when, profile=route.profile,
             details={"msisdn": fields["msisdn"]} if fields.get("msisdn") else {},
         )  # fmt: skip
         return route, [Event("reply", "csl", target=reply.sender, date=reply.date, reply=reply)]
@@ -490,7 +515,7 @@ def csl(incoming: Incoming, routes: Sequence[Route]) -> tuple[Route, list[Event]
         word = fields.get("status")
         return route, [
             Event("receipt", "csl", message_id=sms_uid, target=f"iccid:{iccid}" if iccid else None,
-                  status=map_status(word), provider_status=word, date=iso_from_csl(stamp))
+                  status=map_status(word), provider_status=word, date=when)
         ]  # fmt: skip
     raise Problem(400, f"not a CSL post service smscli knows: <{root}>")
 
@@ -559,4 +584,12 @@ def parse(slug: str, incoming: Incoming, routes: Sequence[Route]) -> tuple[Route
         names = ", ".join(r.profile for r in routes) or "none"
         raise Problem(403, f"the /{slug} route is off: no callback_secret in its profiles "
                            f"({names})")  # fmt: skip
-    return PARSERS[slug](incoming, live)
+    route, events = PARSERS[slug](incoming, live)
+    for event in events:
+        event.date = checked_date(event.date)  # (unreadable: listen dates it when it came)
+        reply = event.reply
+        if reply is not None:
+            _kind, _, device = reply.sender.partition(":")
+            if not device.strip() or "$(" in device:  # (a Telit variable left unfilled)
+                raise Problem(400, f"a {slug} reply without the device it came from")
+    return route, events

@@ -105,9 +105,12 @@ class Listener:
         stored = False
         matched: bool | None = None
         if event.kind == "reply" and event.reply is not None:
+            # (A reply without a readable date of its own: when it came.)
+            event.date = event.date or event.reply.date or _now()
             reply = event.reply._replace(
                 text=self.redactor.text(event.reply.text),
                 details=self.redactor.data(dict(event.reply.details)),
+                date=event.date,
             )
             [stored] = self.history.add_replies([reply])
         else:
