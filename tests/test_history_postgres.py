@@ -313,3 +313,33 @@ def test_hosts_opening_an_empty_database_at_once_create_its_schema_once(
         assert sum(1 for c in changed if c is not None) == 1, changed
         [row] = raw(postgres_url, "SELECT version FROM schema_version")
         assert row["version"] == SCHEMA_VERSION
+
+
+def test_a_dropped_connection_is_reopened_by_the_next_call(postgres_url: str) -> None:
+    """A long-running `listen` outlives a database restart: the call that finds the
+    connection gone fails (exit 3, the provider retries), the next one connects again."""
+    from smscli.errors import ConfigError
+    from smscli.history import History
+    from smscli.models import Reply
+
+    history = History(None, url=postgres_url)
+    try:
+
+        def reply(n: int) -> Reply:
+            return Reply(provider="emnify", reply_id=str(n), sender="endpoint:1001",
+                         text=f"ACK {n}", date=None, profile=None)  # fmt: skip
+
+        assert history.add_replies([reply(1)]) == [True]
+        raw(postgres_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'smscli' AND pid <> pg_backend_pid()")  # fmt: skip
+        with pytest.raises(ConfigError):
+            history.add_replies([reply(2)])
+        assert history.add_replies([reply(2)]) == [True]
+        assert history.add_replies([reply(2)]) == [False]
+        raw(postgres_url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'smscli' AND pid <> pg_backend_pid()")  # fmt: skip
+        with pytest.raises(ConfigError):
+            history.replies(provider="emnify")
+        assert [r["reply_id"] for r in history.replies(provider="emnify")] == ["1", "2"]
+    finally:
+        history.close()

@@ -568,6 +568,7 @@ class History:
                 or "make its directory writable, or set SMSCLI_DATA_DIR to a writable directory",
                 code="history_read_only",
             )
+        self._forget_broken()
         text = self._scrub(str(exc))
         if self.url is not None:
             hint = "check that the database is reachable and this user may write it"
@@ -584,7 +585,18 @@ class History:
             code="history_unavailable",
         )
 
+    def _forget_broken(self) -> None:
+        """After a failed call: a store whose connection is gone is dropped, so the next
+        call connects again (a long-running `listen`, `inbox --follow` or `--wait` outlives
+        a database restart) instead of failing for as long as the process runs."""
+        store = self._store
+        if store is not None and getattr(store, "broken", False):
+            self._store = None
+            with suppress(Exception):
+                store.close()
+
     def _read_error(self, exc: BaseException) -> ConfigError:
+        self._forget_broken()
         return ConfigError(
             f"cannot read the history at {self.where}: {self._scrub(str(exc))}",
             hint="check that the database is reachable"

@@ -131,6 +131,12 @@ class PostgresStore:
         row = self.conn.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (name,)).fetchone()
         return bool(row["found"])
 
+    @property
+    def broken(self) -> bool:
+        """The connection is gone (the server restarted, the session was terminated, an
+        idle timeout): History opens a new one for the next call."""
+        return bool(self.conn.closed or self.conn.broken)
+
     def close(self) -> None:
         self.conn.close()
 

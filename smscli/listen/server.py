@@ -261,7 +261,10 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         try:
-            status, answer = self.listener.handle(incoming)
+            try:
+                status, answer = self.listener.handle(incoming)
+            except Exception:  # once more: a history connection that broke is reopened
+                status, answer = self.listener.handle(incoming)  # (recording is idempotent)
         except Exception as exc:  # the history failing, a bug: 500, the provider retries
             self.listener.warn(
                 self.listener.redactor.text(
