@@ -8,6 +8,7 @@ wants, and the overlap of the ten runs does not depend on timing."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -64,6 +65,11 @@ def test_a_held_lock_skips_the_command_with_exit_0(cli: Cli, isolated: Path) -> 
         doc = res.json()
         assert doc["skipped"] is True
         assert doc["lock"]["name"] == "nightly" and doc["lock"]["pid"] == os.getpid()
+        # --jsonl: the same object, as the one JSONL record of the run
+        res = cli("--lock", "nightly", "log", "--jsonl")
+        assert res.exit_code == 0
+        [record] = [json.loads(line) for line in res.stdout.splitlines()]
+        assert record["skipped"] is True and record["lock"]["name"] == "nightly"
         # --lock-strict: exit 11, the error line (JSON: the error object)
         res = cli("--lock", "nightly", "--lock-strict", *_send())
         assert res.exit_code == 11

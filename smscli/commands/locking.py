@@ -18,7 +18,7 @@ def hold(ctx: Any, name: str | None, strict: bool, argv: Sequence[str]) -> None:
     exit 2."""
     from smscli.locks import check_name, lock_for
 
-    mode = "json" if "--json" in argv else "human"
+    mode = "json" if "--json" in argv else "jsonl" if "--jsonl" in argv else "human"
     try:
         if name is None:
             raise UsageError("--lock-strict needs --lock NAME")
@@ -42,11 +42,11 @@ def hold(ctx: Any, name: str | None, strict: bool, argv: Sequence[str]) -> None:
 
     def skipped(out: Any) -> int:
         out.trace(f"skipped: {holder.describe()}")
-        if out.mode == "json":
+        if out.mode in ("json", "jsonl"):  # (one line: a JSON document, or a JSONL record)
             out.json({"skipped": True, "lock": holder.to_json()})
         return 0
 
-    execute(lambda: output_mode(json=mode == "json"), skipped)
+    execute(lambda: output_mode(json=mode == "json", jsonl=mode == "jsonl"), skipped)
 
 
 def _history_of(argv: Sequence[str]) -> Callable[[], Any]:
@@ -72,4 +72,4 @@ def _end(mode: str, err: SmscliError) -> NoReturn:
     def fail(out: Any) -> int:
         raise err
 
-    execute(lambda: output_mode(json=mode == "json"), fail)
+    execute(lambda: output_mode(json=mode == "json", jsonl=mode == "jsonl"), fail)
