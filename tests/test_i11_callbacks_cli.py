@@ -237,3 +237,16 @@ def test_the_callback_secret_flag_is_registered_and_never_shown(cli: Cli) -> Non
     assert "flag-secret" not in done.output  # the -v trace of the POST included
     emulator: Any = cli.sandbox.emulator("emnify")
     assert [s["secret"] for s in emulator.api_secrets.values()] == ["flag-secret"]
+
+
+def test_a_password_in_the_urls_user_info_is_never_shown(cli: Cli) -> None:
+    """`--url https://hook:PW@h.example/emnify`: the listener's basic-auth password is
+    registered as given and masked in everything printed (-v and --json too)."""
+    url = "https://hook:Url-Pass-7731@h.example/emnify"
+    for extra in (["-v"], ["--json"]):
+        done = cli("callbacks", "register", "--provider", "emnify", "--application-token",
+                   "t", "--base-url", "http://sandbox.test/emnify", "--url", url, *extra)  # fmt: skip
+        assert done.exit_code == 0, done.output
+        assert "Url-Pass-7731" not in done.output, extra
+    emulator: Any = cli.sandbox.emulator("emnify")
+    assert url in [c["url"] for c in emulator.api_callbacks.values()]

@@ -15,6 +15,7 @@ listings are read without their secret fields.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,12 @@ def run(query: CallbacksQuery, runtime: Runtime, out: Output) -> ExitCode:
     from smscli.providers import load
     from smscli.sandbox.pushes import valid_url
 
+    if query.url:  # a password in the URL's user info (https://u:PW@host/…) is a secret
+        from urllib.parse import urlsplit
+
+        with suppress(ValueError):
+            if password := urlsplit(query.url).password:
+                out.redactor.add(password)
     cfg = config_mod.load(config_mod.config_path(query.config))
     choice = config_mod.choose(cfg, query.profile, query.provider)
     info = choice.info
