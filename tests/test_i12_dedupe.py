@@ -165,6 +165,16 @@ def test_dry_run_says_which_would_be_deduped(cli: Cli) -> None:
     assert res.exit_code == 0, res.output
     assert "dry run: deduped: endpoint:1001 was sent the same text at " in res.stderr
     assert "endpoint:1002" not in res.stderr
+    # The held-back target's request is not listed; the other one's is.
+    assert "/endpoint/1001/sms" not in res.stdout and "/endpoint/1002/sms" in res.stdout
+    # Two targets of one run sharing a key: the second is held back, as a real run does.
+    res = cli(*EM, "-t", "endpoint:1003", "-t", "endpoint:1004", "--dedupe-window", "30m",
+              "--dedupe-key", "{provider}", "--dry-run", "dry")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "dry run: deduped: endpoint:1004: its --dedupe-key is that of endpoint:1003" in (
+        res.stderr
+    )
+    assert "/endpoint/1003/sms" in res.stdout and "/endpoint/1004/sms" not in res.stdout
     assert len(cli.sandbox.messages()) == 1
     assert len(_rows(cli)) == 1  # a dry run writes nothing
 

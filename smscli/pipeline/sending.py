@@ -10,7 +10,7 @@ history, and at most ``concurrency`` requests are in flight (all a killed proces
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,8 +76,8 @@ def _run(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Con
     try:
         hide_secrets(prep.settings, out)
         if opts.dry_run:
-            _dry_run_dedupe(prep, opts, out)
-            out.dry_run_requests(dry_run_requests(prep))
+            held = _dry_run_dedupe(prep, opts, out)
+            out.dry_run_requests(dry_run_requests(prep, leave_out=held))
             return ExitCode.OK
         from smscli.bulk import confirm
 
@@ -119,29 +119,46 @@ def _run(opts: SendOptions, runtime: Runtime, out: Reporter, cfg: config_mod.Con
         prep.history.close()
 
 
-def dry_run_requests(prep: Prepared) -> list[Request]:
-    """The requests the builders make for every job; a login the real run makes once is
+def dry_run_requests(prep: Prepared, leave_out: Collection[Target] = ()) -> list[Request]:
+    """The requests the builders make for every job, without the targets in
+    ``leave_out`` (those the dedupe window holds back); a login the real run makes once is
     shown once."""
     requests: list[Request] = []
     for job in prep.plan.build():
-        for request in prep.provider.dry_run(job.message, job.targets):
+        targets = [t for t in job.targets if t not in leave_out]
+        if not targets:
+            continue
+        for request in prep.provider.dry_run(job.message, targets):
             if request not in requests:
                 requests.append(request)
     return requests
 
 
-def _dry_run_dedupe(prep: Prepared, opts: SendOptions, out: Reporter) -> None:
-    """--dry-run with a dedupe window: which targets the window would hold back now."""
+def _dry_run_dedupe(prep: Prepared, opts: SendOptions, out: Reporter) -> set[Target]:
+    """--dry-run with a dedupe window: the targets the window would hold back now (a row
+    of the history holds their key, or an earlier target of this run has it), each noted."""
+    held: set[Target] = set()
     if prep.dedupe is None or opts.force:
-        return
+        return held
     from datetime import UTC, datetime
 
     since = prep.dedupe.since(datetime.now(UTC))
+    first_in_run: dict[str, Target] = {}
     for job in prep.plan.build():
         for target, key in (job.keys or {}).items():
             row = prep.history.dedupe_holder(key, since)
             if row is not None:
                 out.note(f"dry run: {_deduped_line(prep, target, row)}")
+                held.add(target)
+            elif key in first_in_run:
+                out.note(
+                    f"dry run: deduped: {target}: its --dedupe-key is that of {first_in_run[key]}"
+                    " earlier in this run; not sent (--force sends)"
+                )
+                held.add(target)
+            else:
+                first_in_run[key] = target
+    return held
 
 
 def _deduped_line(prep: Prepared, target: Target, row: dict[str, Any]) -> str:
