@@ -271,3 +271,19 @@ def test_history_migrate_of_a_newer_or_disabled_history_is_exit_3(cli: Cli, isol
     (isolated / "config.toml").write_text("history = false\n")
     off = cli("history", "migrate")
     assert off.exit_code == 3 and "turned off" in off.stderr
+
+
+def test_reconcile_on_a_newer_history_says_nothing_is_recorded(cli: Cli, isolated: Path) -> None:
+    path = db_path(isolated)
+    History(path).close()
+    History(path).start(provider="fonedynamics", profile=None, target="+61488023999",
+                        base_url=base_url("fonedynamics"), text="new", segments=1,
+                        encoding="gsm7", reference=None)  # fmt: skip
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE schema_version SET version=99")
+        db.commit()
+    res = cli("reconcile", "--last", "--account-sid", "AC1", "--token", "tok",
+              "--property-sid", "PR1")  # fmt: skip
+    assert "what the provider says is shown, not recorded (the rows stay unknown)" in res.stderr
+    assert "newer smscli" in res.stderr
+    assert [r["status"] for r in raw(path, "SELECT status FROM sends")] == ["unknown"]

@@ -85,6 +85,11 @@ def settle(
     try:
         rows = which_rows(query, history)
         todo = [r for r in rows if r["status"] == Status.UNKNOWN.value]
+        if todo and not history.writable:  # (a newer smscli's schema, a read-only file)
+            out.warning(
+                f"the history at {history.where} {history.read_only or 'is not writable'}: "
+                "what the provider says is shown, not recorded (the rows stay unknown)"
+            )
         settled = reconcile_rows(todo, cfg, query, runtime, out, history) if todo else []
     finally:
         history.close()
