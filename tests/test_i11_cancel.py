@@ -12,7 +12,7 @@ import httpx
 
 from smscli.history import Attempt, History
 from smscli.models import SendResult, Status
-from tests.conftest import SCRIPT
+from tests.conftest import SCRIPT, Cli
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -166,3 +166,14 @@ def test_cancel_of_an_id_the_history_lacks_hints_at_cancel_not_status() -> None:
         "hint: `smscli log` lists what was sent; to ask a provider directly: "
         "smscli cancel --provider SLUG ID",
     ]
+
+
+def test_cancel_of_an_id_without_its_endpoint_asks_for_the_target(cli: Cli) -> None:
+    """The same rule as `status` (one ask_about() for both): emnify cancels by endpoint."""
+    done = cli("cancel", "--provider", "emnify", "--application-token", "t", "4711", "--json")
+    assert done.exit_code == 2, done.output
+    error = done.json()["error"]
+    assert error["code"] == "target_needed"
+    assert error["message"] == (
+        "emnify cancels a message by where it was sent: give -t/--to TARGET with the id"
+    )

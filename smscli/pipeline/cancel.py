@@ -12,14 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from smscli import config as config_mod
-from smscli.errors import ExitCode, InputError, ProviderUnavailable, UsageError
+from smscli.errors import ExitCode, InputError, UsageError
 from smscli.models import Status
 from smscli.pipeline.exits import summary_of
 from smscli.pipeline.sessions import open_history, open_session
 from smscli.pipeline.status import (
-    NEEDS_TARGET,
     StatusQuery,
-    sandbox_gone,
+    ask_about,
     settings_for_query,
     which_records,
 )
@@ -52,22 +51,7 @@ def run(query: StatusQuery, runtime: Runtime, out: Reporter) -> ExitCode:
 
         provider = load(info)(settings)
         with open_session(settings, runtime, out, query.verbose) as session:
-            try:
-                with session.conversation(provider.label):
-                    report = session.redactor.report(provider.cancel(session, record))
-            except InputError as err:
-                if record["id"] is None and not record["target"] and err.code in NEEDS_TARGET:
-                    raise UsageError(
-                        f"{provider.label} cancels a message by where it was sent: "
-                        "give -t/--to TARGET with the id",
-                        code="target_needed",
-                    ) from None
-                raise
-            except ProviderUnavailable:
-                gone = sandbox_gone(record, "cancel")
-                if gone is not None:
-                    raise gone from None
-                raise
+            report = ask_about(provider, session, record, "cancel")
         result = row_to_result(record)
         result.status = Status.CANCELED
         result.date = report.date or result.date

@@ -266,7 +266,7 @@ def ask(
     with open_session(settings, runtime, out, query.verbose) as session:
         poll(
             todo,
-            lambda item: _status_of(provider, session, item.record),
+            lambda item: ask_about(provider, session, item.record, "status"),
             runtime,
             deadline=deadline,
             on_report=save,
@@ -279,20 +279,26 @@ def ask(
 NEEDS_TARGET = ("no_endpoint", "no_target")
 
 
-def _status_of(provider: Provider, session: HttpSession, record: Mapping[str, Any]) -> StatusReport:
+def ask_about(
+    provider: Provider, session: HttpSession, record: Mapping[str, Any], command: str
+) -> StatusReport:
+    """``provider.status`` (or ``.cancel``, for `smscli cancel`) of a history row, its
+    report scrubbed; a lookup that needs the target the user did not give (an id the
+    history lacks) is a usage error, and a `--sandbox` run's gone emulator says so."""
+    call = provider.cancel if command == "cancel" else provider.status
+    what = "cancels a message" if command == "cancel" else "looks a message up"
     try:
         with session.conversation(provider.label):
-            return session.redactor.report(provider.status(session, record))
+            return session.redactor.report(call(session, record))
     except InputError as err:
         if record["id"] is None and not record["target"] and err.code in NEEDS_TARGET:
             raise UsageError(
-                f"{provider.label} looks a message up by where it was sent: "
-                "give -t/--to TARGET with the id",
+                f"{provider.label} {what} by where it was sent: give -t/--to TARGET with the id",
                 code="target_needed",
             ) from None
         raise
     except ProviderUnavailable:
-        gone = sandbox_gone(record, "status")
+        gone = sandbox_gone(record, command)
         if gone is not None:
             raise gone from None
         raise
