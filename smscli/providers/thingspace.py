@@ -549,6 +549,21 @@ def parse_send(response: Response) -> Accepted:
     )
 
 
+def _raise_unless_2xx(response: Response, what: str) -> None:
+    """A non-2xx reply to an M2M call that sends nothing (the SMS history, callbacks): a
+    refused token, a wrong base_url path, a transport status or the API's refusal."""
+    if 200 <= response.status_code < 300:
+        return
+    error = read_error(response)
+    refused = _token_refusal(response, error)
+    if refused is not None:
+        raise refused
+    if response.status_code in WRONG_PATH_STATUSES and error is None:
+        raise wrong_path(INFO, response, what)
+    raise_for_transport_status(response, label=LABEL, sends_message=False)
+    raise _refusal(response, error, what)
+
+
 def _http_date(value: str | None) -> str | None:
     """The reply's ``Date`` header as ISO 8601: the API returns no date in its body."""
     if not value:
@@ -609,15 +624,7 @@ def parse_history(response: Response, profile: str | None) -> HistoryPage:
     stored once; two identical texts from one device in the same second are one).
     UNCONFIRMED: a Location on the last page (200) too, which the sandbox sends so that
     the last page can be acknowledged; read when present."""
-    error = read_error(response)
-    if not 200 <= response.status_code < 300:
-        refused = _token_refusal(response, error)
-        if refused is not None:
-            raise refused
-        if response.status_code in WRONG_PATH_STATUSES and error is None:
-            raise wrong_path(INFO, response, "the SMS history")
-        raise_for_transport_status(response, label=LABEL, sends_message=False)
-        raise _refusal(response, error, "the SMS history")
+    _raise_unless_2xx(response, "the SMS history")
     data = json_body(response)
     if not isinstance(data, dict) or not isinstance(data.get("messages", []), list):
         raise ProviderUnavailable(
@@ -718,15 +725,7 @@ def delete_callback_request(
 
 def parse_callback_reply(response: Response, what: str) -> Any:
     """The JSON of a 2xx reply to a callbacks call; a refusal raises as every M2M call's."""
-    error = read_error(response)
-    if not 200 <= response.status_code < 300:
-        refused = _token_refusal(response, error)
-        if refused is not None:
-            raise refused
-        if response.status_code in WRONG_PATH_STATUSES and error is None:
-            raise wrong_path(INFO, response, what)
-        raise_for_transport_status(response, label=LABEL, sends_message=False)
-        raise _refusal(response, error, what)
+    _raise_unless_2xx(response, what)
     return json_body(response)
 
 
